@@ -1,0 +1,417 @@
+//! Pipe settings shared by every connector, and the value types pipe files use.
+//!
+//! Every default is written once, in a `default_*` function, and documented on its field; the
+//! field docs are the user documentation (they end up in `sluice schema`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+/// One invalid setting: the key path (`target.http.timeout`) and what is wrong. The loader turns
+/// the path into `FILE:LINE:COLUMN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A duration written as `500ms`, `30s`, `5m`, `1h` (or a combination such as `1m30s`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty duration".into());
+        }
+        let mut total = Duration::ZERO;
+        let mut rest = s;
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .ok_or_else(|| format!("`{s}` has no unit (use ms, s, m or h)"))?;
+            if digits == 0 {
+                return Err(format!("`{s}` is not a duration such as 500ms, 30s or 5m"));
+            }
+            let n: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("`{s}` is too large"))?;
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let unit = match &rest[..unit_len] {
+                "ms" => Duration::from_millis(n),
+                "s" => Duration::from_secs(n),
+                "m" => Duration::from_secs(n.saturating_mul(60)),
+                "h" => Duration::from_secs(n.saturating_mul(3600)),
+                other => {
+                    return Err(format!(
+                        "`{s}` has unknown unit `{other}` (use ms, s, m or h)"
+                    ));
+                }
+            };
+            total = total.saturating_add(unit);
+            rest = &rest[unit_len..];
+        }
+        Ok(HumanDuration(total))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 != 0 {
+            write!(f, "{ms}ms")
+        } else if ms % 60_000 != 0 || ms == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{}m", ms / 60_000)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        HumanDuration::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^([0-9]+(ms|s|m|h))+$",
+            "description": "a duration such as 500ms, 30s, 5m or 1h"
+        })
+    }
+}
+
+/// A size in bytes: an integer, or a string such as `256KiB`, `6MiB`, `1MB`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        if split == 0 {
+            return Err(format!("`{s}` is not a size such as 262144, 256KiB or 6MiB"));
+        }
+        let n: u64 = s[..split]
+            .parse()
+            .map_err(|_| format!("`{s}` is too large"))?;
+        let mult: u64 = match s[split..].trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            "KB" | "kB" => 1_000,
+            "MB" => 1_000_000,
+            "GB" => 1_000_000_000,
+            other => {
+                return Err(format!(
+                    "`{s}` has unknown unit `{other}` (use B, KiB, MiB, GiB, KB, MB or GB)"
+                ));
+            }
+        };
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("`{s}` is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => ByteSize::parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "oneOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^[0-9]+ ?(B|KiB|MiB|GiB|KB|kB|MB|GB)?$"}
+            ],
+            "description": "bytes, or a string such as 256KiB or 6MiB"
+        })
+    }
+}
+
+/// A string that may hold a secret. `Debug` and `Display` print `***`; use
+/// [`Secret::expose`] where the value is really needed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl JsonSchema for Secret {
+    fn schema_name() -> Cow<'static, str> {
+        "Secret".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "a string that may hold ${env:NAME} or ${file:PATH}; never printed"
+        })
+    }
+}
+
+/// Replace the password of a URL by `***` for display.
+pub fn redact_url(url: &str) -> String {
+    // scheme://user:password@host...
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let redacted = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!(
+                "{}{}{}",
+                &url[..scheme_end + 3],
+                redacted,
+                &rest[at..]
+            )
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// `batch:` — when a batch is sent.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct BatchConfig {
+    /// Records per target call, 1..10000. Default: 10 for SQS, 100 for the others.
+    pub size: Option<u32>,
+    /// Longest wait to fill a batch, from its first record; 0s..300s. Default: 0s for SQS,
+    /// 500ms for the others.
+    pub window: Option<HumanDuration>,
+    /// Largest serialized event, in bytes. Default 6MiB (6291456), as Lambda.
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: ByteSize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            size: None,
+            window: None,
+            max_bytes: default_max_bytes(),
+        }
+    }
+}
+
+pub fn default_max_bytes() -> ByteSize {
+    ByteSize(6 * 1024 * 1024)
+}
+
+/// `retry:` — what happens to a failed record.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct RetryConfig {
+    /// Deliveries of one record before it is given up; 0 = unlimited. Default 6 (ActiveMQ's
+    /// default redelivery policy, which Lambda uses: one delivery and five redeliveries).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Delay between attempts: exponential from `initial`, capped at `max`, with jitter.
+    #[serde(default)]
+    pub backoff: BackoffConfig,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: default_max_attempts(),
+            backoff: BackoffConfig::default(),
+        }
+    }
+}
+
+pub fn default_max_attempts() -> u32 {
+    6
+}
+
+/// `retry.backoff:`
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct BackoffConfig {
+    /// First delay. Default 1s.
+    #[serde(default = "default_backoff_initial")]
+    pub initial: HumanDuration,
+    /// Largest delay. Default 5m.
+    #[serde(default = "default_backoff_max")]
+    pub max: HumanDuration,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        BackoffConfig {
+            initial: default_backoff_initial(),
+            max: default_backoff_max(),
+        }
+    }
+}
+
+pub fn default_backoff_initial() -> HumanDuration {
+    HumanDuration(Duration::from_secs(1))
+}
+
+pub fn default_backoff_max() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
+
+/// Check the settings that do not depend on the source kind.
+pub fn validate_common(
+    batch: &BatchConfig,
+    retry: &RetryConfig,
+    concurrency: Option<u32>,
+    errors: &mut Vec<ConfigError>,
+) {
+    if let Some(size) = batch.size
+        && !(1..=10_000).contains(&size)
+    {
+        errors.push(ConfigError::new(
+            "batch.size",
+            format!("found {size}, allowed 1..10000"),
+        ));
+    }
+    if let Some(w) = batch.window
+        && w.0 > Duration::from_secs(300)
+    {
+        errors.push(ConfigError::new(
+            "batch.window",
+            format!("found {w}, allowed 0s..300s"),
+        ));
+    }
+    if batch.max_bytes.0 < 1024 {
+        errors.push(ConfigError::new(
+            "batch.max_bytes",
+            format!("found {}, allowed at least 1024 bytes", batch.max_bytes.0),
+        ));
+    }
+    if let Some(c) = concurrency
+        && !(1..=1000).contains(&c)
+    {
+        errors.push(ConfigError::new(
+            "concurrency",
+            format!("found {c}, allowed 1..1000"),
+        ));
+    }
+    if retry.backoff.initial.0.is_zero() {
+        errors.push(ConfigError::new(
+            "retry.backoff.initial",
+            "found 0s, allowed at least 1ms",
+        ));
+    }
+    if retry.backoff.max < retry.backoff.initial {
+        errors.push(ConfigError::new(
+            "retry.backoff.max",
+            format!(
+                "found {}, allowed at least retry.backoff.initial ({})",
+                retry.backoff.max, retry.backoff.initial
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(HumanDuration::parse("500ms").unwrap().0, Duration::from_millis(500));
+        assert_eq!(HumanDuration::parse("30s").unwrap().0, Duration::from_secs(30));
+        assert_eq!(HumanDuration::parse("1m30s").unwrap().0, Duration::from_secs(90));
+        assert_eq!(HumanDuration::parse("0s").unwrap().0, Duration::ZERO);
+        for bad in ["", "5", "s", "5x", "1.5s", "-1s"] {
+            assert!(HumanDuration::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(HumanDuration(Duration::from_secs(300)).to_string(), "5m");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(ByteSize::parse("6MiB").unwrap().0, 6_291_456);
+        assert_eq!(ByteSize::parse("256KiB").unwrap().0, 262_144);
+        assert_eq!(ByteSize::parse("1024").unwrap().0, 1024);
+        assert!(ByteSize::parse("6 parsecs").is_err());
+        assert!(ByteSize::parse("MiB").is_err());
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("amqp://user:s3cret@host:5672/%2f"),
+            "amqp://user:***@host:5672/%2f"
+        );
+        assert_eq!(redact_url("amqp://host/%2f"), "amqp://host/%2f");
+        assert_eq!(redact_url("http://u@h/"), "http://u@h/");
+        assert_eq!(format!("{:?}", Secret::new("x")), "***");
+    }
+}

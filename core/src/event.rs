@@ -1,0 +1,379 @@
+//! The event a target receives, built from records serialized once at receive time.
+//!
+//! `format: lambda` wraps records exactly as AWS Lambda does for the source kind;
+//! `format: pipes` sends a bare array (EventBridge Pipes); `format: cloudevents` sends a
+//! CloudEvents batch. [`Envelope::size`] gives the exact serialized size of a batch, so that
+//! `batch.max_bytes` is measured on what the target receives.
+
+use crate::record::Record;
+use serde::{Deserialize, Serialize};
+
+const HEAD_OPEN: &str = "{\"eventSource\":\"";
+const HEAD_ARN: &str = "\",\"eventSourceArn\":";
+const SQS_OPEN: &str = "{\"Records\":[";
+const MQ_OPEN: &str = ",\"messages\":[";
+const RMQ_OPEN: &str = ",\"rmqMessagesByQueue\":{";
+const CE_ID: &str = "{\"specversion\":\"1.0\",\"id\":";
+const CE_SOURCE: &str = ",\"source\":";
+const CE_TYPE: &str = ",\"type\":\"";
+const CE_DATA: &str = ".message\",\"datacontenttype\":\"application/json\",\"data\":";
+
+/// Which AWS event a source produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// RabbitMQ: `{"eventSource":"aws:rmq",...,"rmqMessagesByQueue":{...}}`.
+    Rmq,
+    /// ActiveMQ: `{"eventSource":"aws:mq",...,"messages":[...]}`.
+    Mq,
+    /// SQS: `{"Records":[...]}`.
+    Sqs,
+}
+
+impl SourceKind {
+    pub fn event_source(self) -> &'static str {
+        match self {
+            SourceKind::Rmq => "aws:rmq",
+            SourceKind::Mq => "aws:mq",
+            SourceKind::Sqs => "aws:sqs",
+        }
+    }
+}
+
+/// The `format` of an HTTP target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Exactly the event AWS Lambda sends for the source.
+    #[default]
+    Lambda,
+    /// A bare JSON array of records (EventBridge Pipes' target shape); each record also carries
+    /// `eventSource` and `eventSourceArn`.
+    Pipes,
+    /// `application/cloudevents-batch+json`: one CloudEvent per record, the record as `data`.
+    Cloudevents,
+}
+
+/// How records are wrapped into one event.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    pub kind: SourceKind,
+    pub format: Format,
+    /// Value of `eventSourceArn` (already a JSON-safe string; escaped when written).
+    arn_json: String,
+}
+
+impl Envelope {
+    pub fn new(kind: SourceKind, format: Format, event_source_arn: &str) -> Self {
+        let arn_json = serde_json::to_string(event_source_arn).unwrap_or_else(|_| "\"\"".into());
+        Envelope {
+            kind,
+            format,
+            arn_json,
+        }
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        match self.format {
+            Format::Cloudevents => "application/cloudevents-batch+json",
+            _ => "application/json",
+        }
+    }
+
+    /// Serialize a batch. Records are written in order; for RabbitMQ they are grouped by
+    /// `QUEUE::VHOST` in order of first appearance, as Lambda does.
+    pub fn write(&self, records: &[Record], out: &mut Vec<u8>) {
+        out.reserve(self.size(records));
+        match self.format {
+            Format::Lambda => self.write_lambda(records, out),
+            Format::Pipes => {
+                out.push(b'[');
+                for (i, r) in records.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.write_pipes_record(r, out);
+                }
+                out.push(b']');
+            }
+            Format::Cloudevents => {
+                out.push(b'[');
+                for (i, r) in records.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.write_cloudevent(r, i, out);
+                }
+                out.push(b']');
+            }
+        }
+    }
+
+    /// The exact length [`Envelope::write`] produces for `records`.
+    pub fn size(&self, records: &[Record]) -> usize {
+        let mut sizer = BatchSizer::default();
+        for r in records {
+            sizer.add(self, r);
+        }
+        sizer.total(self)
+    }
+
+    fn head_len(&self) -> usize {
+        HEAD_OPEN.len() + self.kind.event_source().len() + HEAD_ARN.len() + self.arn_json.len()
+    }
+
+    fn write_lambda(&self, records: &[Record], out: &mut Vec<u8>) {
+        match self.kind {
+            SourceKind::Sqs => {
+                out.extend_from_slice(SQS_OPEN.as_bytes());
+                write_joined(records.iter(), out);
+                out.extend_from_slice(b"]}");
+            }
+            SourceKind::Mq => {
+                self.write_head(out);
+                out.extend_from_slice(MQ_OPEN.as_bytes());
+                write_joined(records.iter(), out);
+                out.extend_from_slice(b"]}");
+            }
+            SourceKind::Rmq => {
+                self.write_head(out);
+                out.extend_from_slice(RMQ_OPEN.as_bytes());
+                let groups = groups_in_order(records);
+                for (gi, group) in groups.iter().enumerate() {
+                    if gi > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(group, out);
+                    out.extend_from_slice(b":[");
+                    write_joined(
+                        records.iter().filter(|r| group_of(r) == group.as_ref()),
+                        out,
+                    );
+                    out.push(b']');
+                }
+                out.extend_from_slice(b"}}");
+            }
+        }
+    }
+
+    fn write_head(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(HEAD_OPEN.as_bytes());
+        out.extend_from_slice(self.kind.event_source().as_bytes());
+        out.extend_from_slice(HEAD_ARN.as_bytes());
+        out.extend_from_slice(self.arn_json.as_bytes());
+    }
+
+    fn write_pipes_record(&self, r: &Record, out: &mut Vec<u8>) {
+        // `{"eventSource":"aws:rmq","eventSourceArn":ARN,` + the record without its `{`.
+        self.write_head(out);
+        if r.event.len() > 2 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&r.event[1..]);
+    }
+
+    fn write_cloudevent(&self, r: &Record, position: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(CE_ID.as_bytes());
+        match &r.item_id {
+            Some(id) => write_json_str(id, out),
+            None => write_json_str(&position.to_string(), out),
+        }
+        out.extend_from_slice(CE_SOURCE.as_bytes());
+        out.extend_from_slice(self.arn_json.as_bytes());
+        out.extend_from_slice(CE_TYPE.as_bytes());
+        out.extend_from_slice(self.kind.event_source().as_bytes());
+        out.extend_from_slice(CE_DATA.as_bytes());
+        out.extend_from_slice(&r.event);
+        out.push(b'}');
+    }
+}
+
+/// Running total of a batch's serialized size, so the batcher can test each record in O(1)
+/// (amortised over the few distinct groups) before adding it.
+#[derive(Debug, Default)]
+pub struct BatchSizer {
+    body: usize,
+    count: usize,
+    groups: Vec<std::sync::Arc<str>>,
+}
+
+impl BatchSizer {
+    /// Size of the batch with `record` added, without adding it.
+    pub fn with(&self, env: &Envelope, record: &Record) -> usize {
+        self.total_for(env, self.count + 1, self.body + self.record_cost(env, record))
+    }
+
+    pub fn add(&mut self, env: &Envelope, record: &Record) {
+        self.body += self.record_cost(env, record);
+        self.count += 1;
+        if env.kind == SourceKind::Rmq && env.format == Format::Lambda {
+            let g = record.group.clone().unwrap_or_else(|| "".into());
+            if !self.groups.contains(&g) {
+                self.groups.push(g);
+            }
+        }
+    }
+
+    pub fn total(&self, env: &Envelope) -> usize {
+        self.total_for(env, self.count, self.body)
+    }
+
+    pub fn clear(&mut self) {
+        self.body = 0;
+        self.count = 0;
+        self.groups.clear();
+    }
+
+    /// Bytes a record adds beyond separators: itself, plus its group key when it opens a group.
+    fn record_cost(&self, e: &Envelope, r: &Record) -> usize {
+        match e.format {
+            Format::Lambda => {
+                let mut cost = r.event.len();
+                if e.kind == SourceKind::Rmq {
+                    let g = r.group.as_deref().unwrap_or("");
+                    if !self.groups.iter().any(|x| x.as_ref() == g) {
+                        // "key":[ ... ]
+                        cost += json_str_len(g) + 3;
+                    }
+                }
+                cost
+            }
+            Format::Pipes => {
+                e.head_len() + usize::from(r.event.len() > 2) + r.event.len().saturating_sub(1)
+            }
+            Format::Cloudevents => {
+                let id_len = match &r.item_id {
+                    Some(id) => json_str_len(id),
+                    None => json_str_len(&self.count.to_string()),
+                };
+                CE_ID.len()
+                    + id_len
+                    + CE_SOURCE.len()
+                    + e.arn_json.len()
+                    + CE_TYPE.len()
+                    + e.kind.event_source().len()
+                    + CE_DATA.len()
+                    + r.event.len()
+                    + 1
+            }
+        }
+    }
+
+    fn total_for(&self, e: &Envelope, count: usize, body: usize) -> usize {
+        // Commas separate records inside a group and groups themselves: with n records in
+        // g groups that is (n - g) + (g - 1) = n - 1, the same as for a flat list.
+        let commas = count.saturating_sub(1);
+        match e.format {
+            Format::Pipes | Format::Cloudevents => 2 + body + commas,
+            Format::Lambda => match e.kind {
+                SourceKind::Sqs => SQS_OPEN.len() + 2 + body + commas,
+                SourceKind::Mq => e.head_len() + MQ_OPEN.len() + 2 + body + commas,
+                SourceKind::Rmq => e.head_len() + RMQ_OPEN.len() + 2 + body + commas,
+            },
+        }
+    }
+}
+
+fn group_of(r: &Record) -> &str {
+    r.group.as_deref().unwrap_or("")
+}
+
+fn groups_in_order(records: &[Record]) -> Vec<std::sync::Arc<str>> {
+    let mut groups: Vec<std::sync::Arc<str>> = Vec::new();
+    for r in records {
+        let g = r.group.clone().unwrap_or_else(|| "".into());
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    groups
+}
+
+fn write_joined<'r>(records: impl Iterator<Item = &'r Record>, out: &mut Vec<u8>) {
+    for (i, r) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&r.event);
+    }
+}
+
+fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    // serde_json writes a valid JSON string; writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn json_str_len(s: &str) -> usize {
+    let mut v = Vec::with_capacity(s.len() + 2);
+    write_json_str(s, &mut v);
+    v.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{DeliveryId, Record};
+    use bytes::Bytes;
+
+    fn rec(n: u64, group: &str, event: &str) -> Record {
+        let mut r = Record::new(
+            DeliveryId { epoch: 1, seq: n },
+            Bytes::from(event.to_owned()),
+            Bytes::new(),
+        );
+        r.group = Some(group.into());
+        r
+    }
+
+    #[test]
+    fn size_matches_written_length_for_every_shape() {
+        let records = vec![
+            rec(1, "a::/", r#"{"x":1}"#),
+            rec(2, "b::/", r#"{"x":22}"#),
+            rec(3, "a::/", r#"{"x":"é\"3"}"#),
+        ];
+        for kind in [SourceKind::Rmq, SourceKind::Mq, SourceKind::Sqs] {
+            for format in [Format::Lambda, Format::Pipes, Format::Cloudevents] {
+                let env = Envelope::new(kind, format, "arn:aws:mq:x:1:broker:b:\"q\"");
+                for n in 0..=records.len() {
+                    let mut out = Vec::new();
+                    env.write(&records[..n], &mut out);
+                    assert_eq!(env.size(&records[..n]), out.len(), "{kind:?} {format:?} {n}");
+                    let mut sizer = BatchSizer::default();
+                    for r in &records[..n] {
+                        let expect = sizer.with(&env, r);
+                        sizer.add(&env, r);
+                        assert_eq!(expect, sizer.total(&env));
+                    }
+                    let _: serde_json::Value = serde_json::from_slice(&out).expect("valid json");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rmq_lambda_groups_by_queue_in_first_seen_order() {
+        let records = vec![
+            rec(1, "b::/", r#"{"n":1}"#),
+            rec(2, "a::/", r#"{"n":2}"#),
+            rec(3, "b::/", r#"{"n":3}"#),
+        ];
+        let env = Envelope::new(SourceKind::Rmq, Format::Lambda, "arn");
+        let mut out = Vec::new();
+        env.write(&records, &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"eventSource":"aws:rmq","eventSourceArn":"arn","rmqMessagesByQueue":{"b::/":[{"n":1},{"n":3}],"a::/":[{"n":2}]}}"#
+        );
+    }
+
+    #[test]
+    fn pipes_records_carry_source_fields() {
+        let env = Envelope::new(SourceKind::Mq, Format::Pipes, "arn");
+        let mut out = Vec::new();
+        env.write(&[rec(1, "", r#"{"n":1}"#)], &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"[{"eventSource":"aws:mq","eventSourceArn":"arn","n":1}]"#
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! sluice-core: everything a pipe needs that knows no broker.
+//!
+//! Layout:
+//! - [`record`]: the record model ([`Record`], [`DeliveryId`], [`Metadata`]).
+//! - [`source`], [`sink`]: the traits connectors implement. A source has a receive half
+//!   ([`Source::run`]) and a separate settle half ([`Acker`]), so acknowledgements never wait
+//!   behind a blocked receive.
+//! - [`event`]: the event shapes targets receive (`aws:rmq`, `aws:mq`, `aws:sqs` in Lambda,
+//!   Pipes and CloudEvents form) and their exact serialized size, used for `batch.max_bytes`.
+//! - [`runner`]: the pipe runner. It owns batching, bounded concurrency, retries with backoff,
+//!   settlement, dead-lettering, metrics and drain on shutdown; connectors only do I/O.
+//! - [`config`]: the pipe settings shared by every connector (batch, retry, durations, sizes,
+//!   secrets) and the [`config::ConfigError`] that `sluice validate` prints.
+//! - [`metrics`]: the metric names of the contract (one list) and per-pipe handles.
+//! - [`status`]: the ESM-style pipe state shown by `/pipes` and `/readyz`.
+//! - [`backoff`]: capped exponential backoff with jitter, shared by retries and reconnects.
+//! - [`testkit`]: a scriptable in-memory source, acker and sink for tests.
+
+pub mod backoff;
+pub mod config;
+pub mod event;
+pub mod metrics;
+pub mod record;
+pub mod runner;
+pub mod sink;
+pub mod source;
+pub mod status;
+pub mod testkit;
+
+pub use record::{DeliveryId, HeaderValue, Metadata, Record};
+pub use sink::{Sink, SinkError, SinkOutcome};
+pub use source::{Acker, Outcome, Source, SourceContext};

@@ -1,0 +1,96 @@
+//! The record model: one message received from a source, ready to be batched.
+
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Opaque id of one delivery. Only the connector that made it knows what it maps to
+/// (an AMQP delivery tag, a STOMP ack id, an SQS receipt handle). `epoch` changes with every
+/// new broker connection, so a settlement made for an old connection is recognised as stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryId {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+/// A header value carried from one broker to another.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HeaderValue {
+    String(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// Broker-neutral message properties, carried over when a record is published to a broker
+/// target (or a broker dead-letter destination).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metadata {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub message_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub reply_to: Option<String>,
+    pub kind: Option<String>,
+    pub priority: Option<u8>,
+    pub persistent: Option<bool>,
+    /// Broker or producer timestamp, epoch milliseconds.
+    pub timestamp_ms: Option<u64>,
+    pub headers: Vec<(String, HeaderValue)>,
+}
+
+/// One received message.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Where to settle it.
+    pub id: DeliveryId,
+    /// The record as it appears inside the target event (e.g. one entry of
+    /// `rmqMessagesByQueue["q::/"]`), serialized once at receive time.
+    pub event: Bytes,
+    /// The raw body.
+    pub body: Bytes,
+    /// Grouping key inside the event, e.g. `QUEUE::VHOST` for RabbitMQ.
+    pub group: Option<Arc<str>>,
+    /// The id a function names in `batchItemFailures` (`messageId`); `None` means the record
+    /// is named by its position in the batch.
+    pub item_id: Option<Arc<str>>,
+    pub meta: Metadata,
+    /// Failed deliveries so far.
+    pub attempts: u32,
+    /// Why the last delivery failed, for dead-letter headers and logs.
+    pub last_error: Option<Arc<str>>,
+    /// When Sluice received it, epoch milliseconds.
+    pub received_ms: u64,
+}
+
+impl Record {
+    /// A record with no metadata; connectors fill in the rest.
+    pub fn new(id: DeliveryId, event: Bytes, body: Bytes) -> Self {
+        Record {
+            id,
+            event,
+            body,
+            group: None,
+            item_id: None,
+            meta: Metadata::default(),
+            attempts: 0,
+            last_error: None,
+            received_ms: now_ms(),
+        }
+    }
+}
+
+/// Wall-clock time in epoch milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Record {
+    /// Epoch milliseconds its age counts from: the broker's timestamp, else receipt.
+    pub fn born_ms(&self) -> u64 {
+        self.meta.timestamp_ms.unwrap_or(self.received_ms)
+    }
+}

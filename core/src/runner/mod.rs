@@ -1,0 +1,343 @@
+//! The pipe runner: one task that owns a pipe's records from receipt to settlement.
+//!
+//! ```text
+//!  Source::run ──records──▶ [pending batch] ──▶ ready ──▶ Sink::deliver (≤ concurrency tasks)
+//!                                ▲                 ▲              │
+//!                                │                 └── retries ◀──┤ failed (backoff)
+//!                                │                                ├─▶ Acker: Ack
+//!                      batch.size / window / max_bytes            └─▶ dead_letter sink or Reject
+//! ```
+//!
+//! Everything is bounded: the channel from the source, one batch being filled, one batch
+//! waiting for a slot, `concurrency` batches in flight. When the pipe is full it stops reading
+//! the channel, the source stops receiving, and the broker's prefetch holds the rest.
+//!
+//! Failed records are held here and delivered again after a backoff (only the failed ones);
+//! the broker still holds them unacknowledged, so a crash loses nothing. After
+//! `retry.max_attempts` deliveries a record goes to the dead-letter sink, or is rejected to the
+//! broker's own dead-letter path.
+
+mod ages;
+mod settle;
+
+use crate::event::{BatchSizer, Envelope};
+use crate::metrics::PipeMetrics;
+use crate::record::Record;
+use crate::sink::{Sink, SinkError, SinkOutcome};
+use crate::source::{Acker, Outcome, Source, SourceContext};
+use crate::status::{PipeStatus, State};
+use ages::Ages;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+/// Resolved settings of one pipe (defaults applied, validated).
+#[derive(Clone, Debug)]
+pub struct PipeSettings {
+    pub batch_size: usize,
+    pub window: Duration,
+    pub max_bytes: usize,
+    pub concurrency: usize,
+    /// 0 = unlimited.
+    pub max_attempts: u32,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+/// A pipe ready to run: connectors built, nothing connected yet.
+pub struct Pipe {
+    pub name: Arc<str>,
+    pub source: Arc<dyn Source>,
+    pub sink: Arc<dyn Sink>,
+    pub dead_letter: Option<Arc<dyn Sink>>,
+    pub envelope: Envelope,
+    pub settings: PipeSettings,
+    pub metrics: PipeMetrics,
+    pub status: Arc<PipeStatus>,
+}
+
+/// Which sink a job goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dest {
+    Target,
+    DeadLetter,
+}
+
+struct Job {
+    dest: Dest,
+    records: Vec<Record>,
+}
+
+struct Done {
+    dest: Dest,
+    records: Vec<Record>,
+    result: Result<SinkOutcome, SinkError>,
+    elapsed: Duration,
+}
+
+impl Pipe {
+    /// Run until `stop` is cancelled, then drain: stop receiving, finish the batches in flight
+    /// within `shutdown_timeout`, settle, close the source.
+    pub async fn run(self, stop: CancellationToken, shutdown_timeout: Duration) {
+        let span = info_span!("pipe", pipe = %self.name);
+        Runner::new(self).run(stop, shutdown_timeout).instrument(span).await
+    }
+}
+
+struct Runner {
+    pipe: Pipe,
+    acker: Arc<dyn Acker>,
+    batch_cap: usize,
+    pending: Vec<Record>,
+    sizer: BatchSizer,
+    deadline: Option<Instant>,
+    ready: VecDeque<Job>,
+    retries: BTreeMap<(Instant, u64), Job>,
+    retry_seq: u64,
+    tasks: JoinSet<Done>,
+    ages: Ages,
+    draining: bool,
+}
+
+impl Runner {
+    fn new(pipe: Pipe) -> Self {
+        let acker = pipe.source.acker();
+        let batch_cap = pipe.settings.batch_size.min(pipe.sink.max_batch()).max(1);
+        Runner {
+            acker,
+            batch_cap,
+            pending: Vec::with_capacity(batch_cap),
+            sizer: BatchSizer::default(),
+            deadline: None,
+            ready: VecDeque::new(),
+            retries: BTreeMap::new(),
+            retry_seq: 0,
+            tasks: JoinSet::new(),
+            ages: Ages::default(),
+            draining: false,
+            pipe,
+        }
+    }
+
+    async fn run(mut self, stop: CancellationToken, shutdown_timeout: Duration) {
+        let p = &self.pipe;
+        p.status.set_state(State::Enabling, "USER_INITIATED");
+        // Room for one batch in the channel: enough to keep the batcher busy, small enough
+        // that a stopped pipe holds little outside the broker's prefetch.
+        let (tx, mut rx) = mpsc::channel(self.batch_cap.clamp(16, 1024));
+        let receive_stop = stop.child_token();
+        let ctx = SourceContext {
+            pipe: p.name.clone(),
+            metrics: p.metrics.clone(),
+            status: p.status.clone(),
+        };
+        let source = p.source.clone();
+        let rs = receive_stop.clone();
+        let receiver = tokio::spawn(
+            async move { source.run(tx, ctx, rs).await }.instrument(tracing::Span::current()),
+        );
+        p.status.set_state(State::Enabled, "USER_INITIATED");
+        info!(source = %p.source.describe(), target = %p.sink.describe(), "pipe started");
+
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut receiving = true;
+        loop {
+            self.dispatch();
+            let accept = receiving && self.ready.is_empty() && self.pending.len() < self.batch_cap;
+            let deadline = self.deadline;
+            let next_retry = self.retries.keys().next().map(|(t, _)| *t);
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    self.pipe.metrics.inflight.set(self.tasks.len() as i64);
+                    match done {
+                        Ok(done) => self.on_done(done).await,
+                        Err(e) => warn!(error = %e, "delivery task failed; its records will be redelivered by the broker"),
+                    }
+                }
+                rec = rx.recv(), if accept => match rec {
+                    Some(r) => self.on_record(r).await,
+                    None => receiving = false,
+                },
+                _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => self.close_batch(),
+                _ = sleep_until(next_retry.unwrap_or_else(Instant::now)), if next_retry.is_some() => self.release_retries(),
+                _ = tick.tick() => self.report(),
+            }
+        }
+
+        // Shutdown: stop receiving, finish what is in flight, settle, close.
+        self.pipe.status.set_state(State::Disabling, "USER_INITIATED");
+        receive_stop.cancel();
+        let _ = receiver.await;
+        self.draining = true;
+        let drain_until = Instant::now() + shutdown_timeout;
+        while !self.tasks.is_empty() {
+            match tokio::time::timeout_at(drain_until, self.tasks.join_next()).await {
+                Ok(Some(Ok(done))) => self.on_done(done).await,
+                Ok(Some(Err(_))) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    warn!(batches = self.tasks.len(), "shutdown timeout: abandoning batches in flight; the broker redelivers them");
+                    self.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        self.release_held().await;
+        self.pipe.source.close().await;
+        self.pipe.metrics.inflight.set(0);
+        self.pipe.metrics.up.set(0);
+        self.pipe.status.set_state(State::Disabled, "USER_INITIATED");
+        info!("pipe stopped");
+    }
+
+    /// One record from the source.
+    async fn on_record(&mut self, record: Record) {
+        let env = &self.pipe.envelope;
+        let max = self.pipe.settings.max_bytes;
+        self.ages.insert(&record);
+        let m = &self.pipe.metrics;
+        m.source_messages.inc();
+        m.source_bytes.inc_by(record.body.len() as u64);
+        if env.size(std::slice::from_ref(&record)) > max {
+            m.dropped_oversize.inc();
+            warn!(bytes = record.body.len(), max_bytes = max, "record larger than batch.max_bytes on its own: sent to the dead-letter path");
+            let mut record = record;
+            record.last_error = Some("oversize: larger than batch.max_bytes".into());
+            self.give_up(vec![record]).await;
+            return;
+        }
+        if !self.pending.is_empty() && self.sizer.with(env, &record) > max {
+            self.close_batch();
+        }
+        self.sizer.add(&self.pipe.envelope, &record);
+        self.pending.push(record);
+        let now = Instant::now();
+        if self.pending.len() == 1 {
+            self.deadline = Some(now + self.pipe.settings.window);
+        }
+        let window_over =
+            !self.pipe.settings.window.is_zero() && self.deadline.is_some_and(|d| now >= d);
+        if self.pending.len() >= self.batch_cap || window_over {
+            self.close_batch();
+        }
+    }
+
+    fn close_batch(&mut self) {
+        self.deadline = None;
+        if self.pending.is_empty() {
+            return;
+        }
+        self.sizer.clear();
+        let records = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch_cap));
+        self.ready.push_back(Job {
+            dest: Dest::Target,
+            records,
+        });
+    }
+
+    /// Start ready jobs while there are free slots.
+    fn dispatch(&mut self) {
+        if self.draining {
+            return;
+        }
+        while self.tasks.len() < self.pipe.settings.concurrency {
+            let Some(job) = self.ready.pop_front() else {
+                break;
+            };
+            let sink = match job.dest {
+                Dest::Target => self.pipe.sink.clone(),
+                Dest::DeadLetter => match &self.pipe.dead_letter {
+                    Some(s) => s.clone(),
+                    None => continue,
+                },
+            };
+            if job.dest == Dest::Target {
+                self.pipe.metrics.batch_messages.observe(job.records.len() as f64);
+            }
+            let span = info_span!("batch", records = job.records.len(), dest = ?job.dest);
+            self.tasks.spawn(
+                async move {
+                    let started = Instant::now();
+                    let result = sink.deliver(&job.records).await;
+                    Done {
+                        dest: job.dest,
+                        records: job.records,
+                        result,
+                        elapsed: started.elapsed(),
+                    }
+                }
+                .instrument(span),
+            );
+        }
+        self.pipe.metrics.inflight.set(self.tasks.len() as i64);
+    }
+
+    fn release_retries(&mut self) {
+        let now = Instant::now();
+        while let Some(entry) = self.retries.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            self.ready.push_back(entry.remove());
+        }
+    }
+
+    fn schedule(&mut self, dest: Dest, records: Vec<Record>, delay: Duration) {
+        if records.is_empty() {
+            return;
+        }
+        self.retry_seq += 1;
+        self.retries.insert(
+            (Instant::now() + delay, self.retry_seq),
+            Job { dest, records },
+        );
+    }
+
+    /// Once a second: gauges that are cheaper to sample than to keep exact.
+    fn report(&mut self) {
+        let m = &self.pipe.metrics;
+        m.oldest_age.set(self.ages.oldest_age_seconds());
+        m.up.set(i64::from(self.pipe.status.ready()));
+    }
+
+    /// Shutdown: everything still held was not delivered; hand it back to the broker now
+    /// rather than when the connection closes.
+    async fn release_held(&mut self) {
+        let mut held: Vec<Record> = std::mem::take(&mut self.pending);
+        held.extend(self.ready.drain(..).flat_map(|j| j.records));
+        held.extend(
+            std::mem::take(&mut self.retries)
+                .into_values()
+                .flat_map(|j| j.records),
+        );
+        if held.is_empty() {
+            return;
+        }
+        let settlements: Vec<_> = held
+            .iter()
+            .map(|r| {
+                (
+                    r.id,
+                    Outcome::Retry {
+                        delay: Duration::ZERO,
+                    },
+                )
+            })
+            .collect();
+        self.acker.settle(&settlements).await;
+        for r in &held {
+            self.ages.remove(r);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,306 @@
+//! Runner behaviour with paused tokio time: no real waiting, deterministic windows and backoff.
+
+use super::*;
+use crate::event::{Format, SourceKind};
+use crate::testkit::{MemorySource, ScriptedSink, record};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn settings() -> PipeSettings {
+    PipeSettings {
+        batch_size: 100,
+        window: Duration::from_millis(500),
+        max_bytes: 6 * 1024 * 1024,
+        concurrency: 1,
+        max_attempts: 3,
+        backoff_initial: Duration::from_secs(1),
+        backoff_max: Duration::from_secs(10),
+    }
+}
+
+struct Harness {
+    source: Arc<MemorySource>,
+    feed: mpsc::UnboundedSender<Record>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start(
+    settings: PipeSettings,
+    sink: Arc<ScriptedSink>,
+    dead_letter: Option<Arc<ScriptedSink>>,
+) -> Harness {
+    let (source, feed) = MemorySource::new();
+    let pipe = Pipe {
+        name: "t".into(),
+        source: source.clone(),
+        sink,
+        dead_letter: dead_letter.map(|d| d as Arc<dyn Sink>),
+        envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
+        settings,
+        metrics: PipeMetrics::detached("t"),
+        status: Arc::new(PipeStatus::default()),
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(pipe.run(stop.clone(), Duration::from_secs(30)));
+    Harness {
+        source,
+        feed,
+        stop,
+        task,
+    }
+}
+
+impl Harness {
+    fn send(&self, range: std::ops::Range<u64>) {
+        for n in range {
+            self.feed.send(record(n)).unwrap();
+        }
+    }
+
+    /// Let virtual time run until `cond` holds (paused time advances only when all is idle).
+    async fn until(&self, what: &str, cond: impl Fn() -> bool) {
+        for _ in 0..100_000 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("never happened: {what}");
+    }
+
+    fn acked(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .source
+            .acker
+            .outcomes()
+            .into_iter()
+            .filter(|(_, o)| *o == Outcome::Ack)
+            .map(|(n, _)| n)
+            .collect();
+        v.sort();
+        v
+    }
+
+    async fn shutdown(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_by_size_then_window() {
+    let sink = ScriptedSink::ok();
+    let h = start(settings(), sink.clone(), None);
+    let t0 = Instant::now();
+    h.send(0..250);
+    h.until("all acked", || h.acked().len() == 250).await;
+    let sizes: Vec<usize> = sink.batches().iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![100, 100, 50]);
+    // The last, partial batch waited for its window.
+    assert!(t0.elapsed() >= Duration::from_millis(500));
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_record_waits_for_the_window_and_zero_window_sends_at_once() {
+    let sink = ScriptedSink::ok();
+    let h = start(settings(), sink.clone(), None);
+    let t0 = Instant::now();
+    h.send(0..1);
+    h.until("acked", || h.acked().len() == 1).await;
+    let waited = t0.elapsed();
+    assert!(waited >= Duration::from_millis(500) && waited < Duration::from_millis(600), "{waited:?}");
+    h.shutdown().await;
+
+    let sink = ScriptedSink::ok();
+    let h = start(PipeSettings { window: Duration::ZERO, ..settings() }, sink.clone(), None);
+    let t0 = Instant::now();
+    h.send(0..1);
+    h.until("acked", || h.acked().len() == 1).await;
+    assert!(t0.elapsed() < Duration::from_millis(50));
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_bytes_splits_batches_and_oversize_goes_to_dead_letter() {
+    let sink = ScriptedSink::ok();
+    let dlq = ScriptedSink::ok();
+    let env = Envelope::new(SourceKind::Rmq, Format::Lambda, "arn");
+    // Room for exactly three records of this size.
+    let max = env.size(&[record(10), record(11), record(12)]);
+    let h = start(PipeSettings { max_bytes: max, ..settings() }, sink.clone(), Some(dlq.clone()));
+    h.send(10..17);
+    let mut huge = record(99);
+    huge.event = bytes::Bytes::from(vec![b' '; max + 1]);
+    h.feed.send(huge).unwrap();
+    h.until("all acked", || h.acked().len() == 8).await;
+    for b in sink.batches() {
+        assert!(b.len() <= 3, "{b:?}");
+    }
+    assert_eq!(sink.batches().concat().len(), 7);
+    assert_eq!(dlq.batches(), vec![vec![99]]);
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn partial_failure_retries_only_failed_records_then_rejects() {
+    // Records 3 and 5 always fail; the rest succeed.
+    let sink = ScriptedSink::new(|batch| {
+        let failed = batch
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.id.seq == 3 || r.id.seq == 5)
+            .map(|(i, _)| i)
+            .collect();
+        Ok(SinkOutcome::Partial { failed })
+    });
+    let h = start(settings(), sink.clone(), None);
+    h.send(0..10);
+    let rejected = || {
+        h.source
+            .acker
+            .outcomes()
+            .into_iter()
+            .filter(|(_, o)| *o == Outcome::Reject)
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+    };
+    h.until("two rejected", || rejected().len() == 2).await;
+    let batches = sink.batches();
+    assert_eq!(batches[0].len(), 10);
+    // max_attempts 3: the first delivery and two retries of just the failed pair.
+    assert_eq!(&batches[1..], &[vec![3, 5], vec![3, 5]]);
+    assert_eq!(h.acked(), vec![0, 1, 2, 4, 6, 7, 8, 9]);
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_up_records_go_to_dead_letter_and_are_acked_after_it_confirms() {
+    let sink = ScriptedSink::new(|_| Err(SinkError::Failed("500".into())));
+    let dlq_calls = Arc::new(AtomicUsize::new(0));
+    let calls = dlq_calls.clone();
+    // The dead-letter destination fails once, then confirms.
+    let dlq = ScriptedSink::new(move |_| {
+        if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err(SinkError::Connection("down".into()))
+        } else {
+            Ok(SinkOutcome::Delivered)
+        }
+    });
+    let h = start(settings(), sink.clone(), Some(dlq.clone()));
+    h.send(0..2);
+    h.until("acked after dead letter", || h.acked().len() == 2).await;
+    assert_eq!(sink.batches().len(), 3);
+    assert_eq!(dlq.batches(), vec![vec![0, 1], vec![0, 1]]);
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_is_not_an_attempt_and_honours_retry_after() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let sink = ScriptedSink::new(move |_| {
+        if c.fetch_add(1, Ordering::SeqCst) < 5 {
+            Err(SinkError::Throttled { retry_after: Some(Duration::from_secs(7)) })
+        } else {
+            Ok(SinkOutcome::Delivered)
+        }
+    });
+    let h = start(PipeSettings { window: Duration::ZERO, ..settings() }, sink.clone(), None);
+    let t0 = Instant::now();
+    h.send(0..1);
+    h.until("acked", || h.acked().len() == 1).await;
+    // Five throttles with max_attempts 3, and still delivered, 5 x 7s later.
+    assert_eq!(sink.batches().len(), 6);
+    assert!(t0.elapsed() >= Duration::from_secs(35));
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_bounds_batches_in_flight() {
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    struct Slow(Arc<AtomicUsize>, Arc<AtomicUsize>);
+    #[async_trait::async_trait]
+    impl Sink for Slow {
+        async fn deliver(&self, _: &[Record]) -> Result<SinkOutcome, SinkError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            self.1.fetch_max(n, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.0.fetch_sub(1, Ordering::SeqCst);
+            Ok(SinkOutcome::Delivered)
+        }
+        fn describe(&self) -> String {
+            "slow".into()
+        }
+    }
+    let (source, feed) = MemorySource::new();
+    let pipe = Pipe {
+        name: "t".into(),
+        source: source.clone(),
+        sink: Arc::new(Slow(now.clone(), peak.clone())),
+        dead_letter: None,
+        envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
+        settings: PipeSettings { batch_size: 10, concurrency: 3, ..settings() },
+        metrics: PipeMetrics::detached("t"),
+        status: Arc::new(PipeStatus::default()),
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(pipe.run(stop.clone(), Duration::from_secs(30)));
+    for n in 0..200 {
+        feed.send(record(n)).unwrap();
+    }
+    for _ in 0..10_000 {
+        if source.acker.outcomes().len() == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(source.acker.outcomes().len(), 200);
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_finishes_in_flight_batches_and_releases_the_rest() {
+    struct Gate(tokio::sync::Semaphore);
+    #[async_trait::async_trait]
+    impl Sink for Gate {
+        async fn deliver(&self, _: &[Record]) -> Result<SinkOutcome, SinkError> {
+            let _p = self.0.acquire().await;
+            Ok(SinkOutcome::Delivered)
+        }
+        fn describe(&self) -> String {
+            "gate".into()
+        }
+    }
+    let gate = Arc::new(Gate(tokio::sync::Semaphore::new(0)));
+    let (source, feed) = MemorySource::new();
+    let pipe = Pipe {
+        name: "t".into(),
+        source: source.clone(),
+        sink: gate.clone(),
+        dead_letter: None,
+        envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
+        settings: PipeSettings { batch_size: 5, ..settings() },
+        metrics: PipeMetrics::detached("t"),
+        status: Arc::new(PipeStatus::default()),
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(pipe.run(stop.clone(), Duration::from_secs(30)));
+    for n in 0..12 {
+        feed.send(record(n)).unwrap();
+    }
+    // Let the first batch start; the gate holds it in flight.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    gate.0.add_permits(100);
+    task.await.unwrap();
+    let outcomes = source.acker.outcomes();
+    let acked: Vec<u64> = outcomes.iter().filter(|(_, o)| *o == Outcome::Ack).map(|(n, _)| *n).collect();
+    assert_eq!(acked, vec![0, 1, 2, 3, 4], "the batch in flight finished and was acked");
+    // Every other record the runner held was handed back, none acked.
+    assert!(outcomes.iter().all(|(n, o)| *n < 5 || matches!(o, Outcome::Retry { .. })));
+}

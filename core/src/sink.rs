@@ -1,0 +1,45 @@
+//! The sink trait: targets and dead-letter destinations.
+
+use crate::record::Record;
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// A confirmed delivery of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SinkOutcome {
+    /// Every record was confirmed (HTTP 2xx, publisher confirms, ...).
+    Delivered,
+    /// The target confirmed some records and reported the others (positions in the batch) as
+    /// failed; only those are retried.
+    Partial { failed: Vec<usize> },
+}
+
+/// Why a batch was not delivered at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// 429 or 503: retried with backoff, not counted as an attempt.
+    #[error("throttled by the target")]
+    Throttled { retry_after: Option<Duration> },
+    #[error("target did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Could not reach the target (connect refused, connection lost).
+    #[error("cannot reach the target: {0}")]
+    Connection(String),
+    /// The target answered, and the answer is a failure.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A target or dead-letter destination. `Ok` means the target confirmed.
+#[async_trait]
+pub trait Sink: Send + Sync {
+    async fn deliver(&self, batch: &[Record]) -> Result<SinkOutcome, SinkError>;
+
+    /// Largest number of records one call takes (SQS: 10); the runner never exceeds it.
+    fn max_batch(&self) -> usize {
+        usize::MAX
+    }
+
+    /// Kind and redacted address, for `/pipes` and logs.
+    fn describe(&self) -> String;
+}

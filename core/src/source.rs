@@ -1,0 +1,62 @@
+//! The source traits: a receive half and a settle half.
+
+use crate::metrics::PipeMetrics;
+use crate::record::{DeliveryId, Record};
+use crate::status::PipeStatus;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What happens to a record at its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered (or filtered out on purpose, or dead-lettered by Sluice): remove it.
+    Ack,
+    /// Not delivered: let the broker deliver it again after `delay` (where it can).
+    Retry { delay: Duration },
+    /// Given up: hand it to the broker's own dead-letter path.
+    Reject,
+}
+
+/// What a source needs from the pipe while it runs.
+#[derive(Clone)]
+pub struct SourceContext {
+    pub pipe: Arc<str>,
+    pub metrics: PipeMetrics,
+    pub status: Arc<PipeStatus>,
+}
+
+/// The receive half of a source. Constructors do no I/O; `run` connects (retrying forever with
+/// capped, jittered backoff), receives, and reconnects after a lost connection.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Receive records into `out` until `stop` is cancelled. On return the source no longer
+    /// receives, but its connection stays open so that settlements still reach the broker.
+    async fn run(&self, out: mpsc::Sender<Record>, ctx: SourceContext, stop: CancellationToken);
+
+    /// The settle half, usable while `run` is blocked.
+    fn acker(&self) -> Arc<dyn Acker>;
+
+    /// Close every connection. Unsettled records are redelivered by the broker.
+    async fn close(&self);
+
+    /// Kind and redacted address, for `/pipes` and logs.
+    fn describe(&self) -> String;
+}
+
+/// The settle half of a source. Settling is idempotent and never fails: a settlement for a
+/// delivery from an earlier connection is stale, skipped and counted, because the broker
+/// delivers that message again anyway.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// Settle these deliveries. Returns how many were stale.
+    async fn settle(&self, settlements: &[(DeliveryId, Outcome)]) -> usize;
+
+    /// Whether the broker counts deliveries itself (so `Retry` goes back to the broker rather
+    /// than being held and redelivered by the runner).
+    fn broker_redelivers(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,96 @@
+//! The pipe's state as an ESM reports it, shared by the runner, its source and the admin server.
+
+use serde::Serialize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The states of an event source mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum State {
+    Creating,
+    Enabling,
+    Enabled,
+    Disabling,
+    Disabled,
+    Updating,
+    Deleting,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    pub state: State,
+    pub state_transition_reason: String,
+    pub last_processing_result: String,
+    pub connected: bool,
+}
+
+/// Live state of one pipe.
+#[derive(Debug)]
+pub struct PipeStatus {
+    inner: Mutex<Snapshot>,
+    connected: AtomicBool,
+}
+
+impl Default for PipeStatus {
+    fn default() -> Self {
+        PipeStatus {
+            inner: Mutex::new(Snapshot {
+                state: State::Creating,
+                state_transition_reason: "USER_INITIATED".into(),
+                last_processing_result: "No records processed".into(),
+                connected: false,
+            }),
+            connected: AtomicBool::new(false),
+        }
+    }
+}
+
+impl PipeStatus {
+    fn with<R>(&self, f: impl FnOnce(&mut Snapshot) -> R) -> R {
+        // A poisoned lock only means a panic elsewhere; the snapshot is still usable.
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    pub fn set_state(&self, state: State, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.with(|s| {
+            s.state = state;
+            s.state_transition_reason = reason;
+        });
+    }
+
+    pub fn set_reason(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.with(|s| s.state_transition_reason = reason);
+    }
+
+    pub fn set_last_result(&self, result: &str) {
+        self.with(|s| {
+            if s.last_processing_result != result {
+                s.last_processing_result = result.to_owned();
+            }
+        });
+    }
+
+    pub fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Relaxed);
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let connected = self.connected();
+        self.with(|s| Snapshot {
+            connected,
+            ..s.clone()
+        })
+    }
+
+    /// Enabled and connected: what `/readyz` and `sluice_pipe_up` report.
+    pub fn ready(&self) -> bool {
+        self.connected() && self.with(|s| s.state == State::Enabled)
+    }
+}
