@@ -60,3 +60,14 @@ pub trait Acker: Send + Sync {
         false
     }
 }
+
+/// Hand a record to the pipe, giving up when `stop` is cancelled. A source must never block on
+/// a full pipe in a way that ignores `stop`, or shutdown would wait for it forever. Returns
+/// false when the source should stop receiving.
+pub async fn forward(out: &mpsc::Sender<Record>, record: Record, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => false,
+        sent = out.send(record) => sent.is_ok(),
+    }
+}

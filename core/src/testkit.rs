@@ -75,7 +75,7 @@ impl Source for MemorySource {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 r = input.recv() => match r {
-                    Some(r) => if out.send(r).await.is_err() { return },
+                    Some(r) => if !crate::source::forward(&out, r, &stop).await { return },
                     None => { stop.cancelled().await; return }
                 }
             }

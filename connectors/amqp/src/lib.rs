@@ -1,1 +1,58 @@
-//! placeholder
+//! sluice-amqp: RabbitMQ (AMQP 0-9-1) as a source and a target, on lapin 4.
+//!
+//! This is the reference connector the others copy. Layout:
+//! - `config.rs`: the `source.rabbitmq` and `target.rabbitmq` keys and their validation;
+//! - `connection.rs`: connecting to one of several nodes in turn, error classification;
+//! - `event.rs`: one delivery as a record of Lambda's `aws:rmq` event;
+//! - `source.rs`: consumer with manual acks, prefetch, reconnect, backlog gauge;
+//! - `acker.rs`: settlement with contiguous `multiple=true` acks and stale-tag skipping;
+//! - `sink.rs`: publishing with publisher confirms (target and dead-letter destination);
+//! - `error.rs`: the connector's error type.
+//!
+//! # Outcomes at the broker
+//!
+//! | runner outcome | what RabbitMQ sees |
+//! |---|---|
+//! | `Ack` (delivered, filtered, dead-lettered by Sluice) | `basic.ack`, `multiple=true` for each contiguous run of settled tags |
+//! | `Retry` (only at shutdown: records Sluice still held) | `basic.nack requeue=true` |
+//! | `Reject` (given up, no `dead_letter`) | `basic.reject requeue=false`: the queue's dead-letter exchange takes it, or RabbitMQ drops it |
+//! | stale (tag from a connection that is gone) | nothing: RabbitMQ already requeued it and delivers it again |
+//!
+//! Retries of failed records are held by the runner, not requeued: RabbitMQ classic queues
+//! count no deliveries, so requeueing would lose `retry.max_attempts`. The broker still holds
+//! the message unacknowledged, so a crash loses nothing.
+//!
+//! # Reconnecting
+//!
+//! lapin 4 offers automatic recovery, but a recovered channel starts delivery tags again at 1:
+//! an ack for a tag from before the recovery could then settle a different message. Sluice
+//! therefore reconnects itself: every connection gets a new epoch, delivery ids carry it, and
+//! the acker skips (and counts) settlements from an older epoch. RabbitMQ redelivers those
+//! messages, which at-least-once allows.
+//!
+//! # Example
+//!
+//! ```yaml
+//! name: orders
+//! source:
+//!   rabbitmq:
+//!     url: amqp://app:${env:RABBIT_PASSWORD}@rabbit.internal:5672/%2f
+//!     queues: [orders]
+//! target:
+//!   http: {url: http://orders-fn.internal:8080/}
+//! dead_letter:
+//!   rabbitmq: {url: amqp://app:${env:RABBIT_PASSWORD}@rabbit.internal:5672/%2f, exchange: "", routing_key: orders-dlq}
+//! ```
+
+mod acker;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod event;
+mod sink;
+mod source;
+
+pub use config::{RabbitMqSourceConfig, RabbitMqTargetConfig};
+pub use error::AmqpError;
+pub use sink::RabbitMqSink;
+pub use source::RabbitMqSource;

@@ -1,0 +1,320 @@
+//! One AMQP delivery as a record of Lambda's `aws:rmq` event.
+//!
+//! The shape follows the seeds exactly: `basicProperties` always carries all fourteen
+//! properties (absent ones as `null`) plus `bodySize`, then `redelivered` and base64 `data`.
+//! Header values: strings as `{"bytes":[...]}` and numbers as numbers, as in the seeds; the
+//! seeds say nothing of other types, so booleans are booleans, timestamps are epoch seconds,
+//! decimals are numbers, arrays are arrays and nested tables are objects (string values inside
+//! them keep the `bytes` form). The timestamp is written like Lambda's
+//! (`"Jan 1, 1970, 12:33:41 AM"`, UTC).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use lapin::BasicProperties;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use sluice_core::record::{DeliveryId, HeaderValue, Metadata, Record};
+use std::sync::Arc;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RmqRecord<'a> {
+    basic_properties: BasicProps<'a>,
+    redelivered: bool,
+    data: Base64<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BasicProps<'a> {
+    content_type: Option<&'a str>,
+    content_encoding: Option<&'a str>,
+    headers: Option<Headers<'a>>,
+    delivery_mode: Option<u8>,
+    priority: Option<u8>,
+    correlation_id: Option<&'a str>,
+    reply_to: Option<&'a str>,
+    expiration: Option<&'a str>,
+    message_id: Option<&'a str>,
+    timestamp: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<&'a str>,
+    user_id: Option<&'a str>,
+    app_id: Option<&'a str>,
+    cluster_id: Option<&'a str>,
+    body_size: usize,
+}
+
+struct Base64<'a>(&'a [u8]);
+
+impl Serialize for Base64<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(self.0))
+    }
+}
+
+struct Headers<'a>(&'a FieldTable);
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.inner().len()))?;
+        for (k, v) in self.0.inner() {
+            map.serialize_entry(k.as_str(), &Value(v))?;
+        }
+        map.end()
+    }
+}
+
+struct Value<'a>(&'a AMQPValue);
+
+/// `{"bytes":[...]}`, Lambda's form for string header values.
+struct ByteList<'a>(&'a [u8]);
+
+impl Serialize for ByteList<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry("bytes", self.0)?;
+        map.end()
+    }
+}
+
+impl Serialize for Value<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            AMQPValue::Boolean(b) => s.serialize_bool(*b),
+            AMQPValue::ShortShortInt(n) => s.serialize_i8(*n),
+            AMQPValue::ShortShortUInt(n) => s.serialize_u8(*n),
+            AMQPValue::ShortInt(n) => s.serialize_i16(*n),
+            AMQPValue::ShortUInt(n) => s.serialize_u16(*n),
+            AMQPValue::LongInt(n) => s.serialize_i32(*n),
+            AMQPValue::LongUInt(n) => s.serialize_u32(*n),
+            AMQPValue::LongLongInt(n) => s.serialize_i64(*n),
+            AMQPValue::Float(f) => s.serialize_f32(*f),
+            AMQPValue::Double(f) => s.serialize_f64(*f),
+            AMQPValue::DecimalValue(d) => {
+                s.serialize_f64(f64::from(d.value) / 10f64.powi(i32::from(d.scale)))
+            }
+            AMQPValue::ShortString(v) => ByteList(v.as_str().as_bytes()).serialize(s),
+            AMQPValue::LongString(v) => ByteList(v.as_bytes()).serialize(s),
+            AMQPValue::ByteArray(v) => ByteList(v.as_slice()).serialize(s),
+            AMQPValue::Timestamp(t) => s.serialize_u64(*t),
+            AMQPValue::FieldArray(a) => {
+                let mut seq = s.serialize_seq(Some(a.as_slice().len()))?;
+                for v in a.as_slice() {
+                    seq.serialize_element(&Value(v))?;
+                }
+                seq.end()
+            }
+            AMQPValue::FieldTable(t) => Headers(t).serialize(s),
+            AMQPValue::Void => s.serialize_unit(),
+        }
+    }
+}
+
+fn opt(s: &Option<ShortString>) -> Option<&str> {
+    s.as_ref().map(ShortString::as_str)
+}
+
+/// The record JSON for one delivery.
+pub fn record_json(props: &BasicProperties, redelivered: bool, body: &[u8]) -> Vec<u8> {
+    let rec = RmqRecord {
+        basic_properties: BasicProps {
+            content_type: opt(props.content_type()),
+            content_encoding: opt(props.content_encoding()),
+            headers: props.headers().as_ref().map(Headers),
+            delivery_mode: *props.delivery_mode(),
+            priority: *props.priority(),
+            correlation_id: opt(props.correlation_id()),
+            reply_to: opt(props.reply_to()),
+            expiration: opt(props.expiration()),
+            message_id: opt(props.message_id()),
+            timestamp: props.timestamp().map(format_timestamp),
+            kind: opt(props.kind()),
+            user_id: opt(props.user_id()),
+            app_id: opt(props.app_id()),
+            cluster_id: opt(props.cluster_id()),
+            body_size: body.len(),
+        },
+        redelivered,
+        data: Base64(body),
+    };
+    // Serializing plain data into a Vec cannot fail.
+    serde_json::to_vec(&rec).unwrap_or_default()
+}
+
+/// Broker-neutral metadata, for publishing the record to another broker.
+pub fn metadata(props: &BasicProperties) -> Metadata {
+    let own = |s: &Option<ShortString>| s.as_ref().map(|v| v.as_str().to_owned());
+    let headers = props
+        .headers()
+        .as_ref()
+        .map(|t| {
+            t.inner()
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), header_value(v)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Metadata {
+        content_type: own(props.content_type()),
+        content_encoding: own(props.content_encoding()),
+        message_id: own(props.message_id()),
+        correlation_id: own(props.correlation_id()),
+        reply_to: own(props.reply_to()),
+        kind: own(props.kind()),
+        priority: *props.priority(),
+        persistent: props.delivery_mode().map(|m| m == 2),
+        timestamp_ms: props.timestamp().map(|t| t.saturating_mul(1000)),
+        headers,
+    }
+}
+
+fn header_value(v: &AMQPValue) -> Option<HeaderValue> {
+    Some(match v {
+        AMQPValue::Boolean(b) => HeaderValue::Bool(*b),
+        AMQPValue::ShortShortInt(n) => HeaderValue::Int(i64::from(*n)),
+        AMQPValue::ShortShortUInt(n) => HeaderValue::Int(i64::from(*n)),
+        AMQPValue::ShortInt(n) => HeaderValue::Int(i64::from(*n)),
+        AMQPValue::ShortUInt(n) => HeaderValue::Int(i64::from(*n)),
+        AMQPValue::LongInt(n) => HeaderValue::Int(i64::from(*n)),
+        AMQPValue::LongUInt(n) => HeaderValue::Int(i64::from(*n)),
+        AMQPValue::LongLongInt(n) => HeaderValue::Int(*n),
+        AMQPValue::Float(f) => HeaderValue::Float(f64::from(*f)),
+        AMQPValue::Double(f) => HeaderValue::Float(*f),
+        AMQPValue::ShortString(s) => HeaderValue::String(s.as_str().to_owned()),
+        AMQPValue::LongString(s) => {
+            HeaderValue::String(String::from_utf8_lossy(s.as_bytes()).into_owned())
+        }
+        _ => return None,
+    })
+}
+
+/// Build the record for one delivery.
+pub fn to_record(
+    id: DeliveryId,
+    props: &BasicProperties,
+    redelivered: bool,
+    body: Vec<u8>,
+    group: &Arc<str>,
+) -> Record {
+    let event = record_json(props, redelivered, &body);
+    let mut r = Record::new(id, Bytes::from(event), Bytes::from(body));
+    r.group = Some(group.clone());
+    r.item_id = props.message_id().as_ref().map(|m| Arc::from(m.as_str()));
+    r.meta = metadata(props);
+    r
+}
+
+/// `QUEUE::VHOST`, the key of `rmqMessagesByQueue`.
+pub fn group_key(queue: &str, vhost: &str) -> Arc<str> {
+    format!("{queue}::{vhost}").into()
+}
+
+/// An AMQP timestamp (epoch seconds) as Lambda writes it: `MMM d, yyyy, h:mm:ss a`, UTC.
+pub fn format_timestamp(secs: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let (h, min, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let (h12, ampm) = match h {
+        0 => (12, "AM"),
+        1..=11 => (h, "AM"),
+        12 => (12, "PM"),
+        _ => (h - 12, "PM"),
+    };
+    format!(
+        "{} {d}, {y}, {h12}:{min:02}:{s:02} {ampm}",
+        MONTHS[(m - 1) as usize]
+    )
+}
+
+/// Days since 1970-01-01 to (year, month 1..12, day 1..31), proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lapin::types::LongString;
+    use serde_json::json;
+
+    #[test]
+    fn timestamps_like_lambda() {
+        assert_eq!(format_timestamp(2021), "Jan 1, 1970, 12:33:41 AM");
+        assert_eq!(format_timestamp(0), "Jan 1, 1970, 12:00:00 AM");
+        assert_eq!(format_timestamp(1_598_827_811), "Aug 30, 2020, 10:50:11 PM");
+        assert_eq!(format_timestamp(951_825_600), "Feb 29, 2000, 12:00:00 PM");
+    }
+
+    #[test]
+    fn the_seed_example_field_by_field() {
+        let mut headers = FieldTable::default();
+        headers.insert("header1".into(), AMQPValue::LongString(LongString::from("value1")));
+        headers.insert("header2".into(), AMQPValue::LongString(LongString::from("value2")));
+        headers.insert("numberInHeader".into(), AMQPValue::LongInt(10));
+        let props = BasicProperties::default()
+            .with_content_type("text/plain".into())
+            .with_headers(headers)
+            .with_delivery_mode(1)
+            .with_priority(34)
+            .with_expiration("60000".into())
+            .with_timestamp(2021)
+            .with_user_id("AIDACKCEVSQ6C2EXAMPLE".into());
+        let body = br#"{"timeout":0,"data":"CZrmf0Gw8Ov4bqLQxD4E"}"#;
+        let got: serde_json::Value =
+            serde_json::from_slice(&record_json(&props, false, body)).unwrap();
+        let want = json!({
+            "basicProperties": {
+                "contentType": "text/plain",
+                "contentEncoding": null,
+                "headers": {
+                    "header1": {"bytes": [118, 97, 108, 117, 101, 49]},
+                    "header2": {"bytes": [118, 97, 108, 117, 101, 50]},
+                    "numberInHeader": 10
+                },
+                "deliveryMode": 1,
+                "priority": 34,
+                "correlationId": null,
+                "replyTo": null,
+                "expiration": "60000",
+                "messageId": null,
+                "timestamp": "Jan 1, 1970, 12:33:41 AM",
+                "type": null,
+                "userId": "AIDACKCEVSQ6C2EXAMPLE",
+                "appId": null,
+                "clusterId": null,
+                "bodySize": 43
+            },
+            "redelivered": false,
+            "data": "eyJ0aW1lb3V0IjowLCJkYXRhIjoiQ1pybWYwR3c4T3Y0YnFMUXhENEUifQ=="
+        });
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn absent_properties_are_null() {
+        let got: serde_json::Value =
+            serde_json::from_slice(&record_json(&BasicProperties::default(), true, b"")).unwrap();
+        let props = got["basicProperties"].as_object().unwrap();
+        assert_eq!(props.len(), 15);
+        assert!(props["headers"].is_null() && props["timestamp"].is_null());
+        assert_eq!(got["redelivered"], json!(true));
+        assert_eq!(got["data"], json!(""));
+    }
+}

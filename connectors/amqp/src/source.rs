@@ -1,0 +1,255 @@
+//! The RabbitMQ source: one connection, one channel, one consumer per queue.
+
+use crate::acker::AmqpAcker;
+use crate::config::{self, RabbitMqSourceConfig};
+use crate::connection;
+use crate::error::AmqpError;
+use crate::event;
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::stream::select_all;
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::uri::AMQPUri;
+use lapin::{Channel, Connection};
+use sluice_core::backoff;
+use sluice_core::config::ConfigError;
+use sluice_core::record::{DeliveryId, Record};
+use sluice_core::source::{Acker, Source, SourceContext, forward};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// How often the backlog gauge is refreshed (a passive `queue.declare` per queue).
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
+
+pub struct RabbitMqSource {
+    uris: Vec<AMQPUri>,
+    queues: Vec<(String, Arc<str>)>,
+    prefetch: u16,
+    name: String,
+    display: String,
+    acker: Arc<AmqpAcker>,
+    epoch: AtomicU64,
+    connection: tokio::sync::Mutex<Option<Connection>>,
+}
+
+/// Why a consume session ended.
+enum Ended {
+    Stopped,
+    Lost(AmqpError),
+}
+
+impl RabbitMqSource {
+    /// Build from validated configuration; no I/O. `default_prefetch` comes from the pipe's
+    /// batch size and concurrency.
+    pub fn new(
+        cfg: &RabbitMqSourceConfig,
+        pipe: &str,
+        default_prefetch: u16,
+    ) -> Result<Self, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let uris = config::uris(&cfg.url, &cfg.urls, &cfg.vhost, "source.rabbitmq", &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let vhost = uris.first().map(|u| u.vhost.clone()).unwrap_or_else(|| "/".into());
+        let vhost = if vhost.is_empty() { "/".to_owned() } else { vhost };
+        Ok(RabbitMqSource {
+            queues: cfg
+                .queues
+                .iter()
+                .map(|q| (q.clone(), event::group_key(q, &vhost)))
+                .collect(),
+            prefetch: cfg.prefetch.unwrap_or(default_prefetch).max(1),
+            name: format!("sluice/{pipe}"),
+            display: format!("rabbitmq {} queues={}", config::display(&cfg.url, &cfg.urls), cfg.queues.join(",")),
+            acker: Arc::new(AmqpAcker::default()),
+            epoch: AtomicU64::new(0),
+            connection: tokio::sync::Mutex::new(None),
+            uris,
+        })
+    }
+
+    /// The host for the default `eventSourceArn`.
+    pub fn host(&self) -> String {
+        self.uris
+            .first()
+            .map(|u| u.authority.host.clone())
+            .unwrap_or_default()
+    }
+
+    /// Connect, consume until the connection is lost or `stop` is cancelled.
+    async fn session(
+        &self,
+        attempt: usize,
+        out: &mpsc::Sender<Record>,
+        ctx: &SourceContext,
+        stop: &CancellationToken,
+    ) -> Ended {
+        let conn = match connection::connect(&self.uris, attempt, &self.name).await {
+            Ok(c) => c,
+            Err(e) => return Ended::Lost(e),
+        };
+        let setup = async {
+            let ch = conn.create_channel().await.map_err(chan("opening a channel"))?;
+            ch.basic_qos(self.prefetch, BasicQosOptions { global: false })
+                .await
+                .map_err(chan("setting prefetch"))?;
+            let mut consumers = Vec::new();
+            for (i, (queue, _)) in self.queues.iter().enumerate() {
+                let c = ch
+                    .basic_consume(
+                        queue.as_str().into(),
+                        format!("{}-{i}", self.name).into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+                    .map_err(chan("consuming"))?;
+                consumers.push(c);
+            }
+            let stats = conn.create_channel().await.map_err(chan("opening a channel"))?;
+            Ok::<_, AmqpError>((ch, consumers, stats))
+        };
+        let (channel, consumers, stats) = match setup.await {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = conn.close(200, "setup failed".into()).await;
+                return Ended::Lost(e);
+            }
+        };
+        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
+        self.acker.new_epoch(epoch, channel.clone(), self.prefetch);
+        *self.connection.lock().await = Some(conn);
+        ctx.status.set_connected(true);
+        ctx.status.set_reason("USER_INITIATED");
+        info!(node = %connection::node_name(&self.uris[attempt % self.uris.len()]), epoch, prefetch = self.prefetch, "consuming");
+
+        let mut deliveries = select_all(
+            consumers
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, c)| c.map(move |d| (i, d))),
+        );
+        let mut backlog = tokio::time::interval(BACKLOG_INTERVAL);
+        let ended = loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break Ended::Stopped,
+                d = deliveries.next() => match d {
+                    Some((queue, Ok(delivery))) => {
+                        let tag = delivery.delivery_tag;
+                        self.acker.delivered(tag);
+                        let record = event::to_record(
+                            DeliveryId { epoch, seq: tag },
+                            &delivery.properties,
+                            delivery.redelivered,
+                            delivery.data,
+                            &self.queues[queue].1,
+                        );
+                        if !forward(out, record, stop).await {
+                            break Ended::Stopped;
+                        }
+                    }
+                    Some((_, Err(e))) => break Ended::Lost(AmqpError::Channel { what: "receiving", source: e }),
+                    None => break Ended::Lost(AmqpError::ConsumerGone),
+                },
+                _ = backlog.tick() => self.report_backlog(&stats, ctx).await,
+            }
+        };
+        match ended {
+            Ended::Stopped => {
+                // Stop receiving but keep the connection for the settlements still to come.
+                for c in &consumers {
+                    let _ = channel
+                        .basic_cancel(c.tag(), BasicCancelOptions::default())
+                        .await;
+                }
+            }
+            Ended::Lost(_) => {
+                self.acker.lost();
+                ctx.status.set_connected(false);
+                if let Some(conn) = self.connection.lock().await.take() {
+                    let _ = conn.close(200, "reconnecting".into()).await;
+                }
+            }
+        }
+        ended
+    }
+
+    async fn report_backlog(&self, stats: &Channel, ctx: &SourceContext) {
+        let mut total = 0i64;
+        for (queue, _) in &self.queues {
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            match stats
+                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                .await
+            {
+                Ok(q) => total += i64::from(q.message_count()),
+                Err(_) => return,
+            }
+        }
+        ctx.metrics.backlog.set(total);
+    }
+}
+
+fn chan(what: &'static str) -> impl Fn(lapin::Error) -> AmqpError {
+    move |source| AmqpError::Channel { what, source }
+}
+
+#[async_trait]
+impl Source for RabbitMqSource {
+    async fn run(&self, out: mpsc::Sender<Record>, ctx: SourceContext, stop: CancellationToken) {
+        let mut failures: u32 = 0;
+        let mut attempt = 0usize;
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            let epoch_before = self.epoch.load(Ordering::Relaxed);
+            match self.session(attempt, &out, &ctx, &stop).await {
+                Ended::Stopped => return,
+                Ended::Lost(e) => {
+                    let class = e.class();
+                    ctx.metrics.source_conn_errors.inc();
+                    ctx.status.set_connected(false);
+                    ctx.status.set_reason(class.reason());
+                    // A session that got going resets the backoff: reconnect quickly after a
+                    // broker restart, slowly when the broker keeps refusing.
+                    let connected = self.epoch.load(Ordering::Relaxed) != epoch_before;
+                    failures = if connected { 1 } else { failures + 1 };
+                    let delay = backoff::reconnect_delay(failures);
+                    warn!(error = %e, reason = class.reason(), retry_in = ?delay, "rabbitmq connection failed");
+                    attempt += 1;
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn acker(&self) -> Arc<dyn Acker> {
+        self.acker.clone()
+    }
+
+    async fn close(&self) {
+        self.acker.lost();
+        if let Some(conn) = self.connection.lock().await.take() {
+            let _ = conn.close(200, "sluice shutting down".into()).await;
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.display.clone()
+    }
+}
