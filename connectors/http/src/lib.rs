@@ -1,1 +1,46 @@
-//! placeholder
+//! sluice-http: HTTP functions as targets (and, later, enrichment).
+//!
+//! Layout:
+//! - `config.rs`: the `target.http` keys and their validation;
+//! - `connection.rs`: the pooled keep-alive client (HTTP/1.1, rustls for `https://`);
+//! - `response.rs`: what a function's answer means (section 4 of the contract);
+//! - `sink.rs`: one POST per batch;
+//! - `error.rs`: the connector's error type.
+//!
+//! # Outcomes
+//!
+//! | the function answers | outcome |
+//! |---|---|
+//! | 2xx | all records delivered |
+//! | 2xx with `report_batch_item_failures: true` and `{"batchItemFailures":[{"itemIdentifier":ID},...]}` | only those records failed; they are retried |
+//! | 2xx with `report_batch_item_failures: true` and an empty body, `null`, `{}`, or an empty or null list | all delivered |
+//! | 2xx with `report_batch_item_failures: true` and a body that is not JSON, not an object, a list that is not a list, or an unknown, empty or null ID | the whole batch failed |
+//! | any status with `X-Amz-Function-Error` | the whole batch failed |
+//! | 429 or 503 | throttled: retried after `Retry-After` (seconds) or the backoff, not counted as an attempt |
+//! | any other status, a timeout, a connection error | the whole batch failed |
+//!
+//! `ID` is the record's `messageId` (`messageID` for ActiveMQ, `basicProperties.messageId` for
+//! RabbitMQ). A RabbitMQ record whose `messageId` is null is named by its 0-based position in
+//! the batch, as a string (`"3"`) or a number (`3`).
+//!
+//! # Example
+//!
+//! ```yaml
+//! target:
+//!   http:
+//!     url: https://orders-fn.internal/
+//!     timeout: 30s
+//!     headers: {Authorization: "Bearer ${env:FN_TOKEN}"}
+//!     format: lambda
+//! report_batch_item_failures: true
+//! ```
+
+pub mod config;
+mod connection;
+pub mod error;
+pub mod response;
+mod sink;
+
+pub use config::HttpTargetConfig;
+pub use error::HttpError;
+pub use sink::HttpSink;

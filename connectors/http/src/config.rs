@@ -1,0 +1,65 @@
+//! `target.http`.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sluice_core::config::{ConfigError, HumanDuration, Secret, redact_url};
+use sluice_core::event::Format;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// `target.http`: POST each batch to a function.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct HttpTargetConfig {
+    /// `http://` or `https://` URL of the function.
+    pub url: Secret,
+    /// Longest wait for the whole answer. Default 30s; at most 14m (Lambda's limit for MQ
+    /// event source mappings).
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    /// Extra request headers; values may use `${env:...}` and are never printed.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    /// Event shape: `lambda` (default), `pipes` or `cloudevents`.
+    #[serde(default)]
+    pub format: Format,
+}
+
+pub fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+const MAX_TIMEOUT: Duration = Duration::from_secs(14 * 60);
+
+impl HttpTargetConfig {
+    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        let url = self.url.expose();
+        match url.parse::<http::Uri>() {
+            Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {}
+            _ => errors.push(ConfigError::new(
+                format!("{path}.url"),
+                format!("found `{}`, allowed an http:// or https:// URL", redact_url(url)),
+            )),
+        }
+        if self.timeout.0 > MAX_TIMEOUT || self.timeout.0.is_zero() {
+            errors.push(ConfigError::new(
+                format!("{path}.timeout"),
+                format!("found {}, allowed 1ms..14m", self.timeout),
+            ));
+        }
+        for (name, value) in &self.headers {
+            if http::HeaderName::try_from(name.as_str()).is_err() {
+                errors.push(ConfigError::new(
+                    format!("{path}.headers.{name}"),
+                    "not a valid HTTP header name",
+                ));
+            }
+            if http::HeaderValue::try_from(value.expose()).is_err() {
+                errors.push(ConfigError::new(
+                    format!("{path}.headers.{name}"),
+                    "value is not a valid HTTP header value",
+                ));
+            }
+        }
+    }
+}
