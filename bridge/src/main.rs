@@ -1,1 +1,106 @@
-fn main() {}
+//! sluice: the binary. Command line, pipe files, the supervisor and the admin server.
+//!
+//! Layout: `yaml.rs` (located YAML and secrets), `de.rs` (serde over located YAML),
+//! `config.rs` (the pipe document), `load.rs` (files → validated pipes), `assemble.rs`
+//! (configuration → connectors), `run.rs` (the supervisor), `admin.rs` (HTTP endpoints).
+
+mod admin;
+mod assemble;
+mod config;
+mod de;
+mod load;
+mod run;
+mod yaml;
+
+use clap::{Parser, Subcommand};
+use sluice_core::config::HumanDuration;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "A self-hosted message-broker bridge: queues to functions, like Lambda event source mappings")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every pipe until SIGTERM or SIGINT, then drain and exit 0.
+    Run {
+        /// Address of the admin endpoints (/metrics, /healthz, /readyz, /pipes).
+        #[arg(long, env = "SLUICE_ADMIN_ADDR", default_value = "127.0.0.1:9595")]
+        admin_addr: SocketAddr,
+        /// Longest wait for batches in flight at shutdown.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        shutdown_timeout: HumanDuration,
+        /// Pipe files or directories of them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Check pipe files without connecting anywhere.
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of a pipe document.
+    Schema,
+}
+
+fn parse_duration(s: &str) -> Result<HumanDuration, String> {
+    HumanDuration::parse(s)
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("SLUICE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { paths } => match load::load(&paths) {
+            Ok(pipes) => {
+                for p in pipes {
+                    println!("{}: pipe {:?} is valid", p.file.display(), p.config.name);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                ExitCode::FAILURE
+            }
+        },
+        Command::Schema => {
+            let schema = schemars::schema_for!(config::PipeConfig);
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Command::Run {
+            admin_addr,
+            shutdown_timeout,
+            paths,
+        } => {
+            init_logging();
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(run::run(paths, admin_addr, shutdown_timeout.0))
+        }
+    }
+}

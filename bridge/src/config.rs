@@ -1,0 +1,138 @@
+//! The pipe document: one YAML document per pipe (section 2 of the contract).
+//!
+//! Connector settings live in their connectors; this file holds the top level, the choice of
+//! connector (externally tagged enums: `source: {rabbitmq: {...}}`) and cross-field rules.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sluice_amqp::{RabbitMqSourceConfig, RabbitMqTargetConfig};
+use sluice_core::config::{BatchConfig, ConfigError, RetryConfig, validate_common};
+use sluice_http::HttpTargetConfig;
+
+/// One pipe: source → (filter → enrichment) → target.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct PipeConfig {
+    /// Unique name across all files: `[a-z0-9][a-z0-9-]{0,62}`.
+    pub name: String,
+    /// `false`: validated and listed, but not consuming. Default true.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// Where records come from: exactly one of the kinds.
+    pub source: SourceConfig,
+    /// Event patterns; a record goes on if any matches. Not supported by this version yet:
+    /// a pipe with a filter is rejected rather than run unfiltered.
+    pub filter: Option<serde_json::Value>,
+    /// Called once per batch before the target. Not supported by this version yet.
+    pub enrichment: Option<serde_json::Value>,
+    /// Where batches go: exactly one of the kinds.
+    pub target: TargetConfig,
+    /// When a batch is sent.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Batches in flight at once, 1..1000. Default 1 for RabbitMQ (Lambda's limit for
+    /// RabbitMQ event source mappings).
+    pub concurrency: Option<u32>,
+    /// Honour `batchItemFailures` in target responses. Default false.
+    #[serde(default)]
+    pub report_batch_item_failures: bool,
+    /// Retries of failed records.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Where given-up records go (any target kind). Default: the broker's own dead-letter path.
+    pub dead_letter: Option<TargetConfig>,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// RabbitMQ over AMQP 0-9-1.
+    Rabbitmq(RabbitMqSourceConfig),
+}
+
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum TargetConfig {
+    /// An HTTP function.
+    Http(HttpTargetConfig),
+    /// A RabbitMQ exchange, with publisher confirms.
+    Rabbitmq(RabbitMqTargetConfig),
+}
+
+impl TargetConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetConfig::Http(_) => "http",
+            TargetConfig::Rabbitmq(_) => "rabbitmq",
+        }
+    }
+
+    fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        let path = format!("{path}.{}", self.kind());
+        match self {
+            TargetConfig::Http(c) => c.validate(&path, errors),
+            TargetConfig::Rabbitmq(c) => c.validate(&path, errors),
+        }
+    }
+}
+
+impl PipeConfig {
+    /// Every rule that needs more than one field; used by `validate` and `run` alike.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if !valid_name(&self.name) {
+            errors.push(ConfigError::new(
+                "name",
+                format!("found {:?}, allowed [a-z0-9][a-z0-9-]{{0,62}}", self.name),
+            ));
+        }
+        validate_common(&self.batch, &self.retry, self.concurrency, &mut errors);
+        match &self.source {
+            SourceConfig::Rabbitmq(c) => c.validate("source.rabbitmq", &mut errors),
+        }
+        self.target.validate("target", &mut errors);
+        if let Some(d) = &self.dead_letter {
+            d.validate("dead_letter", &mut errors);
+        }
+        if self.filter.is_some() {
+            errors.push(ConfigError::new(
+                "filter",
+                "event filters are not supported by this version of sluice yet; remove the key (a pipe is never run unfiltered)",
+            ));
+        }
+        if self.enrichment.is_some() {
+            errors.push(ConfigError::new(
+                "enrichment",
+                "enrichment is not supported by this version of sluice yet; remove the key",
+            ));
+        }
+        errors
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["orders", "a", "0-x", &"a".repeat(63)] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-a", "Orders", "a_b", &"a".repeat(64)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Reading pipe files: paths → validated pipe documents, or one located problem per line.
+
+use crate::config::PipeConfig;
+use crate::de::from_node;
+use crate::yaml::{self, Node};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A pipe document that parsed and validated.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub config: PipeConfig,
+    pub file: PathBuf,
+    /// A hash of the document's source text, shown as `config_revision`.
+    pub revision: String,
+}
+
+/// `FILE:LINE:COLUMN: message`, or `FILE: message` when no place is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn at(file: &Path, line: usize, col: usize, message: &str) -> LoadError {
+    LoadError(format!("{}:{line}:{col}: {message}", file.display()))
+}
+
+/// Pipe files named by `paths`: files as given, directories' `*.yaml`/`*.yml` (not recursive),
+/// sorted so that loading is deterministic.
+pub fn pipe_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<LoadError>> {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            match std::fs::read_dir(p) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|f| {
+                            f.is_file()
+                                && matches!(f.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                        })
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(e) => errors.push(LoadError(format!("{}: cannot read directory: {e}", p.display()))),
+            }
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            errors.push(LoadError(format!("{}: no such file or directory", p.display())));
+        }
+    }
+    if errors.is_empty() { Ok(files) } else { Err(errors) }
+}
+
+/// Load and validate every pipe. All problems are reported, not just the first.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
+    let files = pipe_files(paths)?;
+    let mut loaded = Vec::new();
+    let mut errors = Vec::new();
+    let mut names: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(LoadError(format!("{}: cannot read: {e}", file.display())));
+                continue;
+            }
+        };
+        let docs = match yaml::parse(&text) {
+            Ok(d) => d,
+            Err(problems) => {
+                errors.extend(problems.iter().map(|p| at(&file, p.line, p.col, &p.message)));
+                continue;
+            }
+        };
+        if docs.is_empty() {
+            errors.push(LoadError(format!("{}: holds no pipe", file.display())));
+        }
+        for doc in docs {
+            match document(&doc, &file, &text) {
+                Ok(l) => {
+                    let (line, col) = doc.locate("name");
+                    if let Some((f, l0, c0)) = names.get(&l.config.name) {
+                        errors.push(at(
+                            &file,
+                            line,
+                            col,
+                            &format!(
+                                "name: pipe {:?} is already defined at {}:{l0}:{c0}",
+                                l.config.name,
+                                f.display()
+                            ),
+                        ));
+                    } else {
+                        names.insert(l.config.name.clone(), (file.clone(), line, col));
+                        loaded.push(l);
+                    }
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+    }
+    if errors.is_empty() { Ok(loaded) } else { Err(errors) }
+}
+
+fn document(doc: &Node, file: &Path, text: &str) -> Result<Loaded, Vec<LoadError>> {
+    let config: PipeConfig = from_node(doc).map_err(|e| {
+        let message = if e.path.is_empty() {
+            e.message.clone()
+        } else {
+            format!("{}: {}", e.path, e.message)
+        };
+        vec![at(file, e.line, e.col, &message)]
+    })?;
+    let problems = config.validate();
+    if !problems.is_empty() {
+        return Err(problems
+            .iter()
+            .map(|p| {
+                let (line, col) = doc.locate(&p.path);
+                at(file, line, col, &p.to_string())
+            })
+            .collect());
+    }
+    Ok(Loaded {
+        config,
+        file: file.to_owned(),
+        revision: revision(text, doc),
+    })
+}
+
+/// A short, stable hash of the document (FNV-1a over the file text and the document's line).
+fn revision(text: &str, doc: &Node) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes().chain(doc.line.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Write `text` to a fresh file and load it; the error lines, or the pipe names.
+    fn load_text(text: &str) -> Result<Vec<String>, Vec<String>> {
+        let dir = std::env::temp_dir().join(format!(
+            "sluice-load-{}-{}",
+            std::process::id(),
+            fastish_id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("p.yaml");
+        std::fs::write(&file, text).unwrap();
+        let r = load(&[file.clone()])
+            .map(|l| l.into_iter().map(|p| p.config.name).collect())
+            .map_err(|e| {
+                e.into_iter()
+                    .map(|e| e.0.replace(&format!("{}", file.display()), "F"))
+                    .collect()
+            });
+        let _ = std::fs::remove_dir_all(dir);
+        r
+    }
+
+    fn fastish_id() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        N.fetch_add(1, Ordering::Relaxed)
+    }
+
+    const GOOD: &str = "name: a\nsource:\n  rabbitmq:\n    url: amqp://u:p@127.0.0.1:5672/%2f\n    queues: [q]\ntarget:\n  http:\n    url: http://127.0.0.1:1/\n";
+
+    #[test]
+    fn a_good_pipe_loads() {
+        assert_eq!(load_text(GOOD), Ok(vec!["a".to_owned()]));
+    }
+
+    #[test]
+    fn malformed_yaml_has_a_place() {
+        let e = load_text("name: a\nsource: [\n").unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("F:3:1: invalid YAML") || e[0].starts_with("F:2:"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_where_they_are() {
+        let e = load_text(&format!("{GOOD}colour: blue\n")).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("F:9:1: colour: unknown field `colour`"), "{e:?}");
+        let e = load_text(&GOOD.replace("    queues", "    queus: [q]\n    queues")).unwrap_err();
+        assert!(e[0].starts_with("F:5:5: source.rabbitmq.queus: unknown field `queus`"), "{e:?}");
+    }
+
+    #[test]
+    fn bad_durations_name_the_key_and_what_is_allowed() {
+        let e = load_text(&format!("{GOOD}    timeout: 5 minutes\n")).unwrap_err();
+        assert_eq!(e[0], "F:9:14: target.http.timeout: `5 minutes` has unknown unit ` minutes` (use ms, s, m or h)");
+        let e = load_text(&format!("{GOOD}    timeout: 15m\n")).unwrap_err();
+        assert_eq!(e[0], "F:9:14: target.http.timeout: found 15m, allowed 1ms..14m");
+    }
+
+    #[test]
+    fn missing_secrets_are_named_and_values_never_printed() {
+        let e = load_text(&GOOD.replace("u:p@", "u:${env:SLUICE_TEST_SURELY_UNSET}@")).unwrap_err();
+        assert_eq!(e[0], "F:4:10: environment variable SLUICE_TEST_SURELY_UNSET is not set (${env:SLUICE_TEST_SURELY_UNSET})");
+        let secret_file = std::env::temp_dir().join(format!("sluice-secret-{}", std::process::id()));
+        std::fs::write(&secret_file, "hunter2-not-a-duration").unwrap();
+        let e = load_text(&format!("{GOOD}    timeout: ${{file:{}}}\n", secret_file.display())).unwrap_err();
+        let _ = std::fs::remove_file(&secret_file);
+        assert!(!e[0].contains("hunter2"), "{e:?}");
+        assert!(e[0].starts_with("F:9:14: target.http.timeout: invalid value (it comes from a secret"), "{e:?}");
+    }
+
+    #[test]
+    fn cross_field_rules_and_duplicate_names() {
+        let e = load_text(&format!("{GOOD}batch: {{size: 20000, window: 301s}}\nconcurrency: 0\n")).unwrap_err();
+        assert_eq!(
+            e,
+            vec![
+                "F:9:15: batch.size: found 20000, allowed 1..10000",
+                "F:9:30: batch.window: found 301s, allowed 0s..300s",
+                "F:10:14: concurrency: found 0, allowed 1..1000",
+            ]
+        );
+        let e = load_text(&format!("{GOOD}---\n{GOOD}")).unwrap_err();
+        assert!(e[0].starts_with("F:10:7: name: pipe \"a\" is already defined at F:1:7"), "{e:?}");
+        let e = load_text(&GOOD.replace("queues: [q]", "queues: []")).unwrap_err();
+        assert!(e[0].starts_with("F:5:13: source.rabbitmq.queues: found an empty list"), "{e:?}");
+    }
+
+    #[test]
+    fn a_filter_is_refused_rather_than_ignored() {
+        let e = load_text(&format!("{GOOD}filter:\n  - data: {{type: [order]}}\n")).unwrap_err();
+        assert!(e[0].starts_with("F:10:3: filter: event filters are not supported"), "{e:?}");
+    }
+}
