@@ -1,0 +1,160 @@
+//! RabbitMQ helpers for tests: queues, publishing, reading back, restarting the node.
+
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+pub fn url() -> String {
+    std::env::var("SLUICE_RABBITMQ_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5673/%2f".into())
+}
+
+pub fn node() -> String {
+    std::env::var("SLUICE_RABBITMQ_NODE").unwrap_or_else(|_| "sluice-5673@localhost".into())
+}
+
+pub struct Rabbit {
+    pub conn: Connection,
+    pub ch: Channel,
+}
+
+/// A message as read back from a queue.
+pub struct Got {
+    pub body: Vec<u8>,
+    pub properties: BasicProperties,
+}
+
+impl Rabbit {
+    pub async fn connect() -> Rabbit {
+        let conn = Connection::connect(&url(), ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ is not reachable: start it with scripts/rabbitmq.sh start");
+        let ch = conn.create_channel().await.expect("channel");
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
+        Rabbit { conn, ch }
+    }
+
+    /// A durable queue; `args` e.g. `x-dead-letter-exchange`.
+    pub async fn queue(&self, name: &str, args: &[(&str, &str)]) {
+        let mut table = FieldTable::default();
+        for (k, v) in args {
+            table.insert((*k).into(), AMQPValue::LongString((*v).into()));
+        }
+        self.ch
+            .queue_declare(
+                name.into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                table,
+            )
+            .await
+            .expect("declare queue");
+    }
+
+    pub async fn delete(&self, name: &str) {
+        let _ = self
+            .ch
+            .queue_delete(name.into(), QueueDeleteOptions::default())
+            .await;
+    }
+
+    /// Publish persistent messages and wait for every confirm.
+    pub async fn publish_all(&self, queue: &str, messages: impl IntoIterator<Item = (BasicProperties, Vec<u8>)>) {
+        let mut confirms = Vec::new();
+        for (props, body) in messages {
+            confirms.push(
+                self.ch
+                    .basic_publish(
+                        "".into(),
+                        queue.into(),
+                        BasicPublishOptions::default(),
+                        &body,
+                        props.with_delivery_mode(2),
+                    )
+                    .await
+                    .expect("publish"),
+            );
+            if confirms.len() >= 1000 {
+                for c in confirms.drain(..) {
+                    assert!(c.await.expect("confirm").is_ack());
+                }
+            }
+        }
+        for c in confirms {
+            assert!(c.await.expect("confirm").is_ack());
+        }
+    }
+
+    /// `n` JSON messages with message ids `{prefix}-{i}`.
+    pub async fn publish_numbered(&self, queue: &str, prefix: &str, n: usize) {
+        self.publish_all(
+            queue,
+            (0..n).map(|i| {
+                (
+                    BasicProperties::default()
+                        .with_message_id(format!("{prefix}-{i}").into())
+                        .with_content_type("application/json".into()),
+                    format!("{{\"n\":{i}}}").into_bytes(),
+                )
+            }),
+        )
+        .await;
+    }
+
+    /// Messages ready in the queue (not counting unacknowledged ones).
+    pub async fn ready(&self, queue: &str) -> u32 {
+        self.ch
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("passive declare")
+            .message_count()
+    }
+
+    /// Take every ready message from a queue.
+    pub async fn drain(&self, queue: &str) -> Vec<Got> {
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .ch
+            .basic_get(queue.into(), BasicGetOptions::default())
+            .await
+            .expect("basic.get")
+        {
+            m.delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .expect("ack");
+            out.push(Got {
+                body: m.delivery.data,
+                properties: m.delivery.properties,
+            });
+        }
+        out
+    }
+}
+
+/// Run `rabbitmqctl -n NODE <args>` (used to drop every connection: `stop_app`/`start_app`).
+pub fn rabbitmqctl(args: &[&str]) {
+    let status = std::process::Command::new("rabbitmqctl")
+        .arg("-n")
+        .arg(node())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("rabbitmqctl");
+    assert!(status.success(), "rabbitmqctl {args:?} failed");
+}

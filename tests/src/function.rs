@@ -1,0 +1,118 @@
+//! A test HTTP function: it stands in for the user's code, records every event it receives,
+//! and answers as the test scripts it.
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// How the function answers one event: a status and a body.
+pub type Behaviour = dyn Fn(&Value) -> (u16, String) + Send + Sync;
+
+#[derive(Default)]
+pub struct Received {
+    /// Every event, as parsed JSON.
+    pub events: Vec<Value>,
+    /// Deliveries per message id.
+    pub per_id: HashMap<String, usize>,
+}
+
+pub struct Function {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Received>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The records of a Lambda `aws:rmq` event, in order.
+pub fn rmq_records(event: &Value) -> Vec<&Value> {
+    event["rmqMessagesByQueue"]
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_array).flatten().collect())
+        .unwrap_or_default()
+}
+
+/// `basicProperties.messageId` of an `aws:rmq` record.
+pub fn message_id(record: &Value) -> String {
+    record["basicProperties"]["messageId"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+impl Function {
+    /// Start on a free port (or `port`), answering with `behaviour`.
+    pub async fn start(port: u16, behaviour: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static) -> Function {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind function");
+        let addr = listener.local_addr().expect("addr");
+        let received = Arc::new(Mutex::new(Received::default()));
+        let behaviour: Arc<Behaviour> = Arc::new(behaviour);
+        let rec = received.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let rec = rec.clone();
+                let behaviour = behaviour.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let rec = rec.clone();
+                        let behaviour = behaviour.clone();
+                        async move {
+                            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                            let (status, answer) = behaviour(&event);
+                            if (200..300).contains(&status) {
+                                let mut r = rec.lock().unwrap();
+                                for record in rmq_records(&event) {
+                                    *r.per_id.entry(message_id(record)).or_default() += 1;
+                                }
+                                r.events.push(event);
+                            }
+                            let mut resp = Response::new(Full::new(Bytes::from(answer)));
+                            *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Function { addr, received, task }
+    }
+
+    /// A function that accepts everything.
+    pub async fn ok() -> Function {
+        Function::start(0, |_| (200, String::new())).await
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Distinct message ids accepted so far.
+    pub fn distinct(&self) -> usize {
+        self.received.lock().unwrap().per_id.len()
+    }
+
+    /// Accepted deliveries beyond the first of each message.
+    pub fn duplicates(&self) -> usize {
+        self.received.lock().unwrap().per_id.values().map(|n| n - 1).sum()
+    }
+
+    pub fn count(&self, id: &str) -> usize {
+        self.received.lock().unwrap().per_id.get(id).copied().unwrap_or(0)
+    }
+
+    /// Stop accepting connections (the port closes).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}

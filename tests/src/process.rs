@@ -1,0 +1,131 @@
+//! The `sluice` binary as a child process, and its admin endpoints.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// Path of the `sluice` binary: `SLUICE_BIN`, else next to the test binary's directory
+/// (`target/<profile>/sluice`). `scripts/test.sh` builds it before the tests.
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("SLUICE_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join("sluice");
+    assert!(bin.exists(), "{} not built: run `cargo build --bins` first", bin.display());
+    bin
+}
+
+pub struct Sluice {
+    pub child: Child,
+    pub admin: String,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Sluice {
+    /// Write `pipe` (YAML) to a fresh directory and run `sluice run` on it.
+    pub fn start(pipe: &str) -> Sluice {
+        let dir = std::env::temp_dir().join(crate::unique("sluice-test"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("pipe.yaml");
+        std::fs::File::create(&file)
+            .and_then(|mut f| f.write_all(pipe.as_bytes()))
+            .expect("write pipe");
+        Sluice::start_in(dir)
+    }
+
+    fn start_in(dir: PathBuf) -> Sluice {
+        let port = crate::free_port();
+        let log = dir.join(format!("sluice-{port}.log"));
+        let child = Command::new(binary())
+            .args(["run", "--admin-addr", &format!("127.0.0.1:{port}"), "--shutdown-timeout", "10s"])
+            .arg(dir.join("pipe.yaml"))
+            .env("SLUICE_LOG", std::env::var("SLUICE_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn sluice");
+        Sluice {
+            child,
+            admin: format!("127.0.0.1:{port}"),
+            dir,
+            log,
+        }
+    }
+
+    /// A new process on the same pipe file (after a kill).
+    pub fn restart(&mut self) {
+        let next = Sluice::start_in(self.dir.clone());
+        // The old process is already gone; dropping it only reaps it.
+        drop(std::mem::replace(self, next));
+    }
+
+    /// GET an admin path: (status, body).
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&self.admin).await.ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text.get(9..12)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+        Some((status, dechunk(&body)))
+    }
+
+    /// The value of one metric series, e.g. `sluice_acked_messages_total{pipe="x"}`.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let Some((_, text)) = self.get("/metrics").await else { return 0.0 };
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    pub async fn ready(&self) -> bool {
+        matches!(self.get("/readyz").await, Some((200, _)))
+    }
+
+    /// SIGKILL: no drain, nothing acknowledged after this instant.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait; the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Undo `Transfer-Encoding: chunked` if the server used it.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size, after)) = rest.split_once("\r\n") else { return body.to_owned() };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { return body.to_owned() };
+        if n == 0 {
+            return out;
+        }
+        let Some(chunk) = after.get(..n) else { return body.to_owned() };
+        out.push_str(chunk);
+        rest = after.get(n + 2..).unwrap_or("");
+    }
+}
