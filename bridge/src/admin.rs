@@ -77,8 +77,14 @@ fn pipe_json(p: &PipeView) -> PipeJson<'_> {
         state_transition_reason: s.state_transition_reason,
         last_processing_result: s.last_processing_result,
         connected: s.connected,
-        source: Endpoint { kind: p.source_kind, address: &p.source },
-        target: Endpoint { kind: p.target_kind, address: &p.target },
+        source: Endpoint {
+            kind: p.source_kind,
+            address: &p.source,
+        },
+        target: Endpoint {
+            kind: p.target_kind,
+            address: &p.target,
+        },
         config_revision: &p.revision,
         counters: Counters {
             received: m.source_messages.get(),
@@ -94,16 +100,26 @@ fn pipe_json(p: &PipeView) -> PipeJson<'_> {
     }
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     r
 }
 
 fn json(status: StatusCode, v: &impl Serialize) -> Response<Full<Bytes>> {
-    respond(status, "application/json", serde_json::to_vec(v).unwrap_or_default())
+    respond(
+        status,
+        "application/json",
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
 }
 
 fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -114,7 +130,11 @@ fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
         "/metrics" => {
             let mut out = String::new();
             if prometheus_client::encoding::text::encode(&mut out, &state.registry).is_err() {
-                return respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "encoding failed\n");
+                return respond(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    "encoding failed\n",
+                );
             }
             respond(
                 StatusCode::OK,

@@ -36,9 +36,10 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
         SourceConfig::Rabbitmq(c) => {
             let prefetch = (2 * batch_size * concurrency).min(u32::from(u16::MAX)) as u16;
             let s = RabbitMqSource::new(c, &cfg.name, prefetch)?;
-            let arn = c.event_source_arn.clone().unwrap_or_else(|| {
-                format!("arn:aws:mq:local:000000000000:broker:{}", s.host())
-            });
+            let arn = c
+                .event_source_arn
+                .clone()
+                .unwrap_or_else(|| format!("arn:aws:mq:local:000000000000:broker:{}", s.host()));
             (Arc::new(s), arn)
         }
     };
@@ -49,18 +50,26 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
     let envelope = Envelope::new(kind, format, &arn);
     let sink = build_sink(&cfg.target, "target", cfg, kind, &arn, settings.concurrency)?;
     let dead_letter = match &cfg.dead_letter {
-        Some(d) => Some(build_sink(d, "dead_letter", cfg, kind, &arn, settings.concurrency)?),
+        Some(d) => Some(build_sink(
+            d,
+            "dead_letter",
+            cfg,
+            kind,
+            &arn,
+            settings.concurrency,
+        )?),
         None => None,
     };
+    let metrics = metrics.pipe(&cfg.name);
     Ok(Pipe {
+        status: Arc::new(PipeStatus::with_up_gauge(metrics.up.clone())),
         name: cfg.name.as_str().into(),
         source,
         sink,
         dead_letter,
         envelope,
         settings,
-        metrics: metrics.pipe(&cfg.name),
-        status: Arc::new(PipeStatus::default()),
+        metrics,
     })
 }
 

@@ -196,7 +196,10 @@ impl<'de, 'a, I: Iterator<Item = &'a (Located<String>, Node)>> de::MapAccess<'de
 {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
@@ -234,7 +237,13 @@ impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
         let variant = seed
             .deserialize(self.key.value.as_str().into_deserializer())
             .map_err(|e: DeError| e.at(self.key.line, self.key.col, &path, false))?;
-        Ok((variant, De { node: self.value, path }))
+        Ok((
+            variant,
+            De {
+                node: self.value,
+                path,
+            },
+        ))
     }
 }
 

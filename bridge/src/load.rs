@@ -42,21 +42,34 @@ pub fn pipe_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<LoadError>> {
                         .filter_map(|e| e.ok().map(|e| e.path()))
                         .filter(|f| {
                             f.is_file()
-                                && matches!(f.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                                && matches!(
+                                    f.extension().and_then(|e| e.to_str()),
+                                    Some("yaml" | "yml")
+                                )
                         })
                         .collect();
                     found.sort();
                     files.extend(found);
                 }
-                Err(e) => errors.push(LoadError(format!("{}: cannot read directory: {e}", p.display()))),
+                Err(e) => errors.push(LoadError(format!(
+                    "{}: cannot read directory: {e}",
+                    p.display()
+                ))),
             }
         } else if p.is_file() {
             files.push(p.clone());
         } else {
-            errors.push(LoadError(format!("{}: no such file or directory", p.display())));
+            errors.push(LoadError(format!(
+                "{}: no such file or directory",
+                p.display()
+            )));
         }
     }
-    if errors.is_empty() { Ok(files) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Load and validate every pipe. All problems are reported, not just the first.
@@ -76,7 +89,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
         let docs = match yaml::parse(&text) {
             Ok(d) => d,
             Err(problems) => {
-                errors.extend(problems.iter().map(|p| at(&file, p.line, p.col, &p.message)));
+                errors.extend(
+                    problems
+                        .iter()
+                        .map(|p| at(&file, p.line, p.col, &p.message)),
+                );
                 continue;
             }
         };
@@ -107,7 +124,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
             }
         }
     }
-    if errors.is_empty() { Ok(loaded) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
 }
 
 fn document(doc: &Node, file: &Path, text: &str) -> Result<Loaded, Vec<LoadError>> {
@@ -160,7 +181,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("p.yaml");
         std::fs::write(&file, text).unwrap();
-        let r = load(&[file.clone()])
+        let r = load(std::slice::from_ref(&file))
             .map(|l| l.into_iter().map(|p| p.config.name).collect())
             .map_err(|e| {
                 e.into_iter()
@@ -188,41 +209,70 @@ mod tests {
     fn malformed_yaml_has_a_place() {
         let e = load_text("name: a\nsource: [\n").unwrap_err();
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("F:3:1: invalid YAML") || e[0].starts_with("F:2:"), "{e:?}");
+        assert!(
+            e[0].starts_with("F:3:1: invalid YAML") || e[0].starts_with("F:2:"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_named_where_they_are() {
         let e = load_text(&format!("{GOOD}colour: blue\n")).unwrap_err();
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("F:9:1: colour: unknown field `colour`"), "{e:?}");
+        assert!(
+            e[0].starts_with("F:9:1: colour: unknown field `colour`"),
+            "{e:?}"
+        );
         let e = load_text(&GOOD.replace("    queues", "    queus: [q]\n    queues")).unwrap_err();
-        assert!(e[0].starts_with("F:5:5: source.rabbitmq.queus: unknown field `queus`"), "{e:?}");
+        assert!(
+            e[0].starts_with("F:5:5: source.rabbitmq.queus: unknown field `queus`"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn bad_durations_name_the_key_and_what_is_allowed() {
         let e = load_text(&format!("{GOOD}    timeout: 5 minutes\n")).unwrap_err();
-        assert_eq!(e[0], "F:9:14: target.http.timeout: `5 minutes` has unknown unit ` minutes` (use ms, s, m or h)");
+        assert_eq!(
+            e[0],
+            "F:9:14: target.http.timeout: `5 minutes` has unknown unit ` minutes` (use ms, s, m or h)"
+        );
         let e = load_text(&format!("{GOOD}    timeout: 15m\n")).unwrap_err();
-        assert_eq!(e[0], "F:9:14: target.http.timeout: found 15m, allowed 1ms..14m");
+        assert_eq!(
+            e[0],
+            "F:9:14: target.http.timeout: found 15m, allowed 1ms..14m"
+        );
     }
 
     #[test]
     fn missing_secrets_are_named_and_values_never_printed() {
         let e = load_text(&GOOD.replace("u:p@", "u:${env:SLUICE_TEST_SURELY_UNSET}@")).unwrap_err();
-        assert_eq!(e[0], "F:4:10: environment variable SLUICE_TEST_SURELY_UNSET is not set (${env:SLUICE_TEST_SURELY_UNSET})");
-        let secret_file = std::env::temp_dir().join(format!("sluice-secret-{}", std::process::id()));
+        assert_eq!(
+            e[0],
+            "F:4:10: environment variable SLUICE_TEST_SURELY_UNSET is not set (${env:SLUICE_TEST_SURELY_UNSET})"
+        );
+        let secret_file =
+            std::env::temp_dir().join(format!("sluice-secret-{}", std::process::id()));
         std::fs::write(&secret_file, "hunter2-not-a-duration").unwrap();
-        let e = load_text(&format!("{GOOD}    timeout: ${{file:{}}}\n", secret_file.display())).unwrap_err();
+        let e = load_text(&format!(
+            "{GOOD}    timeout: ${{file:{}}}\n",
+            secret_file.display()
+        ))
+        .unwrap_err();
         let _ = std::fs::remove_file(&secret_file);
         assert!(!e[0].contains("hunter2"), "{e:?}");
-        assert!(e[0].starts_with("F:9:14: target.http.timeout: invalid value (it comes from a secret"), "{e:?}");
+        assert!(
+            e[0].starts_with("F:9:14: target.http.timeout: invalid value (it comes from a secret"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn cross_field_rules_and_duplicate_names() {
-        let e = load_text(&format!("{GOOD}batch: {{size: 20000, window: 301s}}\nconcurrency: 0\n")).unwrap_err();
+        let e = load_text(&format!(
+            "{GOOD}batch: {{size: 20000, window: 301s}}\nconcurrency: 0\n"
+        ))
+        .unwrap_err();
         assert_eq!(
             e,
             vec![
@@ -232,14 +282,23 @@ mod tests {
             ]
         );
         let e = load_text(&format!("{GOOD}---\n{GOOD}")).unwrap_err();
-        assert!(e[0].starts_with("F:10:7: name: pipe \"a\" is already defined at F:1:7"), "{e:?}");
+        assert!(
+            e[0].starts_with("F:10:7: name: pipe \"a\" is already defined at F:1:7"),
+            "{e:?}"
+        );
         let e = load_text(&GOOD.replace("queues: [q]", "queues: []")).unwrap_err();
-        assert!(e[0].starts_with("F:5:13: source.rabbitmq.queues: found an empty list"), "{e:?}");
+        assert!(
+            e[0].starts_with("F:5:13: source.rabbitmq.queues: found an empty list"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn a_filter_is_refused_rather_than_ignored() {
         let e = load_text(&format!("{GOOD}filter:\n  - data: {{type: [order]}}\n")).unwrap_err();
-        assert!(e[0].starts_with("F:10:3: filter: event filters are not supported"), "{e:?}");
+        assert!(
+            e[0].starts_with("F:10:3: filter: event filters are not supported"),
+            "{e:?}"
+        );
     }
 }

@@ -19,7 +19,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "A self-hosted message-broker bridge: queues to functions, like Lambda event source mappings")]
+#[command(
+    name = "sluice",
+    version,
+    about = "A self-hosted message-broker bridge: queues to functions, like Lambda event source mappings"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,7 +58,10 @@ fn parse_duration(s: &str) -> Result<HumanDuration, String> {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // lapin logs its own view of connection errors (including our own clean closes) at ERROR;
+    // Sluice reports every connection problem itself, with the pipe and what it does next.
+    let filter = EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=off,amq_protocol=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -84,7 +91,10 @@ fn main() -> ExitCode {
         },
         Command::Schema => {
             let schema = schemars::schema_for!(config::PipeConfig);
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Command::Run {
@@ -93,7 +103,10 @@ fn main() -> ExitCode {
             paths,
         } => {
             init_logging();
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("cannot start the runtime: {e}");

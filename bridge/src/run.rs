@@ -16,7 +16,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
-pub async fn run(paths: Vec<PathBuf>, admin_addr: SocketAddr, shutdown_timeout: Duration) -> ExitCode {
+pub async fn run(
+    paths: Vec<PathBuf>,
+    admin_addr: SocketAddr,
+    shutdown_timeout: Duration,
+) -> ExitCode {
     let loaded = match load::load(&paths) {
         Ok(l) => l,
         Err(errors) => {
@@ -73,7 +77,10 @@ pub async fn run(paths: Vec<PathBuf>, admin_addr: SocketAddr, shutdown_timeout: 
     // The admin server stays up while pipes drain, so /readyz shows them stopping.
     let admin_stop = CancellationToken::new();
     let pipes_stop = CancellationToken::new();
-    let state = Arc::new(AdminState { registry, pipes: views });
+    let state = Arc::new(AdminState {
+        registry,
+        pipes: views,
+    });
     let admin_task = tokio::spawn(admin::serve(listener, state, admin_stop.clone()));
     let mut running = JoinSet::new();
     for pipe in pipes {
@@ -95,7 +102,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

@@ -87,12 +87,16 @@ fn convert(y: &MarkedYaml<'_>, problems: &mut Vec<Problem>) -> Node {
                 }
             }
         }
-        YamlData::Sequence(items) => Kind::Seq(items.iter().map(|i| convert(i, problems)).collect()),
+        YamlData::Sequence(items) => {
+            Kind::Seq(items.iter().map(|i| convert(i, problems)).collect())
+        }
         YamlData::Mapping(map) => {
             let mut entries = Vec::with_capacity(map.len());
             for (k, v) in map {
                 let key = match &k.data {
-                    YamlData::Value(Scalar::String(s)) | YamlData::Representation(s, _, _) => s.to_string(),
+                    YamlData::Value(Scalar::String(s)) | YamlData::Representation(s, _, _) => {
+                        s.to_string()
+                    }
                     YamlData::Value(Scalar::Integer(i)) => i.to_string(),
                     YamlData::Value(Scalar::Boolean(b)) => b.to_string(),
                     _ => {
@@ -152,14 +156,15 @@ pub fn interpolate(s: &str) -> Result<(String, bool), String> {
         out.push_str(&rest[..i]);
         let end = rest[i..]
             .find('}')
-            .ok_or_else(|| format!("unclosed `${{` in a value (use `$${{` for a literal)"))?;
+            .ok_or_else(|| "unclosed `${` in a value (use `$${` for a literal)".to_owned())?;
         let reference = &rest[i + 2..i + end];
         let value = match reference.split_once(':') {
             Some(("env", name)) => std::env::var(name)
                 .map_err(|_| format!("environment variable {name} is not set (${{env:{name}}})"))?,
             Some(("file", path)) => {
-                let v = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read secret file {path} (${{file:{path}}}): {e}"))?;
+                let v = std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read secret file {path} (${{file:{path}}}): {e}")
+                })?;
                 v.strip_suffix("\r\n")
                     .or_else(|| v.strip_suffix('\n'))
                     .unwrap_or(&v)
@@ -189,8 +194,12 @@ impl Node {
                 Some((k, idx)) => (k, idx.trim_end_matches(']').parse::<usize>().ok()),
                 None => (seg, None),
             };
-            let Kind::Map(entries) = &node.kind else { break };
-            let Some((k, v)) = entries.iter().find(|(k, _)| k.value == key) else { break };
+            let Kind::Map(entries) = &node.kind else {
+                break;
+            };
+            let Some((k, v)) = entries.iter().find(|(k, _)| k.value == key) else {
+                break;
+            };
             node = v;
             if let Some(i) = index {
                 match &v.kind {
@@ -209,8 +218,14 @@ mod tests {
 
     #[test]
     fn interpolation() {
-        assert_eq!(interpolate("a${env:SLUICE_TEST_NOT_SET_ANYWHERE}").unwrap_err(), "environment variable SLUICE_TEST_NOT_SET_ANYWHERE is not set (${env:SLUICE_TEST_NOT_SET_ANYWHERE})");
-        assert_eq!(interpolate("lit $${env:X}").unwrap(), ("lit ${env:X}".to_owned(), false));
+        assert_eq!(
+            interpolate("a${env:SLUICE_TEST_NOT_SET_ANYWHERE}").unwrap_err(),
+            "environment variable SLUICE_TEST_NOT_SET_ANYWHERE is not set (${env:SLUICE_TEST_NOT_SET_ANYWHERE})"
+        );
+        assert_eq!(
+            interpolate("lit $${env:X}").unwrap(),
+            ("lit ${env:X}".to_owned(), false)
+        );
         assert!(interpolate("${vault:x}").is_err());
         assert!(interpolate("${env:X").is_err());
         let dir = std::env::temp_dir().join(format!("sluice-yaml-{}", std::process::id()));
@@ -222,7 +237,8 @@ mod tests {
 
     #[test]
     fn locations_and_paths() {
-        let docs = parse("name: a\nsource:\n  rabbitmq:\n    queues: [x, y]\n---\nname: b\n").unwrap();
+        let docs =
+            parse("name: a\nsource:\n  rabbitmq:\n    queues: [x, y]\n---\nname: b\n").unwrap();
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[0].locate("source.rabbitmq.queues[1]"), (4, 17));
         assert_eq!(docs[0].locate("name"), (1, 7));

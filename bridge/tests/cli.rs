@@ -54,14 +54,24 @@ fn invalid_files_exit_1_with_one_located_line_per_problem() {
     let f = file.display().to_string();
     assert_eq!(
         stderr.trim_end(),
-        format!("{f}:4:10: environment variable SLUICE_CLI_TEST_PASSWORD is not set (${{env:SLUICE_CLI_TEST_PASSWORD}})")
+        format!(
+            "{f}:4:10: environment variable SLUICE_CLI_TEST_PASSWORD is not set (${{env:SLUICE_CLI_TEST_PASSWORD}})"
+        )
     );
-    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("${env:SLUICE_CLI_TEST_PASSWORD}", "p")).unwrap();
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("${env:SLUICE_CLI_TEST_PASSWORD}", "p"),
+    )
+    .unwrap();
     let out = sluice(&["validate", &file.display().to_string()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         stderr.trim_end(),
-        format!("{f}:7:47: target.http.timeout: `30 seconds` has unknown unit ` seconds` (use ms, s, m or h)")
+        format!(
+            "{f}:7:47: target.http.timeout: `30 seconds` has unknown unit ` seconds` (use ms, s, m or h)"
+        )
     );
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -72,7 +82,17 @@ fn schema_is_json_and_describes_the_pipe_keys() {
     assert!(out.status.success());
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let props = schema["properties"].as_object().expect("properties");
-    for key in ["name", "enabled", "source", "target", "batch", "concurrency", "retry", "dead_letter", "report_batch_item_failures"] {
+    for key in [
+        "name",
+        "enabled",
+        "source",
+        "target",
+        "batch",
+        "concurrency",
+        "retry",
+        "dead_letter",
+        "report_batch_item_failures",
+    ] {
         assert!(props.contains_key(key), "{key}");
     }
     assert_eq!(schema["additionalProperties"], serde_json::json!(false));

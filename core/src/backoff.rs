@@ -14,7 +14,11 @@ pub fn delay(initial: Duration, max: Duration, attempt: u32) -> Duration {
 
 /// Reconnect backoff for broker and target connections: 100ms doubling to 30s.
 pub fn reconnect_delay(failures: u32) -> Duration {
-    delay(Duration::from_millis(100), Duration::from_secs(30), failures)
+    delay(
+        Duration::from_millis(100),
+        Duration::from_secs(30),
+        failures,
+    )
 }
 
 #[cfg(test)]
@@ -29,7 +33,10 @@ mod tests {
             let d1 = delay(i, m, 1);
             assert!(d1 >= Duration::from_millis(500) && d1 <= i, "{d1:?}");
             let d3 = delay(i, m, 3);
-            assert!(d3 >= Duration::from_secs(2) && d3 <= Duration::from_secs(4), "{d3:?}");
+            assert!(
+                d3 >= Duration::from_secs(2) && d3 <= Duration::from_secs(4),
+                "{d3:?}"
+            );
             let d9 = delay(i, m, 9);
             assert!(d9 >= Duration::from_secs(5) && d9 <= m, "{d9:?}");
             assert!(delay(i, m, u32::MAX) <= m);

@@ -79,9 +79,9 @@ impl HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             write!(f, "{ms}ms")
-        } else if ms % 60_000 != 0 || ms == 0 {
+        } else if !ms.is_multiple_of(60_000) || ms == 0 {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{}m", ms / 60_000)
@@ -131,7 +131,9 @@ impl ByteSize {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         if split == 0 {
-            return Err(format!("`{s}` is not a size such as 262144, 256KiB or 6MiB"));
+            return Err(format!(
+                "`{s}` is not a size such as 262144, 256KiB or 6MiB"
+            ));
         }
         let n: u64 = s[..split]
             .parse()
@@ -254,12 +256,7 @@ pub fn redact_url(url: &str) -> String {
             } else {
                 user.to_owned()
             };
-            format!(
-                "{}{}{}",
-                &url[..scheme_end + 3],
-                redacted,
-                &rest[at..]
-            )
+            format!("{}{}{}", &url[..scheme_end + 3], redacted, &rest[at..])
         }
         None => url.to_owned(),
     }
@@ -408,14 +405,26 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(HumanDuration::parse("500ms").unwrap().0, Duration::from_millis(500));
-        assert_eq!(HumanDuration::parse("30s").unwrap().0, Duration::from_secs(30));
-        assert_eq!(HumanDuration::parse("1m30s").unwrap().0, Duration::from_secs(90));
+        assert_eq!(
+            HumanDuration::parse("500ms").unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            HumanDuration::parse("30s").unwrap().0,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            HumanDuration::parse("1m30s").unwrap().0,
+            Duration::from_secs(90)
+        );
         assert_eq!(HumanDuration::parse("0s").unwrap().0, Duration::ZERO);
         for bad in ["", "5", "s", "5x", "1.5s", "-1s"] {
             assert!(HumanDuration::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(
+            HumanDuration(Duration::from_millis(1500)).to_string(),
+            "1500ms"
+        );
         assert_eq!(HumanDuration(Duration::from_secs(300)).to_string(), "5m");
     }
 

@@ -40,7 +40,9 @@ impl SourceKind {
 }
 
 /// The `format` of an HTTP target.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// Exactly the event AWS Lambda sends for the source.
@@ -51,6 +53,16 @@ pub enum Format {
     Pipes,
     /// `application/cloudevents-batch+json`: one CloudEvent per record, the record as `data`.
     Cloudevents,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Lambda => "lambda",
+            Format::Pipes => "pipes",
+            Format::Cloudevents => "cloudevents",
+        }
+    }
 }
 
 /// How records are wrapped into one event.
@@ -199,7 +211,11 @@ pub struct BatchSizer {
 impl BatchSizer {
     /// Size of the batch with `record` added, without adding it.
     pub fn with(&self, env: &Envelope, record: &Record) -> usize {
-        self.total_for(env, self.count + 1, self.body + self.record_cost(env, record))
+        self.total_for(
+            env,
+            self.count + 1,
+            self.body + self.record_cost(env, record),
+        )
     }
 
     pub fn add(&mut self, env: &Envelope, record: &Record) {
@@ -326,7 +342,7 @@ mod tests {
 
     #[test]
     fn size_matches_written_length_for_every_shape() {
-        let records = vec![
+        let records = [
             rec(1, "a::/", r#"{"x":1}"#),
             rec(2, "b::/", r#"{"x":22}"#),
             rec(3, "a::/", r#"{"x":"é\"3"}"#),
@@ -337,7 +353,11 @@ mod tests {
                 for n in 0..=records.len() {
                     let mut out = Vec::new();
                     env.write(&records[..n], &mut out);
-                    assert_eq!(env.size(&records[..n]), out.len(), "{kind:?} {format:?} {n}");
+                    assert_eq!(
+                        env.size(&records[..n]),
+                        out.len(),
+                        "{kind:?} {format:?} {n}"
+                    );
                     let mut sizer = BatchSizer::default();
                     for r in &records[..n] {
                         let expect = sizer.with(&env, r);

@@ -100,25 +100,97 @@ impl Metrics {
             reload_errors: Counter::default(),
         };
         let c = counter_name;
-        registry.register(c(SOURCE_MESSAGES), "Records received from the source", m.source_messages.clone());
-        registry.register(c(SOURCE_BYTES), "Body bytes received from the source", m.source_bytes.clone());
-        registry.register(c(FILTERED_MESSAGES), "Records dropped by the filter", m.filtered.clone());
-        registry.register(c(TARGET_MESSAGES), "Records sent to the target, by outcome", m.target_messages.clone());
-        registry.register(c(TARGET_REQUESTS), "Target calls, by outcome", m.target_requests.clone());
-        registry.register(TARGET_REQUEST_DURATION, "Target call latency", m.request_duration.clone());
-        registry.register(BATCH_MESSAGES, "Records per target call", m.batch_messages.clone());
-        registry.register(c(ACKED_MESSAGES), "Records acknowledged at the source", m.acked.clone());
+        registry.register(
+            c(SOURCE_MESSAGES),
+            "Records received from the source",
+            m.source_messages.clone(),
+        );
+        registry.register(
+            c(SOURCE_BYTES),
+            "Body bytes received from the source",
+            m.source_bytes.clone(),
+        );
+        registry.register(
+            c(FILTERED_MESSAGES),
+            "Records dropped by the filter",
+            m.filtered.clone(),
+        );
+        registry.register(
+            c(TARGET_MESSAGES),
+            "Records sent to the target, by outcome",
+            m.target_messages.clone(),
+        );
+        registry.register(
+            c(TARGET_REQUESTS),
+            "Target calls, by outcome",
+            m.target_requests.clone(),
+        );
+        registry.register(
+            TARGET_REQUEST_DURATION,
+            "Target call latency",
+            m.request_duration.clone(),
+        );
+        registry.register(
+            BATCH_MESSAGES,
+            "Records per target call",
+            m.batch_messages.clone(),
+        );
+        registry.register(
+            c(ACKED_MESSAGES),
+            "Records acknowledged at the source",
+            m.acked.clone(),
+        );
         registry.register(c(RETRIED_MESSAGES), "Record retries", m.retried.clone());
-        registry.register(c(DEAD_LETTERED_MESSAGES), "Records given up, by destination", m.dead_lettered.clone());
-        registry.register(c(DROPPED_MESSAGES), "Records that could not be delivered at all", m.dropped.clone());
-        registry.register(INFLIGHT_BATCHES, "Batches being delivered now", m.inflight.clone());
-        registry.register(SOURCE_BACKLOG, "Messages waiting at the source, as the broker reports it", m.backlog.clone());
-        registry.register(MESSAGE_AGE, "Age of each record when acknowledged", m.message_age.clone());
-        registry.register(OLDEST_MESSAGE_AGE, "Age of the oldest record in flight", m.oldest_age.clone());
-        registry.register(PIPE_UP, "1 when the pipe is Enabled and connected", m.pipe_up.clone());
-        registry.register(c(CONNECTION_ERRORS), "Failed connects and lost connections", m.connection_errors.clone());
-        registry.register(c(STALE_SETTLEMENTS), "Settlements skipped because their connection was gone", m.stale.clone());
-        registry.register(c(CONFIG_RELOAD_ERRORS), "Pipe files that failed to reload", m.reload_errors.clone());
+        registry.register(
+            c(DEAD_LETTERED_MESSAGES),
+            "Records given up, by destination",
+            m.dead_lettered.clone(),
+        );
+        registry.register(
+            c(DROPPED_MESSAGES),
+            "Records that could not be delivered at all",
+            m.dropped.clone(),
+        );
+        registry.register(
+            INFLIGHT_BATCHES,
+            "Batches being delivered now",
+            m.inflight.clone(),
+        );
+        registry.register(
+            SOURCE_BACKLOG,
+            "Messages waiting at the source, as the broker reports it",
+            m.backlog.clone(),
+        );
+        registry.register(
+            MESSAGE_AGE,
+            "Age of each record when acknowledged",
+            m.message_age.clone(),
+        );
+        registry.register(
+            OLDEST_MESSAGE_AGE,
+            "Age of the oldest record in flight",
+            m.oldest_age.clone(),
+        );
+        registry.register(
+            PIPE_UP,
+            "1 when the pipe is Enabled and connected",
+            m.pipe_up.clone(),
+        );
+        registry.register(
+            c(CONNECTION_ERRORS),
+            "Failed connects and lost connections",
+            m.connection_errors.clone(),
+        );
+        registry.register(
+            c(STALE_SETTLEMENTS),
+            "Settlements skipped because their connection was gone",
+            m.stale.clone(),
+        );
+        registry.register(
+            c(CONFIG_RELOAD_ERRORS),
+            "Pipe files that failed to reload",
+            m.reload_errors.clone(),
+        );
         m
     }
 

@@ -1,5 +1,6 @@
 //! The pipe's state as an ESM reports it, shared by the runner, its source and the admin server.
 
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,8 @@ pub struct Snapshot {
 pub struct PipeStatus {
     inner: Mutex<Snapshot>,
     connected: AtomicBool,
+    /// `sluice_pipe_up`, kept equal to [`PipeStatus::ready`] on every change.
+    up: Option<Gauge>,
 }
 
 impl Default for PipeStatus {
@@ -41,11 +44,26 @@ impl Default for PipeStatus {
                 connected: false,
             }),
             connected: AtomicBool::new(false),
+            up: None,
         }
     }
 }
 
 impl PipeStatus {
+    /// A status that keeps the pipe's `sluice_pipe_up` gauge current.
+    pub fn with_up_gauge(up: Gauge) -> Self {
+        PipeStatus {
+            up: Some(up),
+            ..PipeStatus::default()
+        }
+    }
+
+    fn refresh_up(&self) {
+        if let Some(g) = &self.up {
+            g.set(i64::from(self.ready()));
+        }
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut Snapshot) -> R) -> R {
         // A poisoned lock only means a panic elsewhere; the snapshot is still usable.
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -58,6 +76,7 @@ impl PipeStatus {
             s.state = state;
             s.state_transition_reason = reason;
         });
+        self.refresh_up();
     }
 
     pub fn set_reason(&self, reason: impl Into<String>) {
@@ -75,6 +94,7 @@ impl PipeStatus {
 
     pub fn set_connected(&self, connected: bool) {
         self.connected.store(connected, Ordering::Relaxed);
+        self.refresh_up();
     }
 
     pub fn connected(&self) -> bool {

@@ -66,7 +66,11 @@ impl Rabbit {
     }
 
     /// Publish persistent messages and wait for every confirm.
-    pub async fn publish_all(&self, queue: &str, messages: impl IntoIterator<Item = (BasicProperties, Vec<u8>)>) {
+    pub async fn publish_all(
+        &self,
+        queue: &str,
+        messages: impl IntoIterator<Item = (BasicProperties, Vec<u8>)>,
+    ) {
         let mut confirms = Vec::new();
         for (props, body) in messages {
             confirms.push(

@@ -48,15 +48,22 @@ pub fn message_id(record: &Value) -> String {
 
 impl Function {
     /// Start on a free port (or `port`), answering with `behaviour`.
-    pub async fn start(port: u16, behaviour: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static) -> Function {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind function");
+    pub async fn start(
+        port: u16,
+        behaviour: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static,
+    ) -> Function {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind function");
         let addr = listener.local_addr().expect("addr");
         let received = Arc::new(Mutex::new(Received::default()));
         let behaviour: Arc<Behaviour> = Arc::new(behaviour);
         let rec = received.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let rec = rec.clone();
                 let behaviour = behaviour.clone();
                 tokio::spawn(async move {
@@ -64,7 +71,12 @@ impl Function {
                         let rec = rec.clone();
                         let behaviour = behaviour.clone();
                         async move {
-                            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                             let (status, answer) = behaviour(&event);
                             if (200..300).contains(&status) {
@@ -75,7 +87,8 @@ impl Function {
                                 r.events.push(event);
                             }
                             let mut resp = Response::new(Full::new(Bytes::from(answer)));
-                            *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                            *resp.status_mut() =
+                                StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
                             Ok::<_, std::convert::Infallible>(resp)
                         }
                     });
@@ -85,7 +98,11 @@ impl Function {
                 });
             }
         });
-        Function { addr, received, task }
+        Function {
+            addr,
+            received,
+            task,
+        }
     }
 
     /// A function that accepts everything.
@@ -104,11 +121,23 @@ impl Function {
 
     /// Accepted deliveries beyond the first of each message.
     pub fn duplicates(&self) -> usize {
-        self.received.lock().unwrap().per_id.values().map(|n| n - 1).sum()
+        self.received
+            .lock()
+            .unwrap()
+            .per_id
+            .values()
+            .map(|n| n - 1)
+            .sum()
     }
 
     pub fn count(&self, id: &str) -> usize {
-        self.received.lock().unwrap().per_id.get(id).copied().unwrap_or(0)
+        self.received
+            .lock()
+            .unwrap()
+            .per_id
+            .get(id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Stop accepting connections (the port closes).

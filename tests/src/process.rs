@@ -13,7 +13,11 @@ pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let bin = dir.join("sluice");
-    assert!(bin.exists(), "{} not built: run `cargo build --bins` first", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo build --bins` first",
+        bin.display()
+    );
     bin
 }
 
@@ -40,9 +44,18 @@ impl Sluice {
         let port = crate::free_port();
         let log = dir.join(format!("sluice-{port}.log"));
         let child = Command::new(binary())
-            .args(["run", "--admin-addr", &format!("127.0.0.1:{port}"), "--shutdown-timeout", "10s"])
+            .args([
+                "run",
+                "--admin-addr",
+                &format!("127.0.0.1:{port}"),
+                "--shutdown-timeout",
+                "10s",
+            ])
             .arg(dir.join("pipe.yaml"))
-            .env("SLUICE_LOG", std::env::var("SLUICE_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "SLUICE_LOG",
+                std::env::var("SLUICE_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -78,9 +91,14 @@ impl Sluice {
 
     /// The value of one metric series, e.g. `sluice_acked_messages_total{pipe="x"}`.
     pub async fn metric(&self, series: &str) -> f64 {
-        let Some((_, text)) = self.get("/metrics").await else { return 0.0 };
+        let Some((_, text)) = self.get("/metrics").await else {
+            return 0.0;
+        };
         text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
             .unwrap_or(0.0)
     }
 
@@ -119,12 +137,18 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     loop {
-        let Some((size, after)) = rest.split_once("\r\n") else { return body.to_owned() };
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { return body.to_owned() };
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            return body.to_owned();
+        };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_owned();
+        };
         if n == 0 {
             return out;
         }
-        let Some(chunk) = after.get(..n) else { return body.to_owned() };
+        let Some(chunk) = after.get(..n) else {
+            return body.to_owned();
+        };
         out.push_str(chunk);
         rest = after.get(n + 2..).unwrap_or("");
     }

@@ -28,23 +28,43 @@ async fn the_pipe_reconnects_after_a_broker_restart_and_loses_nothing() {
         url(),
         function.url()
     ));
-    wait_for("a first part delivered", LIMIT, || async { function.distinct() >= 300 }).await;
+    wait_for("a first part delivered", LIMIT, || async {
+        function.distinct() >= 300
+    })
+    .await;
     rabbitmqctl(&["stop_app"]);
     let at_stop = function.distinct();
     rabbitmqctl(&["start_app"]);
-    assert!(at_stop < total, "the restart landed mid-stream ({at_stop} of {total})");
-    wait_for("every message delivered after the restart", LIMIT, || async { function.distinct() == total }).await;
+    assert!(
+        at_stop < total,
+        "the restart landed mid-stream ({at_stop} of {total})"
+    );
+    wait_for(
+        "every message delivered after the restart",
+        LIMIT,
+        || async { function.distinct() == total },
+    )
+    .await;
     let rabbit = Rabbit::connect().await;
-    wait_for("the queue drained", LIMIT, || async { rabbit.ready(&queue).await == 0 }).await;
+    wait_for("the queue drained", LIMIT, || async {
+        rabbit.ready(&queue).await == 0
+    })
+    .await;
     let errors = sluice
-        .metric(&format!("sluice_connection_errors_total{{pipe=\"{name}\",component=\"source\"}}"))
+        .metric(&format!(
+            "sluice_connection_errors_total{{pipe=\"{name}\",component=\"source\"}}"
+        ))
         .await;
     assert!(errors >= 1.0, "the lost connection was counted");
     wait_for("ready again", LIMIT, || async { sluice.ready().await }).await;
     eprintln!(
         "broker restart: {total} messages, {at_stop} before the restart, {} duplicates, {} stale settlements",
         function.duplicates(),
-        sluice.metric(&format!("sluice_stale_settlements_total{{pipe=\"{name}\"}}")).await
+        sluice
+            .metric(&format!(
+                "sluice_stale_settlements_total{{pipe=\"{name}\"}}"
+            ))
+            .await
     );
     assert_eq!(sluice.terminate(), Some(0));
     assert_eq!(rabbit.ready(&queue).await, 0);

@@ -118,7 +118,13 @@ impl Acker for AmqpAcker {
         // the source reconnects; nothing to do here.
         for tag in &frames.requeue {
             let _ = ch
-                .basic_nack(*tag, BasicNackOptions { multiple: false, requeue: true })
+                .basic_nack(
+                    *tag,
+                    BasicNackOptions {
+                        multiple: false,
+                        requeue: true,
+                    },
+                )
                 .await;
         }
         for tag in &frames.reject {
@@ -130,7 +136,9 @@ impl Acker for AmqpAcker {
             let _ = ch.basic_ack(tag, BasicAckOptions { multiple: true }).await;
         }
         for tag in &frames.single_acks {
-            let _ = ch.basic_ack(*tag, BasicAckOptions { multiple: false }).await;
+            let _ = ch
+                .basic_ack(*tag, BasicAckOptions { multiple: false })
+                .await;
         }
         if stale > 0 {
             debug!(stale, "skipped settlements from an earlier connection");

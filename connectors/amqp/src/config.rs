@@ -89,7 +89,10 @@ pub(crate) fn uris(
         if !(raw.starts_with("amqp://") || raw.starts_with("amqps://")) {
             errors.push(ConfigError::new(
                 p,
-                format!("found `{}`, allowed an amqp:// or amqps:// URL", redact_url(raw)),
+                format!(
+                    "found `{}`, allowed an amqp:// or amqps:// URL",
+                    redact_url(raw)
+                ),
             ));
             continue;
         }

@@ -265,8 +265,14 @@ mod tests {
     #[test]
     fn the_seed_example_field_by_field() {
         let mut headers = FieldTable::default();
-        headers.insert("header1".into(), AMQPValue::LongString(LongString::from("value1")));
-        headers.insert("header2".into(), AMQPValue::LongString(LongString::from("value2")));
+        headers.insert(
+            "header1".into(),
+            AMQPValue::LongString(LongString::from("value1")),
+        );
+        headers.insert(
+            "header2".into(),
+            AMQPValue::LongString(LongString::from("value2")),
+        );
         headers.insert("numberInHeader".into(), AMQPValue::LongInt(10));
         let props = BasicProperties::default()
             .with_content_type("text/plain".into())

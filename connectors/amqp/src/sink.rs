@@ -30,7 +30,11 @@ pub struct RabbitMqSink {
 }
 
 impl RabbitMqSink {
-    pub fn new(cfg: &RabbitMqTargetConfig, path: &str, pipe: &str) -> Result<Self, Vec<ConfigError>> {
+    pub fn new(
+        cfg: &RabbitMqTargetConfig,
+        path: &str,
+        pipe: &str,
+    ) -> Result<Self, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let uris = config::uris(&cfg.url, &cfg.urls, &cfg.vhost, path, &mut errors);
         if !errors.is_empty() {
@@ -56,10 +60,11 @@ impl RabbitMqSink {
     /// The confirm-mode channel, connecting first if needed.
     async fn channel(&self) -> Result<Channel, AmqpError> {
         let mut live = self.live.lock().await;
-        if let Some((conn, ch)) = live.as_ref() {
-            if conn.status().connected() && ch.status().connected() {
-                return Ok(ch.clone());
-            }
+        if let Some((conn, ch)) = live.as_ref()
+            && conn.status().connected()
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
         }
         *live = None;
         let attempt = self.attempts.fetch_add(1, Ordering::Relaxed);
@@ -67,10 +72,16 @@ impl RabbitMqSink {
         let ch = conn
             .create_channel()
             .await
-            .map_err(|source| AmqpError::Channel { what: "opening a channel", source })?;
+            .map_err(|source| AmqpError::Channel {
+                what: "opening a channel",
+                source,
+            })?;
         ch.confirm_select(ConfirmSelectOptions::default())
             .await
-            .map_err(|source| AmqpError::Channel { what: "enabling confirms", source })?;
+            .map_err(|source| AmqpError::Channel {
+                what: "enabling confirms",
+                source,
+            })?;
         *live = Some((conn, ch.clone()));
         Ok(ch)
     }
@@ -84,7 +95,11 @@ impl RabbitMqSink {
     fn properties(&self, r: &Record) -> BasicProperties {
         let m = &r.meta;
         let mut p = BasicProperties::default().with_delivery_mode(
-            if m.persistent.unwrap_or(self.persistent) { 2 } else { 1 },
+            if m.persistent.unwrap_or(self.persistent) {
+                2
+            } else {
+                1
+            },
         );
         let s = |v: &String| ShortString::from(v.as_str());
         if let Some(v) = &m.content_type {
@@ -122,11 +137,17 @@ impl RabbitMqSink {
             headers.insert(k.as_str().into(), v);
         }
         if r.attempts > 0 {
-            headers.insert("x-sluice-attempts".into(), AMQPValue::LongLongInt(i64::from(r.attempts)));
+            headers.insert(
+                "x-sluice-attempts".into(),
+                AMQPValue::LongLongInt(i64::from(r.attempts)),
+            );
         }
         if let Some(e) = &r.last_error {
             let e: String = e.chars().take(512).collect();
-            headers.insert("x-sluice-error".into(), AMQPValue::LongString(LongString::from(e)));
+            headers.insert(
+                "x-sluice-error".into(),
+                AMQPValue::LongString(LongString::from(e)),
+            );
         }
         if !headers.inner().is_empty() {
             p = p.with_headers(headers);
@@ -149,7 +170,10 @@ impl Sink for RabbitMqSink {
                 .basic_publish(
                     self.exchange.clone(),
                     self.routing_key.clone(),
-                    BasicPublishOptions { mandatory: true, immediate: false },
+                    BasicPublishOptions {
+                        mandatory: true,
+                        immediate: false,
+                    },
                     &r.body,
                     self.properties(r),
                 )

@@ -8,7 +8,9 @@ use crate::event;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::select_all;
-use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection};
@@ -52,12 +54,25 @@ impl RabbitMqSource {
         default_prefetch: u16,
     ) -> Result<Self, Vec<ConfigError>> {
         let mut errors = Vec::new();
-        let uris = config::uris(&cfg.url, &cfg.urls, &cfg.vhost, "source.rabbitmq", &mut errors);
+        let uris = config::uris(
+            &cfg.url,
+            &cfg.urls,
+            &cfg.vhost,
+            "source.rabbitmq",
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(errors);
         }
-        let vhost = uris.first().map(|u| u.vhost.clone()).unwrap_or_else(|| "/".into());
-        let vhost = if vhost.is_empty() { "/".to_owned() } else { vhost };
+        let vhost = uris
+            .first()
+            .map(|u| u.vhost.clone())
+            .unwrap_or_else(|| "/".into());
+        let vhost = if vhost.is_empty() {
+            "/".to_owned()
+        } else {
+            vhost
+        };
         Ok(RabbitMqSource {
             queues: cfg
                 .queues
@@ -66,7 +81,11 @@ impl RabbitMqSource {
                 .collect(),
             prefetch: cfg.prefetch.unwrap_or(default_prefetch).max(1),
             name: format!("sluice/{pipe}"),
-            display: format!("rabbitmq {} queues={}", config::display(&cfg.url, &cfg.urls), cfg.queues.join(",")),
+            display: format!(
+                "rabbitmq {} queues={}",
+                config::display(&cfg.url, &cfg.urls),
+                cfg.queues.join(",")
+            ),
             acker: Arc::new(AmqpAcker::default()),
             epoch: AtomicU64::new(0),
             connection: tokio::sync::Mutex::new(None),
@@ -95,7 +114,10 @@ impl RabbitMqSource {
             Err(e) => return Ended::Lost(e),
         };
         let setup = async {
-            let ch = conn.create_channel().await.map_err(chan("opening a channel"))?;
+            let ch = conn
+                .create_channel()
+                .await
+                .map_err(chan("opening a channel"))?;
             ch.basic_qos(self.prefetch, BasicQosOptions { global: false })
                 .await
                 .map_err(chan("setting prefetch"))?;
@@ -112,7 +134,10 @@ impl RabbitMqSource {
                     .map_err(chan("consuming"))?;
                 consumers.push(c);
             }
-            let stats = conn.create_channel().await.map_err(chan("opening a channel"))?;
+            let stats = conn
+                .create_channel()
+                .await
+                .map_err(chan("opening a channel"))?;
             Ok::<_, AmqpError>((ch, consumers, stats))
         };
         let (channel, consumers, stats) = match setup.await {

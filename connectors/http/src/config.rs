@@ -35,10 +35,15 @@ impl HttpTargetConfig {
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         let url = self.url.expose();
         match url.parse::<http::Uri>() {
-            Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {}
+            Ok(u)
+                if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {
+            }
             _ => errors.push(ConfigError::new(
                 format!("{path}.url"),
-                format!("found `{}`, allowed an http:// or https:// URL", redact_url(url)),
+                format!(
+                    "found `{}`, allowed an http:// or https:// URL",
+                    redact_url(url)
+                ),
             )),
         }
         if self.timeout.0 > MAX_TIMEOUT || self.timeout.0.is_zero() {

@@ -9,8 +9,8 @@ pub fn batch_item_failures(body: &[u8], batch: &[Record]) -> Result<SinkOutcome,
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(SinkOutcome::Delivered);
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("function response is not JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("function response is not JSON: {e}"))?;
     let list = match &value {
         Value::Null => return Ok(SinkOutcome::Delivered),
         Value::Object(map) => match map.get("batchItemFailures") {
@@ -73,18 +73,32 @@ mod tests {
 
     #[test]
     fn full_success_forms() {
-        for body in ["", "  ", "null", "{}", r#"{"batchItemFailures":[]}"#, r#"{"batchItemFailures":null}"#] {
+        for body in [
+            "",
+            "  ",
+            "null",
+            "{}",
+            r#"{"batchItemFailures":[]}"#,
+            r#"{"batchItemFailures":null}"#,
+        ] {
             assert_eq!(outcome(body), Ok(SinkOutcome::Delivered), "{body:?}");
         }
     }
 
     #[test]
     fn only_named_records_fail() {
-        let got = outcome(r#"{"batchItemFailures":[{"itemIdentifier":"3"},{"itemIdentifier":"1"}]}"#);
+        let got =
+            outcome(r#"{"batchItemFailures":[{"itemIdentifier":"3"},{"itemIdentifier":"1"}]}"#);
         assert_eq!(got, Ok(SinkOutcome::Partial { failed: vec![1, 3] }));
         // The record without a messageId is named by position, string or number.
-        assert_eq!(outcome(r#"{"batchItemFailures":[{"itemIdentifier":4}]}"#), Ok(SinkOutcome::Partial { failed: vec![4] }));
-        assert_eq!(outcome(r#"{"batchItemFailures":[{"itemIdentifier":"4"},{"itemIdentifier":"4"}]}"#), Ok(SinkOutcome::Partial { failed: vec![4] }));
+        assert_eq!(
+            outcome(r#"{"batchItemFailures":[{"itemIdentifier":4}]}"#),
+            Ok(SinkOutcome::Partial { failed: vec![4] })
+        );
+        assert_eq!(
+            outcome(r#"{"batchItemFailures":[{"itemIdentifier":"4"},{"itemIdentifier":"4"}]}"#),
+            Ok(SinkOutcome::Partial { failed: vec![4] })
+        );
     }
 
     #[test]

@@ -43,8 +43,8 @@ impl HttpSink {
         let mut headers = Vec::new();
         for (k, v) in &cfg.headers {
             let name = HeaderName::try_from(k.as_str()).map_err(|e| format!("header {k}: {e}"))?;
-            let mut value =
-                HeaderValue::try_from(v.expose()).map_err(|_| format!("header {k}: invalid value"))?;
+            let mut value = HeaderValue::try_from(v.expose())
+                .map_err(|_| format!("header {k}: invalid value"))?;
             value.set_sensitive(true);
             headers.push((name, value));
         }
@@ -52,7 +52,11 @@ impl HttpSink {
         headers.push((header::CONTENT_TYPE, content_type));
         Ok(HttpSink {
             client: client(pool_size),
-            display: format!("http {} format={:?}", redact_url(cfg.url.expose()), envelope.format),
+            display: format!(
+                "http {} format={}",
+                redact_url(cfg.url.expose()),
+                envelope.format.name()
+            ),
             uri,
             headers,
             timeout: cfg.timeout.0,
@@ -62,7 +66,9 @@ impl HttpSink {
     }
 
     async fn call(&self, body: Vec<u8>, batch: &[Record]) -> Result<SinkOutcome, SinkError> {
-        let mut req = Request::builder().method(Method::POST).uri(self.uri.clone());
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone());
         for (k, v) in &self.headers {
             req = req.header(k, v);
         }
@@ -97,7 +103,10 @@ impl HttpSink {
             return Err(SinkError::Throttled { retry_after });
         }
         if function_error {
-            return Err(SinkError::Failed(format!("function error (HTTP {})", status.as_u16())));
+            return Err(SinkError::Failed(format!(
+                "function error (HTTP {})",
+                status.as_u16()
+            )));
         }
         if !status.is_success() {
             return Err(SinkError::Failed(format!("HTTP {}", status.as_u16())));

@@ -85,7 +85,10 @@ impl Pipe {
     /// within `shutdown_timeout`, settle, close the source.
     pub async fn run(self, stop: CancellationToken, shutdown_timeout: Duration) {
         let span = info_span!("pipe", pipe = %self.name);
-        Runner::new(self).run(stop, shutdown_timeout).instrument(span).await
+        Runner::new(self)
+            .run(stop, shutdown_timeout)
+            .instrument(span)
+            .await
     }
 }
 
@@ -173,7 +176,9 @@ impl Runner {
         }
 
         // Shutdown: stop receiving, finish what is in flight, settle, close.
-        self.pipe.status.set_state(State::Disabling, "USER_INITIATED");
+        self.pipe
+            .status
+            .set_state(State::Disabling, "USER_INITIATED");
         receive_stop.cancel();
         let _ = receiver.await;
         self.draining = true;
@@ -184,7 +189,10 @@ impl Runner {
                 Ok(Some(Err(_))) => {}
                 Ok(None) => break,
                 Err(_) => {
-                    warn!(batches = self.tasks.len(), "shutdown timeout: abandoning batches in flight; the broker redelivers them");
+                    warn!(
+                        batches = self.tasks.len(),
+                        "shutdown timeout: abandoning batches in flight; the broker redelivers them"
+                    );
                     self.tasks.abort_all();
                     break;
                 }
@@ -193,8 +201,9 @@ impl Runner {
         self.release_held().await;
         self.pipe.source.close().await;
         self.pipe.metrics.inflight.set(0);
-        self.pipe.metrics.up.set(0);
-        self.pipe.status.set_state(State::Disabled, "USER_INITIATED");
+        self.pipe
+            .status
+            .set_state(State::Disabled, "USER_INITIATED");
         info!("pipe stopped");
     }
 
@@ -208,7 +217,11 @@ impl Runner {
         m.source_bytes.inc_by(record.body.len() as u64);
         if env.size(std::slice::from_ref(&record)) > max {
             m.dropped_oversize.inc();
-            warn!(bytes = record.body.len(), max_bytes = max, "record larger than batch.max_bytes on its own: sent to the dead-letter path");
+            warn!(
+                bytes = record.body.len(),
+                max_bytes = max,
+                "record larger than batch.max_bytes on its own: sent to the dead-letter path"
+            );
             let mut record = record;
             record.last_error = Some("oversize: larger than batch.max_bytes".into());
             self.give_up(vec![record]).await;
@@ -260,7 +273,10 @@ impl Runner {
                 },
             };
             if job.dest == Dest::Target {
-                self.pipe.metrics.batch_messages.observe(job.records.len() as f64);
+                self.pipe
+                    .metrics
+                    .batch_messages
+                    .observe(job.records.len() as f64);
             }
             let span = info_span!("batch", records = job.records.len(), dest = ?job.dest);
             self.tasks.spawn(
@@ -301,11 +317,10 @@ impl Runner {
         );
     }
 
-    /// Once a second: gauges that are cheaper to sample than to keep exact.
+    /// Once a second: the age gauge, cheaper to sample than to keep exact.
     fn report(&mut self) {
         let m = &self.pipe.metrics;
         m.oldest_age.set(self.ages.oldest_age_seconds());
-        m.up.set(i64::from(self.pipe.status.ready()));
     }
 
     /// Shutdown: everything still held was not delivered; hand it back to the broker now

@@ -47,7 +47,9 @@ impl Runner {
                 let s = &self.pipe.settings;
                 let delay = retry_after
                     .unwrap_or_else(|| backoff::delay(s.backoff_initial, s.backoff_max, 1));
-                self.pipe.status.set_last_result("PROBLEM: Function throttled");
+                self.pipe
+                    .status
+                    .set_last_result("PROBLEM: Function throttled");
                 self.hold_or_release(Dest::Target, records, delay).await;
             }
             (Dest::Target, Err(e)) => {
@@ -203,7 +205,11 @@ impl Runner {
         if records.is_empty() {
             return;
         }
-        error!(records = records.len(), error = reason, "dead-letter destination failed; will retry");
+        error!(
+            records = records.len(),
+            error = reason,
+            "dead-letter destination failed; will retry"
+        );
         let attempts = records.iter().map(|r| r.attempts).max().unwrap_or(1);
         let s = &self.pipe.settings;
         let delay = backoff::delay(s.backoff_initial, s.backoff_max, attempts);

@@ -109,11 +109,21 @@ async fn one_record_waits_for_the_window_and_zero_window_sends_at_once() {
     h.send(0..1);
     h.until("acked", || h.acked().len() == 1).await;
     let waited = t0.elapsed();
-    assert!(waited >= Duration::from_millis(500) && waited < Duration::from_millis(600), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_millis(600),
+        "{waited:?}"
+    );
     h.shutdown().await;
 
     let sink = ScriptedSink::ok();
-    let h = start(PipeSettings { window: Duration::ZERO, ..settings() }, sink.clone(), None);
+    let h = start(
+        PipeSettings {
+            window: Duration::ZERO,
+            ..settings()
+        },
+        sink.clone(),
+        None,
+    );
     let t0 = Instant::now();
     h.send(0..1);
     h.until("acked", || h.acked().len() == 1).await;
@@ -128,7 +138,14 @@ async fn max_bytes_splits_batches_and_oversize_goes_to_dead_letter() {
     let env = Envelope::new(SourceKind::Rmq, Format::Lambda, "arn");
     // Room for exactly three records of this size.
     let max = env.size(&[record(10), record(11), record(12)]);
-    let h = start(PipeSettings { max_bytes: max, ..settings() }, sink.clone(), Some(dlq.clone()));
+    let h = start(
+        PipeSettings {
+            max_bytes: max,
+            ..settings()
+        },
+        sink.clone(),
+        Some(dlq.clone()),
+    );
     h.send(10..17);
     let mut huge = record(99);
     huge.event = bytes::Bytes::from(vec![b' '; max + 1]);
@@ -189,7 +206,8 @@ async fn given_up_records_go_to_dead_letter_and_are_acked_after_it_confirms() {
     });
     let h = start(settings(), sink.clone(), Some(dlq.clone()));
     h.send(0..2);
-    h.until("acked after dead letter", || h.acked().len() == 2).await;
+    h.until("acked after dead letter", || h.acked().len() == 2)
+        .await;
     assert_eq!(sink.batches().len(), 3);
     assert_eq!(dlq.batches(), vec![vec![0, 1], vec![0, 1]]);
     h.shutdown().await;
@@ -201,12 +219,21 @@ async fn throttling_is_not_an_attempt_and_honours_retry_after() {
     let c = calls.clone();
     let sink = ScriptedSink::new(move |_| {
         if c.fetch_add(1, Ordering::SeqCst) < 5 {
-            Err(SinkError::Throttled { retry_after: Some(Duration::from_secs(7)) })
+            Err(SinkError::Throttled {
+                retry_after: Some(Duration::from_secs(7)),
+            })
         } else {
             Ok(SinkOutcome::Delivered)
         }
     });
-    let h = start(PipeSettings { window: Duration::ZERO, ..settings() }, sink.clone(), None);
+    let h = start(
+        PipeSettings {
+            window: Duration::ZERO,
+            ..settings()
+        },
+        sink.clone(),
+        None,
+    );
     let t0 = Instant::now();
     h.send(0..1);
     h.until("acked", || h.acked().len() == 1).await;
@@ -241,7 +268,11 @@ async fn concurrency_bounds_batches_in_flight() {
         sink: Arc::new(Slow(now.clone(), peak.clone())),
         dead_letter: None,
         envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
-        settings: PipeSettings { batch_size: 10, concurrency: 3, ..settings() },
+        settings: PipeSettings {
+            batch_size: 10,
+            concurrency: 3,
+            ..settings()
+        },
         metrics: PipeMetrics::detached("t"),
         status: Arc::new(PipeStatus::default()),
     };
@@ -283,7 +314,10 @@ async fn shutdown_finishes_in_flight_batches_and_releases_the_rest() {
         sink: gate.clone(),
         dead_letter: None,
         envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
-        settings: PipeSettings { batch_size: 5, ..settings() },
+        settings: PipeSettings {
+            batch_size: 5,
+            ..settings()
+        },
         metrics: PipeMetrics::detached("t"),
         status: Arc::new(PipeStatus::default()),
     };
@@ -299,8 +333,20 @@ async fn shutdown_finishes_in_flight_batches_and_releases_the_rest() {
     gate.0.add_permits(100);
     task.await.unwrap();
     let outcomes = source.acker.outcomes();
-    let acked: Vec<u64> = outcomes.iter().filter(|(_, o)| *o == Outcome::Ack).map(|(n, _)| *n).collect();
-    assert_eq!(acked, vec![0, 1, 2, 3, 4], "the batch in flight finished and was acked");
+    let acked: Vec<u64> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Ack)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(
+        acked,
+        vec![0, 1, 2, 3, 4],
+        "the batch in flight finished and was acked"
+    );
     // Every other record the runner held was handed back, none acked.
-    assert!(outcomes.iter().all(|(n, o)| *n < 5 || matches!(o, Outcome::Retry { .. })));
+    assert!(
+        outcomes
+            .iter()
+            .all(|(n, o)| *n < 5 || matches!(o, Outcome::Retry { .. }))
+    );
 }
