@@ -185,7 +185,7 @@ impl Envelope {
 
     fn write_cloudevent(&self, r: &Record, position: usize, out: &mut Vec<u8>) {
         out.extend_from_slice(CE_ID.as_bytes());
-        match &r.item_id {
+        match r.item_id() {
             Some(id) => write_json_str(id, out),
             None => write_json_str(&position.to_string(), out),
         }
@@ -257,7 +257,7 @@ impl BatchSizer {
                 e.head_len() + usize::from(r.event.len() > 2) + r.event.len().saturating_sub(1)
             }
             Format::Cloudevents => {
-                let id_len = match &r.item_id {
+                let id_len = match r.item_id() {
                     Some(id) => json_str_len(id),
                     None => json_str_len(&self.count.to_string()),
                 };

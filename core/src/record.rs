@@ -51,9 +51,6 @@ pub struct Record {
     pub body: Bytes,
     /// Grouping key inside the event, e.g. `QUEUE::VHOST` for RabbitMQ.
     pub group: Option<Arc<str>>,
-    /// The id a function names in `batchItemFailures` (`messageId`); `None` means the record
-    /// is named by its position in the batch.
-    pub item_id: Option<Arc<str>>,
     pub meta: Metadata,
     /// Failed deliveries so far.
     pub attempts: u32,
@@ -71,7 +68,6 @@ impl Record {
             event,
             body,
             group: None,
-            item_id: None,
             meta: Metadata::default(),
             attempts: 0,
             last_error: None,
@@ -89,6 +85,12 @@ pub fn now_ms() -> u64 {
 }
 
 impl Record {
+    /// The id a function names in `batchItemFailures` (the message id); `None` means the
+    /// record is named by its position in the batch.
+    pub fn item_id(&self) -> Option<&str> {
+        self.meta.message_id.as_deref()
+    }
+
     /// Epoch milliseconds its age counts from: the broker's timestamp, else receipt.
     pub fn born_ms(&self) -> u64 {
         self.meta.timestamp_ms.unwrap_or(self.received_ms)

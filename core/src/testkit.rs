@@ -17,7 +17,7 @@ pub fn record(n: u64) -> Record {
         Bytes::from(format!("{{\"n\":{n}}}")),
         Bytes::from(n.to_string()),
     );
-    r.item_id = Some(n.to_string().into());
+    r.meta.message_id = Some(n.to_string());
     r
 }
 

@@ -2,18 +2,22 @@
 //!
 //! RabbitMQ delivers far more when acks are batched (see `shared/reference/brokers.md`: about
 //! 38,000 msgs/s with multiple acks against 16,000 with one ack per message), and batches finish
-//! out of order when `concurrency` > 1. So the acker keeps the set of tags not yet settled; when
-//! the lowest of them is settled, everything below the new lowest is acknowledged in one frame.
-//! If a slow (retrying) record holds back more than half the prefetch window, the acked tags
-//! above it are sent individually so that RabbitMQ keeps delivering.
+//! out of order when `concurrency` > 1. Delivery tags on a channel are dense (1, 2, 3, ...), so
+//! the acker keeps a *frontier*: every tag up to it is settled. Settled tags above it wait in a
+//! small map; when the gap below them closes, the frontier moves up and everything acked on the
+//! way goes in one frame. The source only records the highest tag delivered (an atomic store, no
+//! lock per message). If a slow (retrying) record holds the frontier back while more than half
+//! the prefetch window waits behind it, those acks are sent individually so RabbitMQ keeps
+//! delivering.
 
 use async_trait::async_trait;
 use lapin::Channel;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use sluice_core::record::DeliveryId;
 use sluice_core::source::{Acker, Outcome};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::debug;
 
 /// The channel deliveries of the current epoch arrived on, and their settlement state.
@@ -21,10 +25,11 @@ use tracing::debug;
 pub(crate) struct Tags {
     epoch: u64,
     channel: Option<Channel>,
-    /// Delivered and not yet settled.
-    open: BTreeSet<u64>,
-    /// Settled as acked here, not yet acknowledged to the broker.
-    acked: BTreeSet<u64>,
+    /// Every tag up to here is settled.
+    frontier: u64,
+    /// Settled tags above the frontier: `true` while their ack is still to be sent.
+    settled: BTreeMap<u64, bool>,
+    unsent_acks: usize,
     flush_threshold: usize,
 }
 
@@ -38,29 +43,50 @@ struct Frames {
 }
 
 impl Tags {
-    fn settle(&mut self, settlements: &[(DeliveryId, Outcome)]) -> (Frames, usize) {
+    fn settle(&mut self, settlements: &[(DeliveryId, Outcome)], delivered: u64) -> (Frames, usize) {
         let mut frames = Frames::default();
         let mut stale = 0;
         for (id, outcome) in settlements {
-            if id.epoch != self.epoch || !self.open.remove(&id.seq) {
+            let tag = id.seq;
+            if id.epoch != self.epoch
+                || tag <= self.frontier
+                || tag > delivered
+                || self.settled.contains_key(&tag)
+            {
                 stale += 1;
                 continue;
             }
-            match outcome {
-                Outcome::Ack => {
-                    self.acked.insert(id.seq);
+            let ack = match outcome {
+                Outcome::Ack => true,
+                Outcome::Retry { .. } => {
+                    frames.requeue.push(tag);
+                    false
                 }
-                Outcome::Retry { .. } => frames.requeue.push(id.seq),
-                Outcome::Reject => frames.reject.push(id.seq),
+                Outcome::Reject => {
+                    frames.reject.push(tag);
+                    false
+                }
+            };
+            self.settled.insert(tag, ack);
+            self.unsent_acks += usize::from(ack);
+        }
+        while let Some(entry) = self.settled.first_entry() {
+            if *entry.key() != self.frontier + 1 {
+                break;
+            }
+            let (tag, unsent) = entry.remove_entry();
+            self.frontier = tag;
+            if unsent {
+                self.unsent_acks -= 1;
+                frames.ack_up_to = Some(tag);
             }
         }
-        // Everything acked below the lowest open tag can go in one frame.
-        let low = self.open.first().copied().unwrap_or(u64::MAX);
-        let above = self.acked.split_off(&low);
-        frames.ack_up_to = self.acked.last().copied();
-        self.acked = above;
-        if self.acked.len() > self.flush_threshold {
-            frames.single_acks = std::mem::take(&mut self.acked).into_iter().collect();
+        if self.unsent_acks > self.flush_threshold {
+            for (tag, unsent) in self.settled.iter_mut().filter(|(_, u)| **u) {
+                frames.single_acks.push(*tag);
+                *unsent = false;
+            }
+            self.unsent_acks = 0;
         }
         (frames, stale)
     }
@@ -69,7 +95,9 @@ impl Tags {
 /// The settle half of [`crate::RabbitMqSource`].
 #[derive(Default)]
 pub(crate) struct AmqpAcker {
-    pub(crate) tags: Mutex<Tags>,
+    tags: Mutex<Tags>,
+    /// Highest delivery tag of the current epoch, written by the source without a lock.
+    delivered: AtomicU64,
 }
 
 impl AmqpAcker {
@@ -80,12 +108,12 @@ impl AmqpAcker {
     /// A new connection: earlier tags are stale from now on.
     pub(crate) fn new_epoch(&self, epoch: u64, channel: Channel, prefetch: u16) {
         let mut t = self.lock();
+        self.delivered.store(0, Ordering::Release);
         *t = Tags {
             epoch,
             channel: Some(channel),
-            open: BTreeSet::new(),
-            acked: BTreeSet::new(),
             flush_threshold: usize::from(prefetch / 2).max(1),
+            ..Tags::default()
         };
     }
 
@@ -93,13 +121,14 @@ impl AmqpAcker {
     pub(crate) fn lost(&self) {
         let mut t = self.lock();
         t.channel = None;
-        t.open.clear();
-        t.acked.clear();
+        t.epoch = 0;
+        t.settled.clear();
+        t.unsent_acks = 0;
     }
 
-    /// Register a delivery before it enters the pipe.
+    /// Record a delivery before it enters the pipe.
     pub(crate) fn delivered(&self, tag: u64) {
-        self.lock().open.insert(tag);
+        self.delivered.fetch_max(tag, Ordering::Release);
     }
 }
 
@@ -107,8 +136,9 @@ impl AmqpAcker {
 impl Acker for AmqpAcker {
     async fn settle(&self, settlements: &[(DeliveryId, Outcome)]) -> usize {
         let (frames, stale, channel) = {
+            let delivered = self.delivered.load(Ordering::Acquire);
             let mut t = self.lock();
-            let (frames, stale) = t.settle(settlements);
+            let (frames, stale) = t.settle(settlements, delivered);
             (frames, stale, t.channel.clone())
         };
         let Some(ch) = channel else {
@@ -151,13 +181,11 @@ impl Acker for AmqpAcker {
 mod tests {
     use super::*;
 
-    fn tags(open: &[u64], threshold: usize) -> Tags {
+    fn tags(threshold: usize) -> Tags {
         Tags {
             epoch: 2,
-            channel: None,
-            open: open.iter().copied().collect(),
-            acked: BTreeSet::new(),
             flush_threshold: threshold,
+            ..Tags::default()
         }
     }
 
@@ -165,45 +193,60 @@ mod tests {
         (DeliveryId { epoch: 2, seq }, Outcome::Ack)
     }
 
+    fn reject(seq: u64) -> (DeliveryId, Outcome) {
+        (DeliveryId { epoch: 2, seq }, Outcome::Reject)
+    }
+
     #[test]
     fn contiguous_acks_become_one_multiple_ack() {
-        let mut t = tags(&[1, 2, 3, 4, 5, 6], 100);
+        let mut t = tags(100);
         // The second batch finishes first: nothing can be acked yet.
-        let (f, _) = t.settle(&[ack(4), ack(5), ack(6)]);
+        let (f, _) = t.settle(&[ack(4), ack(5), ack(6)], 6);
         assert_eq!(f.ack_up_to, None);
-        let (f, _) = t.settle(&[ack(1), ack(2), ack(3)]);
+        let (f, _) = t.settle(&[ack(1), ack(2), ack(3)], 6);
         assert_eq!(f.ack_up_to, Some(6));
-        assert!(t.acked.is_empty() && t.open.is_empty());
+        assert!(t.settled.is_empty());
+        assert_eq!(t.frontier, 6);
     }
 
     #[test]
     fn a_held_tag_stops_the_run_and_requeue_or_reject_unblock_it() {
-        let mut t = tags(&[1, 2, 3, 4], 100);
-        let (f, _) = t.settle(&[ack(1), ack(3), ack(4)]);
+        let mut t = tags(100);
+        let (f, _) = t.settle(&[ack(1), ack(3), ack(4)], 4);
         assert_eq!(f.ack_up_to, Some(1));
-        let (f, _) = t.settle(&[(DeliveryId { epoch: 2, seq: 2 }, Outcome::Reject)]);
+        let (f, _) = t.settle(&[reject(2)], 4);
         assert_eq!(f.reject, vec![2]);
         assert_eq!(f.ack_up_to, Some(4));
+        // A run that ends in a reject acks up to the last ack in it.
+        let (f, _) = t.settle(&[ack(5), reject(6)], 6);
+        assert_eq!((f.ack_up_to, f.reject), (Some(5), vec![6]));
     }
 
     #[test]
-    fn stale_epochs_and_unknown_tags_are_skipped() {
-        let mut t = tags(&[1], 100);
-        let (f, stale) = t.settle(&[(DeliveryId { epoch: 1, seq: 1 }, Outcome::Ack), ack(9)]);
+    fn stale_epochs_unknown_and_repeated_tags_are_skipped() {
+        let mut t = tags(100);
+        let (f, stale) = t.settle(
+            &[(DeliveryId { epoch: 1, seq: 1 }, Outcome::Ack), ack(9)],
+            1,
+        );
         assert_eq!(stale, 2);
         assert_eq!(f, Frames::default());
-        let (_, stale) = t.settle(&[ack(1), ack(1)]);
+        let (_, stale) = t.settle(&[ack(1), ack(1)], 1);
         assert_eq!(stale, 1, "settling twice is idempotent");
+        let (_, stale) = t.settle(&[ack(1)], 1);
+        assert_eq!(stale, 1, "below the frontier");
     }
 
     #[test]
     fn many_acks_behind_a_held_tag_are_flushed_individually() {
-        let mut t = tags(&[1, 2, 3, 4], 2);
-        let (f, _) = t.settle(&[ack(2), ack(3)]);
+        let mut t = tags(2);
+        let (f, _) = t.settle(&[ack(2), ack(3)], 4);
         assert!(f.single_acks.is_empty());
-        let (f, _) = t.settle(&[ack(4)]);
+        let (f, _) = t.settle(&[ack(4)], 4);
         assert_eq!(f.single_acks, vec![2, 3, 4]);
-        let (f, _) = t.settle(&[ack(1)]);
+        // When the held tag settles, the frontier passes the flushed ones without acking again.
+        let (f, _) = t.settle(&[ack(1)], 4);
         assert_eq!(f.ack_up_to, Some(1));
+        assert_eq!(t.frontier, 4);
     }
 }

@@ -24,8 +24,8 @@ pub fn batch_item_failures(body: &[u8], batch: &[Record]) -> Result<SinkOutcome,
     let mut by_id: std::collections::HashMap<std::borrow::Cow<'_, str>, Vec<usize>> =
         std::collections::HashMap::with_capacity(batch.len());
     for (i, r) in batch.iter().enumerate() {
-        let id = match &r.item_id {
-            Some(own) => std::borrow::Cow::Borrowed(own.as_ref()),
+        let id = match r.item_id() {
+            Some(own) => std::borrow::Cow::Borrowed(own),
             None => std::borrow::Cow::Owned(i.to_string()),
         };
         by_id.entry(id).or_default().push(i);
@@ -63,7 +63,7 @@ mod tests {
 
     fn batch() -> Vec<Record> {
         let mut b: Vec<Record> = (0..5).map(record).collect();
-        b[4].item_id = None; // named by position: "4"
+        b[4].meta.message_id = None; // named by position: "4"
         b
     }
 

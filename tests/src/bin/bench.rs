@@ -1,0 +1,304 @@
+//! The benchmark command (`scripts/bench.sh`): Sluice against the broker's ceiling.
+//!
+//! 1. Preload N messages of S bytes into a fresh queue and drain them with a bare lapin
+//!    consumer in a child process (prefetch 1000, `multiple=true` ack every 250 deliveries, no
+//!    other work): what RabbitMQ can deliver on this machine.
+//! 2. Preload again and run the `sluice` release binary (`batch.size: 100`, `concurrency: 4`)
+//!    to a local HTTP receiver that answers 200.
+//!
+//! For both it prints messages/s (first delivery to last acknowledgement), CPU seconds per
+//! 1,000 messages and peak RSS, read from `/proc/PID`.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::Response;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use sluice_tests::broker::{Rabbit, url};
+use sluice_tests::process::binary;
+use sluice_tests::{free_port, unique};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+fn arg(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// CPU seconds (user + system) and peak RSS in MiB of a process, from /proc.
+fn usage(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: f64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    let hz = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    (ticks / hz, hwm_kib / 1024.0)
+}
+
+async fn preload(rabbit: &Rabbit, queue: &str, n: usize, size: usize) {
+    rabbit.queue(queue, &[]).await;
+    let pad = "x".repeat(size.saturating_sub(24));
+    rabbit
+        .publish_all(
+            queue,
+            (0..n).map(|i| {
+                let body = format!("{{\"i\":{i:>10},\"p\":\"{pad}\"}}");
+                (
+                    BasicProperties::default().with_message_id(format!("m-{i}").into()),
+                    body.into_bytes(),
+                )
+            }),
+        )
+        .await;
+}
+
+/// Child-process mode: consume `count` messages as fast as the broker allows, print a result line.
+async fn bare_consumer(queue: &str, count: u64) {
+    let conn = Connection::connect(&url(), ConnectionProperties::default())
+        .await
+        .expect("connect");
+    let ch = conn.create_channel().await.expect("channel");
+    ch.basic_qos(1000, BasicQosOptions::default())
+        .await
+        .expect("qos");
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "bench".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let mut seen = 0u64;
+    let mut first = None;
+    while let Some(d) = consumer.next().await {
+        let d = d.expect("delivery");
+        first.get_or_insert_with(Instant::now);
+        seen += 1;
+        if seen % 250 == 0 || seen == count {
+            d.acker
+                .ack(BasicAckOptions { multiple: true })
+                .await
+                .expect("ack");
+        }
+        if seen == count {
+            break;
+        }
+    }
+    let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
+    println!("{secs}");
+    let _ = conn.close(200, "done".into()).await;
+}
+
+struct Figures {
+    secs: f64,
+    cpu: f64,
+    rss: f64,
+}
+
+fn line(name: &str, n: usize, f: &Figures) {
+    println!(
+        "{name:<28} {:>10.0} msgs/s {:>8.3} CPU s/1000 msgs {:>8.1} MiB peak RSS   ({n} msgs in {:.2}s)",
+        n as f64 / f.secs,
+        f.cpu / n as f64 * 1000.0,
+        f.rss,
+        f.secs
+    );
+}
+
+async fn ceiling(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
+    let queue = unique("bench-bare");
+    preload(rabbit, &queue, n, size).await;
+    let child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["bare", "--queue", &queue, "--count", &n.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn bare consumer");
+    let pid = child.id();
+    // Sample usage just before the child exits: poll until its output is complete.
+    let sampler = std::thread::spawn(move || {
+        let mut last = (0.0, 0.0);
+        while std::path::Path::new(&format!("/proc/{pid}/stat")).exists() {
+            let u = usage(pid);
+            if u.0 > 0.0 || u.1 > 0.0 {
+                last = u;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        last
+    });
+    let out = child.wait_with_output().expect("bare consumer");
+    let (cpu, rss) = sampler.join().unwrap_or((0.0, 0.0));
+    let secs: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(f64::NAN);
+    rabbit.delete(&queue).await;
+    Figures { secs, cpu, rss }
+}
+
+/// A receiver that answers 200 and counts `aws:rmq` records.
+async fn receiver(count: Arc<AtomicU64>, first: Arc<std::sync::Mutex<Option<Instant>>>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else {
+                continue;
+            };
+            let (count, first) = (count.clone(), first.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let (count, first) = (count.clone(), first.clone());
+                    async move {
+                        first.lock().unwrap().get_or_insert_with(Instant::now);
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let n = body
+                            .windows(17)
+                            .filter(|w| *w == b"\"basicProperties\"")
+                            .count();
+                        count.fetch_add(n as u64, Ordering::Relaxed);
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+async fn sluice(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
+    let queue = unique("bench-sluice");
+    preload(rabbit, &queue, n, size).await;
+    let count = Arc::new(AtomicU64::new(0));
+    let first = Arc::new(std::sync::Mutex::new(None));
+    let port = receiver(count.clone(), first.clone()).await;
+    let dir = std::env::temp_dir().join(unique("bench"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let pipe = dir.join("bench.yaml");
+    std::fs::write(
+        &pipe,
+        format!(
+            "name: bench\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\ntarget:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\nbatch: {{size: 100}}\nconcurrency: 4\n",
+            url()
+        ),
+    )
+    .expect("pipe");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let mut child = std::process::Command::new(binary())
+        .args(["run", "--admin-addr", &admin])
+        .arg(&pipe)
+        .env("SLUICE_LOG", "warn,lapin=off")
+        .spawn()
+        .expect("spawn sluice");
+    let pid = child.id();
+    let acked_all = async {
+        loop {
+            if count.load(Ordering::Relaxed) >= n as u64 && acked(&admin).await >= n as u64 {
+                return Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let done = tokio::time::timeout(Duration::from_secs(600), acked_all)
+        .await
+        .expect("sluice finished");
+    let (cpu, rss) = usage(pid);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+    let start = first.lock().unwrap().expect("a first request");
+    rabbit.delete(&queue).await;
+    let _ = std::fs::remove_dir_all(dir);
+    Figures {
+        secs: (done - start).as_secs_f64(),
+        cpu,
+        rss,
+    }
+}
+
+async fn acked(admin: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(admin).await else {
+        return 0;
+    };
+    let _ = s
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf).await;
+    buf.lines()
+        .find_map(|l| l.strip_prefix("sluice_acked_messages_total{pipe=\"bench\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("bare") {
+        let count = arg(&args, "--count", "0").parse().expect("--count");
+        bare_consumer(&arg(&args, "--queue", ""), count).await;
+        return;
+    }
+    let n: usize = arg(&args, "--messages", "200000")
+        .parse()
+        .expect("--messages");
+    let size: usize = arg(&args, "--size", "1024").parse().expect("--size");
+    let rabbit = Rabbit::connect().await;
+    println!(
+        "RabbitMQ at {}, {n} messages of {size} bytes, preloaded",
+        url().replace("guest:guest@", "")
+    );
+    let bare = ceiling(&rabbit, n, size).await;
+    line("bare lapin consumer (ceiling)", n, &bare);
+    let s = sluice(&rabbit, n, size).await;
+    line("sluice (batch 100, conc. 4)", n, &s);
+    println!(
+        "sluice reaches {:.0} % of the ceiling",
+        (n as f64 / s.secs) / (n as f64 / bare.secs) * 100.0
+    );
+}
