@@ -150,6 +150,7 @@ impl Runner {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut receiving = true;
+        let mut received = Vec::with_capacity(self.batch_cap);
         loop {
             self.dispatch();
             let accept = receiving && self.ready.is_empty() && self.pending.len() < self.batch_cap;
@@ -165,10 +166,15 @@ impl Runner {
                         Err(e) => warn!(error = %e, "delivery task failed; its records will be redelivered by the broker"),
                     }
                 }
-                rec = rx.recv(), if accept => match rec {
-                    Some(r) => self.on_record(r).await,
-                    None => receiving = false,
-                },
+                // Everything already queued in one wake-up, up to the room in the batch.
+                n = rx.recv_many(&mut received, self.batch_cap - self.pending.len()), if accept => {
+                    if n == 0 {
+                        receiving = false;
+                    }
+                    for r in received.drain(..) {
+                        self.on_record(r).await;
+                    }
+                }
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => self.close_batch(),
                 _ = sleep_until(next_retry.unwrap_or_else(Instant::now)), if next_retry.is_some() => self.release_retries(),
                 _ = tick.tick() => self.report(),

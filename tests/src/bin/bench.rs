@@ -126,14 +126,31 @@ struct Figures {
     secs: f64,
     cpu: f64,
     rss: f64,
+    /// CPU seconds the broker spent in the same phase.
+    broker_cpu: f64,
+}
+
+/// The pid of the RabbitMQ node (its Erlang VM), to account for the broker's CPU: of the
+/// `beam.smp` processes (CLI tools run short-lived ones too), the one that used most CPU.
+fn broker_pid() -> Option<u32> {
+    let out = std::process::Command::new("pgrep").args(["-f", "beam.smp"]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .max_by(|a, b| usage(*a).0.total_cmp(&usage(*b).0))
+}
+
+fn broker_cpu() -> f64 {
+    broker_pid().map_or(0.0, |p| usage(p).0)
 }
 
 fn line(name: &str, n: usize, f: &Figures) {
     println!(
-        "{name:<28} {:>10.0} msgs/s {:>8.3} CPU s/1000 msgs {:>8.1} MiB peak RSS   ({n} msgs in {:.2}s)",
+        "{name:<30} {:>7.0} msgs/s {:>7.3} CPU s/1000 msgs {:>6.1} MiB peak RSS   broker {:.3} CPU s/1000 msgs   ({n} msgs in {:.2}s)",
         n as f64 / f.secs,
         f.cpu / n as f64 * 1000.0,
         f.rss,
+        f.broker_cpu / n as f64 * 1000.0,
         f.secs
     );
 }
@@ -141,6 +158,7 @@ fn line(name: &str, n: usize, f: &Figures) {
 async fn ceiling(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
     let queue = unique("bench-bare");
     preload(rabbit, &queue, n, size).await;
+    let broker_before = broker_cpu();
     let child = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args(["bare", "--queue", &queue, "--count", &n.to_string()])
         .stdout(std::process::Stdio::piped())
@@ -165,8 +183,9 @@ async fn ceiling(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
         .trim()
         .parse()
         .unwrap_or(f64::NAN);
+    let broker_cpu = broker_cpu() - broker_before;
     rabbit.delete(&queue).await;
-    Figures { secs, cpu, rss }
+    Figures { secs, cpu, rss, broker_cpu }
 }
 
 /// A receiver that answers 200 and counts `aws:rmq` records.
@@ -209,9 +228,11 @@ async fn receiver(count: Arc<AtomicU64>, first: Arc<std::sync::Mutex<Option<Inst
     port
 }
 
-async fn sluice(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
+async fn sluice(rabbit: &Rabbit, n: usize, size: usize, prefetch: Option<String>) -> Figures {
     let queue = unique("bench-sluice");
     preload(rabbit, &queue, n, size).await;
+    let broker_before = broker_cpu();
+    let prefetch = prefetch.map(|p| format!("    prefetch: {p}\n")).unwrap_or_default();
     let count = Arc::new(AtomicU64::new(0));
     let first = Arc::new(std::sync::Mutex::new(None));
     let port = receiver(count.clone(), first.clone()).await;
@@ -221,7 +242,7 @@ async fn sluice(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
     std::fs::write(
         &pipe,
         format!(
-            "name: bench\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\ntarget:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\nbatch: {{size: 100}}\nconcurrency: 4\n",
+            "name: bench\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\n{prefetch}target:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\nbatch: {{size: 100}}\nconcurrency: 4\n",
             url()
         ),
     )
@@ -246,6 +267,7 @@ async fn sluice(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
         .await
         .expect("sluice finished");
     let (cpu, rss) = usage(pid);
+    let broker_cpu = broker_cpu() - broker_before;
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
@@ -257,6 +279,7 @@ async fn sluice(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
         secs: (done - start).as_secs_f64(),
         cpu,
         rss,
+        broker_cpu,
     }
 }
 
@@ -288,17 +311,42 @@ async fn main() {
         .parse()
         .expect("--messages");
     let size: usize = arg(&args, "--size", "1024").parse().expect("--size");
+    let rounds: usize = arg(&args, "--rounds", "3").parse().expect("--rounds");
+    let prefetch = args
+        .iter()
+        .any(|a| a == "--prefetch")
+        .then(|| arg(&args, "--prefetch", ""));
     let rabbit = Rabbit::connect().await;
     println!(
-        "RabbitMQ at {}, {n} messages of {size} bytes, preloaded",
+        "RabbitMQ at {}, {n} messages of {size} bytes preloaded per run, {rounds} rounds alternating",
         url().replace("guest:guest@", "")
     );
-    let bare = ceiling(&rabbit, n, size).await;
-    line("bare lapin consumer (ceiling)", n, &bare);
-    let s = sluice(&rabbit, n, size).await;
-    line("sluice (batch 100, conc. 4)", n, &s);
+    // The broker shares the machine with both consumers, so single runs vary by 10-20 %:
+    // alternate the two and compare medians.
+    let mut ratios = Vec::new();
+    let (mut bare_rates, mut sluice_rates) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let bare = ceiling(&rabbit, n, size).await;
+        line(&format!("{round}: bare lapin (ceiling)"), n, &bare);
+        let s = sluice(&rabbit, n, size, prefetch.clone()).await;
+        line(&format!("{round}: sluice (batch 100, c=4)"), n, &s);
+        bare_rates.push(n as f64 / bare.secs);
+        sluice_rates.push(n as f64 / s.secs);
+        ratios.push(bare.secs / s.secs);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     println!(
-        "sluice reaches {:.0} % of the ceiling",
-        (n as f64 / s.secs) / (n as f64 / bare.secs) * 100.0
+        "median: ceiling {:.0} msgs/s, sluice {:.0} msgs/s, sluice/ceiling {:.0} % (rounds: {})",
+        median(bare_rates),
+        median(sluice_rates),
+        median(ratios.clone()) * 100.0,
+        ratios
+            .iter()
+            .map(|r| format!("{:.0} %", r * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }
