@@ -205,21 +205,28 @@ impl Envelope {
 pub struct BatchSizer {
     body: usize,
     count: usize,
+    /// Groups in the batch being sized.
     groups: Vec<std::sync::Arc<str>>,
+    /// Serialized length of every group key seen (a pipe has a few: one per queue), kept
+    /// across batches so that no record pays for escaping its key again.
+    key_lens: Vec<(std::sync::Arc<str>, usize)>,
 }
 
 impl BatchSizer {
     /// Size of the batch with `record` added, without adding it.
-    pub fn with(&self, env: &Envelope, record: &Record) -> usize {
-        self.total_for(
-            env,
-            self.count + 1,
-            self.body + self.record_cost(env, record),
-        )
+    pub fn with(&mut self, env: &Envelope, record: &Record) -> usize {
+        let cost = self.record_cost(env, record, false);
+        self.total_for(env, self.count + 1, self.body + cost)
+    }
+
+    /// Size of an event holding `record` alone.
+    pub fn alone(&mut self, env: &Envelope, record: &Record) -> usize {
+        let cost = self.record_cost(env, record, true);
+        self.total_for(env, 1, cost)
     }
 
     pub fn add(&mut self, env: &Envelope, record: &Record) {
-        self.body += self.record_cost(env, record);
+        self.body += self.record_cost(env, record, false);
         self.count += 1;
         if env.kind == SourceKind::Rmq && env.format == Format::Lambda {
             let g = record.group.clone().unwrap_or_else(|| "".into());
@@ -239,16 +246,27 @@ impl BatchSizer {
         self.groups.clear();
     }
 
-    /// Bytes a record adds beyond separators: itself, plus its group key when it opens a group.
-    fn record_cost(&self, e: &Envelope, r: &Record) -> usize {
+    fn key_len(&mut self, g: &Option<std::sync::Arc<str>>) -> usize {
+        let g = g.clone().unwrap_or_else(|| "".into());
+        if let Some((_, n)) = self.key_lens.iter().find(|(k, _)| *k == g) {
+            return *n;
+        }
+        let n = json_str_len(&g);
+        self.key_lens.push((g, n));
+        n
+    }
+
+    /// Bytes a record adds beyond separators: itself, plus its group key when it opens a group
+    /// (always, when it is `alone`).
+    fn record_cost(&mut self, e: &Envelope, r: &Record, alone: bool) -> usize {
         match e.format {
             Format::Lambda => {
                 let mut cost = r.event.len();
                 if e.kind == SourceKind::Rmq {
                     let g = r.group.as_deref().unwrap_or("");
-                    if !self.groups.iter().any(|x| x.as_ref() == g) {
+                    if alone || !self.groups.iter().any(|x| x.as_ref() == g) {
                         // "key":[ ... ]
-                        cost += json_str_len(g) + 3;
+                        cost += self.key_len(&r.group) + 3;
                     }
                 }
                 cost
@@ -257,9 +275,10 @@ impl BatchSizer {
                 e.head_len() + usize::from(r.event.len() > 2) + r.event.len().saturating_sub(1)
             }
             Format::Cloudevents => {
+                let position = if alone { 0 } else { self.count };
                 let id_len = match r.item_id() {
                     Some(id) => json_str_len(id),
-                    None => json_str_len(&self.count.to_string()),
+                    None => json_str_len(&position.to_string()),
                 };
                 CE_ID.len()
                     + id_len
@@ -363,6 +382,7 @@ mod tests {
                         let expect = sizer.with(&env, r);
                         sizer.add(&env, r);
                         assert_eq!(expect, sizer.total(&env));
+                        assert_eq!(sizer.alone(&env, r), env.size(std::slice::from_ref(r)));
                     }
                     let _: serde_json::Value = serde_json::from_slice(&out).expect("valid json");
                 }

@@ -56,6 +56,12 @@ impl Tags {
                 stale += 1;
                 continue;
             }
+            if *outcome == Outcome::Ack && tag == self.frontier + 1 {
+                // The usual case: a batch settling the next tags in order, no map needed.
+                self.frontier = tag;
+                frames.ack_up_to = Some(tag);
+                continue;
+            }
             let ack = match outcome {
                 Outcome::Ack => true,
                 Outcome::Retry { .. } => {

@@ -36,7 +36,8 @@ pub struct RabbitMqSource {
     display: String,
     acker: Arc<AmqpAcker>,
     epoch: AtomicU64,
-    connection: tokio::sync::Mutex<Option<Connection>>,
+    /// The live connection and its channels, closed in order at shutdown.
+    connection: tokio::sync::Mutex<Option<(Connection, [Channel; 2])>>,
 }
 
 /// Why a consume session ended.
@@ -149,7 +150,7 @@ impl RabbitMqSource {
         };
         let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
         self.acker.new_epoch(epoch, channel.clone(), self.prefetch);
-        *self.connection.lock().await = Some(conn);
+        *self.connection.lock().await = Some((conn, [channel.clone(), stats.clone()]));
         ctx.status.set_connected(true);
         ctx.status.set_reason("USER_INITIATED");
         info!(node = %connection::node_name(&self.uris[attempt % self.uris.len()]), epoch, prefetch = self.prefetch, "consuming");
@@ -199,7 +200,7 @@ impl RabbitMqSource {
             Ended::Lost(_) => {
                 self.acker.lost();
                 ctx.status.set_connected(false);
-                if let Some(conn) = self.connection.lock().await.take() {
+                if let Some((conn, _)) = self.connection.lock().await.take() {
                     let _ = conn.close(200, "reconnecting".into()).await;
                 }
             }
@@ -269,7 +270,12 @@ impl Source for RabbitMqSource {
 
     async fn close(&self) {
         self.acker.lost();
-        if let Some(conn) = self.connection.lock().await.take() {
+        if let Some((conn, channels)) = self.connection.lock().await.take() {
+            // Channels first, so that no frame arrives for a channel the connection is
+            // already tearing down; unacknowledged deliveries go back to their queues.
+            for ch in channels {
+                let _ = ch.close(200, "sluice shutting down".into()).await;
+            }
             let _ = conn.close(200, "sluice shutting down".into()).await;
         }
     }

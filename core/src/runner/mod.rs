@@ -17,17 +17,15 @@
 //! `retry.max_attempts` deliveries a record goes to the dead-letter sink, or is rejected to the
 //! broker's own dead-letter path.
 
-mod ages;
 mod settle;
 
 use crate::event::{BatchSizer, Envelope};
 use crate::metrics::PipeMetrics;
-use crate::record::Record;
+use crate::record::{Record, now_ms};
 use crate::sink::{Sink, SinkError, SinkOutcome};
 use crate::source::{Acker, Outcome, Source, SourceContext};
 use crate::status::{PipeStatus, State};
-use ages::Ages;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -103,7 +101,9 @@ struct Runner {
     retries: BTreeMap<(Instant, u64), Job>,
     retry_seq: u64,
     tasks: JoinSet<Done>,
-    ages: Ages,
+    /// Oldest `born_ms` of each batch in flight, for `sluice_oldest_message_age_seconds`.
+    inflight_oldest: HashMap<tokio::task::Id, u64>,
+    last_received_ms: Option<u64>,
     draining: bool,
 }
 
@@ -121,7 +121,8 @@ impl Runner {
             retries: BTreeMap::new(),
             retry_seq: 0,
             tasks: JoinSet::new(),
-            ages: Ages::default(),
+            inflight_oldest: HashMap::new(),
+            last_received_ms: None,
             draining: false,
             pipe,
         }
@@ -159,11 +160,17 @@ impl Runner {
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.pipe.metrics.inflight.set(self.tasks.len() as i64);
                     match done {
-                        Ok(done) => self.on_done(done).await,
-                        Err(e) => warn!(error = %e, "delivery task failed; its records will be redelivered by the broker"),
+                        Ok((id, done)) => {
+                            self.inflight_oldest.remove(&id);
+                            self.on_done(done).await
+                        }
+                        Err(e) => {
+                            self.inflight_oldest.remove(&e.id());
+                            warn!(error = %e, "delivery task failed; its records will be redelivered by the broker")
+                        }
                     }
                 }
                 // Everything already queued in one wake-up, up to the room in the batch.
@@ -217,11 +224,11 @@ impl Runner {
     async fn on_record(&mut self, record: Record) {
         let env = &self.pipe.envelope;
         let max = self.pipe.settings.max_bytes;
-        self.ages.insert(&record);
-        let m = &self.pipe.metrics;
-        m.source_messages.inc();
-        m.source_bytes.inc_by(record.body.len() as u64);
-        if env.size(std::slice::from_ref(&record)) > max {
+        self.last_received_ms = Some(record.born_ms());
+        if self.sizer.alone(env, &record) > max {
+            let m = &self.pipe.metrics;
+            m.source_messages.inc();
+            m.source_bytes.inc_by(record.body.len() as u64);
             m.dropped_oversize.inc();
             warn!(
                 bytes = record.body.len(),
@@ -256,6 +263,11 @@ impl Runner {
         }
         self.sizer.clear();
         let records = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch_cap));
+        // Counted once per batch rather than once per record.
+        let m = &self.pipe.metrics;
+        m.source_messages.inc_by(records.len() as u64);
+        m.source_bytes
+            .inc_by(records.iter().map(|r| r.body.len() as u64).sum());
         self.ready.push_back(Job {
             dest: Dest::Target,
             records,
@@ -285,7 +297,8 @@ impl Runner {
                     .observe(job.records.len() as f64);
             }
             let span = info_span!("batch", records = job.records.len(), dest = ?job.dest);
-            self.tasks.spawn(
+            let oldest = oldest(&job.records);
+            let handle = self.tasks.spawn(
                 async move {
                     let started = Instant::now();
                     let result = sink.deliver(&job.records).await;
@@ -298,6 +311,9 @@ impl Runner {
                 }
                 .instrument(span),
             );
+            if let Some(o) = oldest {
+                self.inflight_oldest.insert(handle.id(), o);
+            }
         }
         self.pipe.metrics.inflight.set(self.tasks.len() as i64);
     }
@@ -323,10 +339,18 @@ impl Runner {
         );
     }
 
-    /// Once a second: the age gauge, cheaper to sample than to keep exact.
+    /// Once a second: the age of the oldest record held (else of the last one received).
+    /// Sampling what is held is cheaper than tracking every record as it moves.
     fn report(&mut self) {
-        let m = &self.pipe.metrics;
-        m.oldest_age.set(self.ages.oldest_age_seconds());
+        let held = oldest(&self.pending)
+            .into_iter()
+            .chain(self.ready.iter().filter_map(|j| oldest(&j.records)))
+            .chain(self.retries.values().filter_map(|j| oldest(&j.records)))
+            .chain(self.inflight_oldest.values().copied())
+            .min()
+            .or(self.last_received_ms);
+        let age = held.map_or(0.0, |b| now_ms().saturating_sub(b) as f64 / 1000.0);
+        self.pipe.metrics.oldest_age.set(age);
     }
 
     /// Shutdown: everything still held was not delivered; hand it back to the broker now
@@ -354,10 +378,12 @@ impl Runner {
             })
             .collect();
         self.acker.settle(&settlements).await;
-        for r in &held {
-            self.ages.remove(r);
-        }
     }
+}
+
+/// The earliest `born_ms` of a batch.
+fn oldest(records: &[Record]) -> Option<u64> {
+    records.iter().map(Record::born_ms).min()
 }
 
 #[cfg(test)]

@@ -101,7 +101,6 @@ impl Runner {
         for r in &records {
             m.message_age
                 .observe(now.saturating_sub(r.born_ms()) as f64 / 1000.0);
-            self.ages.remove(r);
         }
     }
 
@@ -144,9 +143,6 @@ impl Runner {
                 .map(|r| (r.id, Outcome::Retry { delay }))
                 .collect();
             self.acker.settle(&settlements).await;
-            for r in &records {
-                self.ages.remove(r);
-            }
         } else {
             self.schedule(dest, records, delay);
         }
@@ -194,9 +190,6 @@ impl Runner {
                 .metrics
                 .broker_dead_lettered
                 .inc_by((records.len() - stale) as u64);
-            for r in &records {
-                self.ages.remove(r);
-            }
         }
     }
 

@@ -118,8 +118,10 @@ async fn bare_consumer(queue: &str, count: u64) {
         }
     }
     let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64());
-    println!("{secs}");
     let _ = conn.close(200, "done".into()).await;
+    // Its own CPU and peak RSS, read before exiting: sampling from outside can miss a short run.
+    let (cpu, rss) = usage(std::process::id());
+    println!("{secs} {cpu} {rss}");
 }
 
 struct Figures {
@@ -133,7 +135,10 @@ struct Figures {
 /// The pid of the RabbitMQ node (its Erlang VM), to account for the broker's CPU: of the
 /// `beam.smp` processes (CLI tools run short-lived ones too), the one that used most CPU.
 fn broker_pid() -> Option<u32> {
-    let out = std::process::Command::new("pgrep").args(["-f", "beam.smp"]).output().ok()?;
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", "beam.smp"])
+        .output()
+        .ok()?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().parse::<u32>().ok())
@@ -164,28 +169,23 @@ async fn ceiling(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn bare consumer");
-    let pid = child.id();
-    // Sample usage just before the child exits: poll until its output is complete.
-    let sampler = std::thread::spawn(move || {
-        let mut last = (0.0, 0.0);
-        while std::path::Path::new(&format!("/proc/{pid}/stat")).exists() {
-            let u = usage(pid);
-            if u.0 > 0.0 || u.1 > 0.0 {
-                last = u;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        last
-    });
     let out = child.wait_with_output().expect("bare consumer");
-    let (cpu, rss) = sampler.join().unwrap_or((0.0, 0.0));
-    let secs: f64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(f64::NAN);
+    let figures: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let (secs, cpu, rss) = match figures[..] {
+        [secs, cpu, rss] => (secs, cpu, rss),
+        _ => panic!("the bare consumer printed no figures"),
+    };
     let broker_cpu = broker_cpu() - broker_before;
     rabbit.delete(&queue).await;
-    Figures { secs, cpu, rss, broker_cpu }
+    Figures {
+        secs,
+        cpu,
+        rss,
+        broker_cpu,
+    }
 }
 
 /// A receiver that answers 200 and counts `aws:rmq` records.
@@ -232,7 +232,9 @@ async fn sluice(rabbit: &Rabbit, n: usize, size: usize, prefetch: Option<String>
     let queue = unique("bench-sluice");
     preload(rabbit, &queue, n, size).await;
     let broker_before = broker_cpu();
-    let prefetch = prefetch.map(|p| format!("    prefetch: {p}\n")).unwrap_or_default();
+    let prefetch = prefetch
+        .map(|p| format!("    prefetch: {p}\n"))
+        .unwrap_or_default();
     let count = Arc::new(AtomicU64::new(0));
     let first = Arc::new(std::sync::Mutex::new(None));
     let port = receiver(count.clone(), first.clone()).await;
