@@ -107,7 +107,7 @@ async fn bare_consumer(queue: &str, count: u64) {
         let d = d.expect("delivery");
         first.get_or_insert_with(Instant::now);
         seen += 1;
-        if seen % 250 == 0 || seen == count {
+        if seen.is_multiple_of(250) || seen == count {
             d.acker
                 .ack(BasicAckOptions { multiple: true })
                 .await
