@@ -110,9 +110,14 @@ impl RabbitMqSource {
         ctx: &SourceContext,
         stop: &CancellationToken,
     ) -> Ended {
-        let conn = match connection::connect(&self.uris, attempt, &self.name).await {
-            Ok(c) => c,
-            Err(e) => return Ended::Lost(e),
+        // A blackholed broker can make a connect hang for minutes; shutdown must not wait.
+        let connecting = connection::connect(&self.uris, attempt, &self.name);
+        let conn = tokio::select! {
+            _ = stop.cancelled() => return Ended::Stopped,
+            c = connecting => match c {
+                Ok(c) => c,
+                Err(e) => return Ended::Lost(e),
+            },
         };
         let setup = async {
             let ch = conn
@@ -141,11 +146,19 @@ impl RabbitMqSource {
                 .map_err(chan("opening a channel"))?;
             Ok::<_, AmqpError>((ch, consumers, stats))
         };
-        let (channel, consumers, stats) = match setup.await {
-            Ok(x) => x,
-            Err(e) => {
+        let set_up = tokio::select! {
+            _ = stop.cancelled() => None,
+            r = setup => Some(r),
+        };
+        let (channel, consumers, stats) = match set_up {
+            Some(Ok(x)) => x,
+            Some(Err(e)) => {
                 let _ = conn.close(200, "setup failed".into()).await;
                 return Ended::Lost(e);
+            }
+            None => {
+                let _ = conn.close(200, "sluice shutting down".into()).await;
+                return Ended::Stopped;
             }
         };
         let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
