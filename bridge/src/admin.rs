@@ -31,7 +31,14 @@ pub struct PipeView {
 
 pub struct AdminState {
     pub registry: Registry,
-    pub pipes: Vec<PipeView>,
+    /// Replaced whole by the supervisor when pipes are added, removed or restarted.
+    pub pipes: std::sync::RwLock<Vec<Arc<PipeView>>>,
+}
+
+impl AdminState {
+    fn pipes(&self) -> Vec<Arc<PipeView>> {
+        self.pipes.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 #[derive(Serialize)]
@@ -144,8 +151,8 @@ fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
         }
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n"),
         "/readyz" => {
-            let not_ready: Vec<&str> = state
-                .pipes
+            let pipes = state.pipes();
+            let not_ready: Vec<&str> = pipes
                 .iter()
                 .filter(|p| p.enabled && !p.status.ready())
                 .map(|p| p.name.as_str())
@@ -161,10 +168,14 @@ fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
         }
         "/pipes" => json(
             StatusCode::OK,
-            &state.pipes.iter().map(pipe_json).collect::<Vec<_>>(),
+            &state
+                .pipes()
+                .iter()
+                .map(|p| pipe_json(p))
+                .collect::<Vec<_>>(),
         ),
         path => match path.strip_prefix("/pipes/") {
-            Some(name) => match state.pipes.iter().find(|p| p.name == name) {
+            Some(name) => match state.pipes().iter().find(|p| p.name == name) {
                 Some(p) => json(StatusCode::OK, &pipe_json(p)),
                 None => json(
                     StatusCode::NOT_FOUND,

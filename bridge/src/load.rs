@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 pub struct Loaded {
     pub config: PipeConfig,
     pub file: PathBuf,
-    /// A hash of the document's source text, shown as `config_revision`.
+    /// A hash of the pipe's document (after secrets are resolved), shown as
+    /// `config_revision`; a reload restarts a pipe only when it changes.
     pub revision: String,
 }
 
@@ -72,6 +73,39 @@ pub fn pipe_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<LoadError>> {
     }
 }
 
+/// A hash of the pipe files' names and contents (read through symlinks), to notice changes.
+pub fn fingerprint(paths: &[PathBuf]) -> u64 {
+    let mut h = Fnv::default();
+    match pipe_files(paths) {
+        Ok(files) => {
+            for f in files {
+                h.feed(f.to_string_lossy().as_bytes());
+                h.feed(&std::fs::read(&f).unwrap_or_default());
+            }
+        }
+        Err(errors) => errors.iter().for_each(|e| h.feed(e.0.as_bytes())),
+    }
+    h.0
+}
+
+/// FNV-1a: a short, stable, dependency-free hash for change detection (not for security).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn feed(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 /// Load and validate every pipe. All problems are reported, not just the first.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
     let files = pipe_files(paths)?;
@@ -101,7 +135,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
             errors.push(LoadError(format!("{}: holds no pipe", file.display())));
         }
         for doc in docs {
-            match document(&doc, &file, &text) {
+            match document(&doc, &file) {
                 Ok(l) => {
                     let (line, col) = doc.locate("name");
                     if let Some((f, l0, c0)) = names.get(&l.config.name) {
@@ -131,7 +165,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
     }
 }
 
-fn document(doc: &Node, file: &Path, text: &str) -> Result<Loaded, Vec<LoadError>> {
+fn document(doc: &Node, file: &Path) -> Result<Loaded, Vec<LoadError>> {
     let config: PipeConfig = from_node(doc).map_err(|e| {
         let message = if e.path.is_empty() {
             e.message.clone()
@@ -153,18 +187,16 @@ fn document(doc: &Node, file: &Path, text: &str) -> Result<Loaded, Vec<LoadError
     Ok(Loaded {
         config,
         file: file.to_owned(),
-        revision: revision(text, doc),
+        revision: revision(doc),
     })
 }
 
-/// A short, stable hash of the document (FNV-1a over the file text and the document's line).
-fn revision(text: &str, doc: &Node) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes().chain(doc.line.to_le_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+/// A hash of one document's content (its values, not their places), so that editing one pipe
+/// of a file leaves the others' revisions alone.
+fn revision(doc: &Node) -> String {
+    let mut h = Fnv::default();
+    doc.hash_into(&mut |bytes: &[u8]| h.feed(bytes));
+    format!("{:016x}", h.0)
 }
 
 #[cfg(test)]

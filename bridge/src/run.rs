@@ -1,20 +1,45 @@
-//! The supervisor: load, assemble, start every pipe and the admin server, drain on a signal.
+//! The supervisor: start every pipe and the admin server, apply pipe-file changes while
+//! running (section 7 of the contract), drain on a signal.
+//!
+//! Files are polled every two seconds rather than watched through inotify: polling sees every
+//! kind of change the same way, including the atomic symlink swap of a Kubernetes ConfigMap
+//! volume, and costs a few small reads.
 
 use crate::admin::{self, AdminState, PipeView};
 use crate::assemble::assemble;
-use crate::config::{SourceConfig, TargetConfig};
-use crate::load;
+use crate::config::SourceConfig;
+use crate::load::{self, Loaded};
 use prometheus_client::registry::Registry;
+use sluice_core::config::ConfigError;
 use sluice_core::metrics::Metrics;
 use sluice_core::status::State;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
+
+const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// One pipe the supervisor owns.
+struct Running {
+    file: PathBuf,
+    revision: String,
+    view: Arc<PipeView>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+struct Supervisor {
+    metrics: Metrics,
+    shutdown_timeout: Duration,
+    running: BTreeMap<String, Running>,
+    admin: Arc<AdminState>,
+}
 
 pub async fn run(
     paths: Vec<PathBuf>,
@@ -33,40 +58,6 @@ pub async fn run(
     };
     let mut registry = Registry::default();
     let metrics = Metrics::new(&mut registry);
-    let mut pipes = Vec::new();
-    let mut views = Vec::new();
-    for l in &loaded {
-        let pipe = match assemble(&l.config, &metrics) {
-            Ok(p) => p,
-            Err(errors) => {
-                for e in errors {
-                    eprintln!("{}: {e}", l.file.display());
-                }
-                return ExitCode::FAILURE;
-            }
-        };
-        views.push(PipeView {
-            name: l.config.name.clone(),
-            enabled: l.config.enabled,
-            source_kind: match l.config.source {
-                SourceConfig::Rabbitmq(_) => "rabbitmq",
-            },
-            source: pipe.source.describe(),
-            target_kind: match l.config.target {
-                TargetConfig::Http(_) => "http",
-                TargetConfig::Rabbitmq(_) => "rabbitmq",
-            },
-            target: pipe.sink.describe(),
-            revision: l.revision.clone(),
-            status: pipe.status.clone(),
-            metrics: pipe.metrics.clone(),
-        });
-        if l.config.enabled {
-            pipes.push(pipe);
-        } else {
-            pipe.status.set_state(State::Disabled, "USER_INITIATED");
-        }
-    }
     let listener = match admin::bind(admin_addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -74,28 +65,178 @@ pub async fn run(
             return ExitCode::FAILURE;
         }
     };
+    let admin = Arc::new(AdminState {
+        registry,
+        pipes: Default::default(),
+    });
+    let mut sup = Supervisor {
+        metrics,
+        shutdown_timeout,
+        running: BTreeMap::new(),
+        admin: admin.clone(),
+    };
+    for l in &loaded {
+        if let Err(errors) = sup.start(l) {
+            for e in errors {
+                eprintln!("{}: {e}", l.file.display());
+            }
+            return ExitCode::FAILURE;
+        }
+    }
+    sup.publish();
     // The admin server stays up while pipes drain, so /readyz shows them stopping.
     let admin_stop = CancellationToken::new();
-    let pipes_stop = CancellationToken::new();
-    let state = Arc::new(AdminState {
-        registry,
-        pipes: views,
-    });
-    let admin_task = tokio::spawn(admin::serve(listener, state, admin_stop.clone()));
-    let mut running = JoinSet::new();
-    for pipe in pipes {
-        running.spawn(pipe.run(pipes_stop.child_token(), shutdown_timeout));
-    }
+    let admin_task = tokio::spawn(admin::serve(listener, admin, admin_stop.clone()));
     info!(pipes = loaded.len(), "sluice running");
 
-    wait_for_signal().await;
+    let mut seen = load::fingerprint(&paths);
+    let mut tick = tokio::time::interval(RELOAD_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            _ = &mut signal => break,
+            _ = tick.tick() => {
+                let now = load::fingerprint(&paths);
+                if now != seen {
+                    seen = now;
+                    sup.reload(&paths).await;
+                }
+            }
+        }
+    }
     info!("shutting down: draining pipes");
-    pipes_stop.cancel();
-    while running.join_next().await.is_some() {}
+    let names: Vec<String> = sup.running.keys().cloned().collect();
+    for r in names.iter().filter_map(|n| sup.running.get(n)) {
+        r.stop.cancel();
+    }
+    for name in names {
+        sup.stop(&name).await;
+    }
     admin_stop.cancel();
     let _ = admin_task.await;
     info!("sluice stopped");
     ExitCode::SUCCESS
+}
+
+impl Supervisor {
+    /// Build and start one pipe (or list it, if `enabled: false`).
+    fn start(&mut self, l: &Loaded) -> Result<(), Vec<ConfigError>> {
+        let pipe = assemble(&l.config, &self.metrics)?;
+        let view = Arc::new(PipeView {
+            name: l.config.name.clone(),
+            enabled: l.config.enabled,
+            source_kind: match l.config.source {
+                SourceConfig::Rabbitmq(_) => "rabbitmq",
+            },
+            source: pipe.source.describe(),
+            target_kind: l.config.target.kind(),
+            target: pipe.sink.describe(),
+            revision: l.revision.clone(),
+            status: pipe.status.clone(),
+            metrics: pipe.metrics.clone(),
+        });
+        let stop = CancellationToken::new();
+        let task = if l.config.enabled {
+            Some(tokio::spawn(pipe.run(stop.clone(), self.shutdown_timeout)))
+        } else {
+            pipe.status.set_state(State::Disabled, "USER_INITIATED");
+            None
+        };
+        self.running.insert(
+            l.config.name.clone(),
+            Running {
+                file: l.file.clone(),
+                revision: l.revision.clone(),
+                view,
+                stop,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// Drain and stop one pipe, and forget it.
+    async fn stop(&mut self, name: &str) {
+        if let Some(r) = self.running.remove(name) {
+            r.stop.cancel();
+            if let Some(task) = r.task {
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// Show the current pipes on the admin endpoints.
+    fn publish(&self) {
+        let views = self.running.values().map(|r| r.view.clone()).collect();
+        *self.admin.pipes.write().unwrap_or_else(|e| e.into_inner()) = views;
+    }
+
+    /// The files changed: start added pipes, drain removed ones, restart changed ones; leave
+    /// everything as it runs when the new files do not validate.
+    async fn reload(&mut self, paths: &[PathBuf]) {
+        let loaded = match load::load(paths) {
+            Ok(l) => l,
+            Err(errors) => {
+                self.metrics.reload_errors.inc();
+                for e in &errors {
+                    error!(error = %e, "pipe files changed but do not validate; the running pipes are kept");
+                }
+                for r in self.running.values() {
+                    let file = r.file.display().to_string();
+                    if let Some(e) = errors.iter().find(|e| e.0.starts_with(&file)) {
+                        r.view
+                            .status
+                            .set_reason(format!("ESM_CONFIG_NOT_VALID: {e}"));
+                    }
+                }
+                return;
+            }
+        };
+        let wanted: BTreeMap<&str, &Loaded> =
+            loaded.iter().map(|l| (l.config.name.as_str(), l)).collect();
+        let removed: Vec<String> = self
+            .running
+            .keys()
+            .filter(|n| !wanted.contains_key(n.as_str()))
+            .cloned()
+            .collect();
+        for name in removed {
+            info!(pipe = %name, "pipe removed: draining");
+            if let Some(r) = self.running.get(&name) {
+                r.view.status.set_state(State::Deleting, "USER_INITIATED");
+            }
+            self.stop(&name).await;
+        }
+        for (name, l) in wanted {
+            let changed = match self.running.get(name) {
+                Some(r) if r.revision == l.revision => {
+                    // Unchanged; a reason left by an earlier invalid version is cleared.
+                    r.view.status.set_reason("USER_INITIATED");
+                    continue;
+                }
+                Some(r) => {
+                    r.view.status.set_state(State::Updating, "USER_INITIATED");
+                    true
+                }
+                None => false,
+            };
+            if changed {
+                info!(pipe = %name, "pipe changed: draining and restarting");
+                self.stop(name).await;
+            } else {
+                info!(pipe = %name, "pipe added");
+            }
+            if let Err(errors) = self.start(l) {
+                self.metrics.reload_errors.inc();
+                for e in errors {
+                    warn!(pipe = %name, error = %e, "pipe could not be started");
+                }
+            }
+        }
+        self.publish();
+    }
 }
 
 async fn wait_for_signal() {

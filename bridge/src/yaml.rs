@@ -185,6 +185,41 @@ pub fn interpolate(s: &str) -> Result<(String, bool), String> {
 }
 
 impl Node {
+    /// Feed the node's content (kinds, keys, values; not locations) to `sink`.
+    pub fn hash_into(&self, sink: &mut impl FnMut(&[u8])) {
+        match &self.kind {
+            Kind::Null => sink(b"n"),
+            Kind::Bool(b) => sink(if *b { b"t" } else { b"f" }),
+            Kind::Int(i) => {
+                sink(b"i");
+                sink(&i.to_le_bytes());
+            }
+            Kind::Float(f) => {
+                sink(b"d");
+                sink(&f.to_le_bytes());
+            }
+            Kind::Str(s) => {
+                sink(b"s");
+                sink(&s.len().to_le_bytes());
+                sink(s.as_bytes());
+            }
+            Kind::Seq(items) => {
+                sink(b"[");
+                items.iter().for_each(|i| i.hash_into(sink));
+                sink(b"]");
+            }
+            Kind::Map(entries) => {
+                sink(b"{");
+                for (k, v) in entries {
+                    sink(&k.value.len().to_le_bytes());
+                    sink(k.value.as_bytes());
+                    v.hash_into(sink);
+                }
+                sink(b"}");
+            }
+        }
+    }
+
     /// The node at a key path such as `target.http.timeout` or `source.rabbitmq.queues[0]`,
     /// or the deepest one that exists on the way.
     pub fn locate(&self, path: &str) -> (usize, usize) {

@@ -37,11 +37,23 @@ impl Sluice {
         std::fs::File::create(&file)
             .and_then(|mut f| f.write_all(pipe.as_bytes()))
             .expect("write pipe");
-        Sluice::start_in(dir)
+        Sluice::start_in(dir, "pipe.yaml")
     }
 
-    fn start_in(dir: PathBuf) -> Sluice {
+    /// Run `sluice run` on a directory holding `files` (name, YAML); the test may change the
+    /// directory while it runs.
+    pub fn start_dir(files: &[(&str, &str)]) -> Sluice {
+        let dir = std::env::temp_dir().join(crate::unique("sluice-test"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for (name, yaml) in files {
+            std::fs::write(dir.join(name), yaml).expect("write pipe");
+        }
+        Sluice::start_in(dir, ".")
+    }
+
+    fn start_in(dir: PathBuf, target: &str) -> Sluice {
         let port = crate::free_port();
+        // Outside the watched directory's *.yaml pattern.
         let log = dir.join(format!("sluice-{port}.log"));
         let child = Command::new(binary())
             .args([
@@ -51,7 +63,7 @@ impl Sluice {
                 "--shutdown-timeout",
                 "10s",
             ])
-            .arg(dir.join("pipe.yaml"))
+            .arg(dir.join(target))
             .env(
                 "SLUICE_LOG",
                 std::env::var("SLUICE_LOG").unwrap_or_else(|_| "info".into()),
@@ -70,7 +82,7 @@ impl Sluice {
 
     /// A new process on the same pipe file (after a kill).
     pub fn restart(&mut self) {
-        let next = Sluice::start_in(self.dir.clone());
+        let next = Sluice::start_in(self.dir.clone(), "pipe.yaml");
         // The old process is already gone; dropping it only reaps it.
         drop(std::mem::replace(self, next));
     }
