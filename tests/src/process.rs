@@ -114,6 +114,13 @@ impl Sluice {
             .unwrap_or(0.0)
     }
 
+    /// One series of a pipe: `metric{pipe="PIPE",LABELS}`; `labels` like `outcome="error"`.
+    pub async fn pipe_metric(&self, metric: &str, pipe: &str, labels: &str) -> f64 {
+        let sep = if labels.is_empty() { "" } else { "," };
+        self.metric(&format!("{metric}{{pipe=\"{pipe}\"{sep}{labels}}}"))
+            .await
+    }
+
     pub async fn ready(&self) -> bool {
         matches!(self.get("/readyz").await, Some((200, _)))
     }

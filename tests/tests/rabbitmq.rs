@@ -86,7 +86,7 @@ async fn ten_thousand_messages_arrive_exactly_once_as_lambda_events() {
     .await;
     wait_for("10,001 acks", LIMIT, || async {
         sluice
-            .metric(&format!("sluice_acked_messages_total{{pipe=\"{name}\"}}"))
+            .pipe_metric("sluice_acked_messages_total", &name, "")
             .await
             == 10_001.0
     })
@@ -178,15 +178,17 @@ async fn ten_thousand_messages_arrive_exactly_once_as_lambda_events() {
     assert_eq!(sluice.get("/pipes/nope").await.unwrap().0, 404);
     assert_eq!(
         sluice
-            .metric(&format!("sluice_source_messages_total{{pipe=\"{name}\"}}"))
+            .pipe_metric("sluice_source_messages_total", &name, "")
             .await,
         10_001.0
     );
     assert_eq!(
         sluice
-            .metric(&format!(
-                "sluice_target_messages_total{{pipe=\"{name}\",outcome=\"delivered\"}}"
-            ))
+            .pipe_metric(
+                "sluice_target_messages_total",
+                &name,
+                "outcome=\"delivered\""
+            )
             .await,
         10_001.0
     );
@@ -227,7 +229,7 @@ async fn partial_batch_failures_retry_only_the_failed_records() {
     .await;
     wait_for("20 acks", LIMIT, || async {
         sluice
-            .metric(&format!("sluice_acked_messages_total{{pipe=\"{name}\"}}"))
+            .pipe_metric("sluice_acked_messages_total", &name, "")
             .await
             == 20.0
     })
@@ -245,15 +247,13 @@ async fn partial_batch_failures_retry_only_the_failed_records() {
     }
     assert_eq!(
         sluice
-            .metric(&format!("sluice_retried_messages_total{{pipe=\"{name}\"}}"))
+            .pipe_metric("sluice_retried_messages_total", &name, "")
             .await,
         2.0
     );
     assert_eq!(
         sluice
-            .metric(&format!(
-                "sluice_target_requests_total{{pipe=\"{name}\",outcome=\"partial\"}}"
-            ))
+            .pipe_metric("sluice_target_requests_total", &name, "outcome=\"partial\"")
             .await,
         1.0
     );
@@ -296,7 +296,7 @@ async fn a_target_that_is_down_for_a_while_loses_nothing() {
     .await;
     wait_for("500 acks", LIMIT, || async {
         sluice
-            .metric(&format!("sluice_acked_messages_total{{pipe=\"{name}\"}}"))
+            .pipe_metric("sluice_acked_messages_total", &name, "")
             .await
             == 500.0
     })
@@ -307,9 +307,11 @@ async fn a_target_that_is_down_for_a_while_loses_nothing() {
     );
     assert!(
         sluice
-            .metric(&format!(
-                "sluice_connection_errors_total{{pipe=\"{name}\",component=\"target\"}}"
-            ))
+            .pipe_metric(
+                "sluice_connection_errors_total",
+                &name,
+                "component=\"target\""
+            )
             .await
             >= 5.0,
         "connection refusals are counted"
@@ -358,7 +360,7 @@ async fn sigkill_mid_stream_then_restart_loses_nothing() {
     wait_for("the rest acked", LIMIT, || async {
         rabbit.ready(&queue).await == 0
             && sluice
-                .metric(&format!("sluice_acked_messages_total{{pipe=\"{name}\"}}"))
+                .pipe_metric("sluice_acked_messages_total", &name, "")
                 .await
                 > 0.0
     })
@@ -427,9 +429,11 @@ async fn a_poison_record_goes_to_the_dead_letter_target_after_max_attempts() {
     );
     assert_eq!(
         sluice
-            .metric(&format!(
-                "sluice_dead_lettered_messages_total{{pipe=\"{name}\",destination=\"dead_letter\"}}"
-            ))
+            .pipe_metric(
+                "sluice_dead_lettered_messages_total",
+                &name,
+                "destination=\"dead_letter\""
+            )
             .await,
         1.0
     );
@@ -482,9 +486,11 @@ async fn without_a_dead_letter_target_the_poison_is_rejected_to_the_queues_dlx()
     );
     assert_eq!(
         sluice
-            .metric(&format!(
-                "sluice_dead_lettered_messages_total{{pipe=\"{name}\",destination=\"broker\"}}"
-            ))
+            .pipe_metric(
+                "sluice_dead_lettered_messages_total",
+                &name,
+                "destination=\"broker\""
+            )
             .await,
         1.0
     );
@@ -577,9 +583,11 @@ async fn bad_input_gets_a_clear_outcome_and_loses_nothing() {
     );
     assert_eq!(
         sluice
-            .metric(&format!(
-                "sluice_dropped_messages_total{{pipe=\"{name}\",reason=\"oversize\"}}"
-            ))
+            .pipe_metric(
+                "sluice_dropped_messages_total",
+                &name,
+                "reason=\"oversize\""
+            )
             .await,
         1.0
     );
@@ -621,12 +629,7 @@ async fn a_broker_that_refuses_credentials_is_reported_and_retried() {
         json!("EVENT_SOURCE_AUTHN_ERROR"),
         "{pipe}"
     );
-    assert_eq!(
-        sluice
-            .metric(&format!("sluice_pipe_up{{pipe=\"{name}\"}}"))
-            .await,
-        0.0
-    );
+    assert_eq!(sluice.pipe_metric("sluice_pipe_up", &name, "").await, 0.0);
     assert!(
         !sluice.logs().contains("wrong-password"),
         "the password never reaches the logs"

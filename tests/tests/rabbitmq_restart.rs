@@ -51,9 +51,11 @@ async fn the_pipe_reconnects_after_a_broker_restart_and_loses_nothing() {
     })
     .await;
     let errors = sluice
-        .metric(&format!(
-            "sluice_connection_errors_total{{pipe=\"{name}\",component=\"source\"}}"
-        ))
+        .pipe_metric(
+            "sluice_connection_errors_total",
+            &name,
+            "component=\"source\"",
+        )
         .await;
     assert!(errors >= 1.0, "the lost connection was counted");
     wait_for("ready again", LIMIT, || async { sluice.ready().await }).await;
@@ -61,9 +63,7 @@ async fn the_pipe_reconnects_after_a_broker_restart_and_loses_nothing() {
         "broker restart: {total} messages, {at_stop} before the restart, {} duplicates, {} stale settlements",
         function.duplicates(),
         sluice
-            .metric(&format!(
-                "sluice_stale_settlements_total{{pipe=\"{name}\"}}"
-            ))
+            .pipe_metric("sluice_stale_settlements_total", &name, "")
             .await
     );
     assert_eq!(sluice.terminate(), Some(0));

@@ -26,7 +26,7 @@ struct Harness {
 
 fn start(
     settings: PipeSettings,
-    sink: Arc<ScriptedSink>,
+    sink: Arc<dyn Sink>,
     dead_letter: Option<Arc<ScriptedSink>>,
 ) -> Harness {
     let (source, feed) = MemorySource::new();
@@ -261,36 +261,19 @@ async fn concurrency_bounds_batches_in_flight() {
             "slow".into()
         }
     }
-    let (source, feed) = MemorySource::new();
-    let pipe = Pipe {
-        name: "t".into(),
-        source: source.clone(),
-        sink: Arc::new(Slow(now.clone(), peak.clone())),
-        dead_letter: None,
-        envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
-        settings: PipeSettings {
+    let h = start(
+        PipeSettings {
             batch_size: 10,
             concurrency: 3,
             ..settings()
         },
-        metrics: PipeMetrics::detached("t"),
-        status: Arc::new(PipeStatus::default()),
-    };
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(pipe.run(stop.clone(), Duration::from_secs(30)));
-    for n in 0..200 {
-        feed.send(record(n)).unwrap();
-    }
-    for _ in 0..10_000 {
-        if source.acker.outcomes().len() == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(source.acker.outcomes().len(), 200);
+        Arc::new(Slow(now.clone(), peak.clone())),
+        None,
+    );
+    h.send(0..200);
+    h.until("all acked", || h.acked().len() == 200).await;
     assert_eq!(peak.load(Ordering::SeqCst), 3);
-    stop.cancel();
-    task.await.unwrap();
+    h.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -307,32 +290,22 @@ async fn shutdown_finishes_in_flight_batches_and_releases_the_rest() {
         }
     }
     let gate = Arc::new(Gate(tokio::sync::Semaphore::new(0)));
-    let (source, feed) = MemorySource::new();
-    let pipe = Pipe {
-        name: "t".into(),
-        source: source.clone(),
-        sink: gate.clone(),
-        dead_letter: None,
-        envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
-        settings: PipeSettings {
+    let h = start(
+        PipeSettings {
             batch_size: 5,
             ..settings()
         },
-        metrics: PipeMetrics::detached("t"),
-        status: Arc::new(PipeStatus::default()),
-    };
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(pipe.run(stop.clone(), Duration::from_secs(30)));
-    for n in 0..12 {
-        feed.send(record(n)).unwrap();
-    }
+        gate.clone(),
+        None,
+    );
+    h.send(0..12);
     // Let the first batch start; the gate holds it in flight.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    stop.cancel();
+    h.stop.cancel();
     tokio::time::sleep(Duration::from_millis(100)).await;
     gate.0.add_permits(100);
-    task.await.unwrap();
-    let outcomes = source.acker.outcomes();
+    h.task.await.unwrap();
+    let outcomes = h.source.acker.outcomes();
     let acked: Vec<u64> = outcomes
         .iter()
         .filter(|(_, o)| *o == Outcome::Ack)

@@ -18,20 +18,13 @@ use hyper_util::rt::TokioIo;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
+use sluice_tests::arg;
 use sluice_tests::broker::{Rabbit, url};
 use sluice_tests::process::binary;
 use sluice_tests::{free_port, unique};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_owned())
-}
 
 /// CPU seconds (user + system) and peak RSS in MiB of a process, from /proc.
 fn usage(pid: u32) -> (f64, f64) {

@@ -8,16 +8,9 @@
 
 use base64::Engine;
 use serde_json::{Value, json};
+use sluice_tests::arg;
 use sluice_tests::broker::Rabbit;
 use sluice_tests::function::{Function, message_id, rmq_records};
-
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_owned())
-}
 
 /// Decode a record's base64 `data` for printing.
 fn body(record: &Value) -> String {
