@@ -23,7 +23,6 @@ pub enum Outcome {
 /// What a source needs from the pipe while it runs.
 #[derive(Clone)]
 pub struct SourceContext {
-    pub pipe: Arc<str>,
     pub metrics: PipeMetrics,
     pub status: Arc<PipeStatus>,
 }

@@ -139,9 +139,11 @@ impl Function {
             .copied()
             .unwrap_or(0)
     }
+}
 
-    /// Stop accepting connections (the port closes).
-    pub fn stop(&self) {
+impl Drop for Function {
+    /// The function's server lives as long as the test holds it.
+    fn drop(&mut self) {
         self.task.abort();
     }
 }

@@ -37,10 +37,9 @@
 
 pub mod config;
 mod connection;
-pub mod error;
+mod error;
 pub mod response;
 mod sink;
 
 pub use config::HttpTargetConfig;
-pub use error::HttpError;
 pub use sink::HttpSink;

@@ -75,17 +75,11 @@ impl HttpSink {
         let req = req
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| SinkError::Failed(format!("building the request: {e}")))?;
-        let resp = self.client.request(req).await.map_err(|e| {
-            // hyper_util's error names the cause chain; never the URL's credentials.
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
-            SinkError::Connection(msg)
-        })?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| crate::error::unreachable(&e))?;
         let status = resp.status();
         let function_error = resp.headers().contains_key("x-amz-function-error");
         let retry_after = resp

@@ -136,7 +136,6 @@ impl Runner {
         let (tx, mut rx) = mpsc::channel(self.batch_cap.clamp(16, 1024));
         let receive_stop = stop.child_token();
         let ctx = SourceContext {
-            pipe: p.name.clone(),
             metrics: p.metrics.clone(),
             status: p.status.clone(),
         };
