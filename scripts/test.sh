@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: install and start the brokers the
-# tests need (RabbitMQ today), check formatting and lints, build the binaries, run every test.
+# tests need (RabbitMQ, and moto as the SQS server), check formatting and lints, build the
+# binaries, run every test.
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p sluice-core  # extra arguments go to `cargo test`
@@ -13,10 +14,13 @@ cd "$(dirname "$0")/.."
 port=${SLUICE_RABBITMQ_PORT:-5673}
 export SLUICE_RABBITMQ_URL=${SLUICE_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:$port/%2f}
 export SLUICE_RABBITMQ_NODE=${SLUICE_RABBITMQ_NODE:-sluice-$port@localhost}
+export SLUICE_SQS_URL=${SLUICE_SQS_URL:-http://127.0.0.1:${SLUICE_SQS_PORT:-4566}}
 
 started=()
-if ! scripts/rabbitmq.sh status 2>/dev/null; then started+=(rabbitmq); fi
-scripts/rabbitmq.sh start
+for broker in rabbitmq sqs; do
+  if ! "scripts/$broker.sh" status 2>/dev/null; then started+=("$broker"); fi
+  "scripts/$broker.sh" start
+done
 cleanup() {
   if [ "${SLUICE_KEEP_BROKERS:-0}" != 1 ]; then
     for b in "${started[@]}"; do "scripts/$b.sh" stop || true; done

@@ -10,6 +10,7 @@ use sluice_core::sink::Sink;
 use sluice_core::source::Source;
 use sluice_core::status::PipeStatus;
 use sluice_http::HttpSink;
+use sluice_sqs::{SqsSink, SqsSource};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,12 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
             cfg.batch.window.map_or(Duration::from_millis(500), |w| w.0),
             cfg.concurrency.unwrap_or(1),
         ),
+        SourceConfig::Sqs(_) => (
+            SourceKind::Sqs,
+            cfg.batch.size.unwrap_or(10),
+            cfg.batch.window.map_or(Duration::ZERO, |w| w.0),
+            cfg.concurrency.unwrap_or(5),
+        ),
     };
     let settings = PipeSettings {
         batch_size: batch_size as usize,
@@ -31,6 +38,7 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
         max_attempts: cfg.retry.max_attempts,
         backoff_initial: cfg.retry.backoff.initial.0,
         backoff_max: cfg.retry.backoff.max.0,
+        ordered: cfg.source.is_sqs_fifo(),
     };
     let (source, arn): (Arc<dyn Source>, String) = match &cfg.source {
         SourceConfig::Rabbitmq(c) => {
@@ -40,6 +48,14 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
                 .event_source_arn
                 .clone()
                 .unwrap_or_else(|| format!("arn:aws:mq:local:000000000000:broker:{}", s.host()));
+            (Arc::new(s), arn)
+        }
+        SourceConfig::Sqs(c) => {
+            // Enough receives of 10 to fill `concurrency` batches.
+            let receives = (batch_size * concurrency).div_ceil(10).clamp(1, 50) as usize;
+            let s = SqsSource::new(c, receives)
+                .map_err(|e| vec![ConfigError::new("source.sqs.queue_url", e)])?;
+            let arn = s.arn().to_owned();
             (Arc::new(s), arn)
         }
     };
@@ -94,5 +110,9 @@ fn build_sink(
             &format!("{path}.rabbitmq"),
             &cfg.name,
         )?),
+        TargetConfig::Sqs(s) => Arc::new(
+            SqsSink::new(s)
+                .map_err(|e| vec![ConfigError::new(format!("{path}.sqs.queue_url"), e)])?,
+        ),
     })
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use sluice_amqp::{RabbitMqSourceConfig, RabbitMqTargetConfig};
 use sluice_core::config::{BatchConfig, ConfigError, RetryConfig, validate_common};
 use sluice_http::HttpTargetConfig;
+use sluice_sqs::{QueueUrl, SqsSourceConfig, SqsTargetConfig};
 
 /// One pipe: source → (filter → enrichment) → target.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -31,7 +32,8 @@ pub struct PipeConfig {
     #[serde(default)]
     pub batch: BatchConfig,
     /// Batches in flight at once, 1..1000. Default 1 for RabbitMQ (Lambda's limit for
-    /// RabbitMQ event source mappings).
+    /// RabbitMQ event source mappings), 5 for SQS (Lambda's starting concurrency).
+    /// For SQS FIFO queues, batches of one message group never overlap.
     pub concurrency: Option<u32>,
     /// Honour `batchItemFailures` in target responses. Default false.
     #[serde(default)]
@@ -52,6 +54,25 @@ fn default_enabled() -> bool {
 pub enum SourceConfig {
     /// RabbitMQ over AMQP 0-9-1.
     Rabbitmq(RabbitMqSourceConfig),
+    /// An Amazon SQS queue (or an SQS-compatible server), standard or FIFO.
+    Sqs(SqsSourceConfig),
+}
+
+impl SourceConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Rabbitmq(_) => "rabbitmq",
+            SourceConfig::Sqs(_) => "sqs",
+        }
+    }
+
+    /// An SQS FIFO queue: records carry a message group and keep its order.
+    pub fn is_sqs_fifo(&self) -> bool {
+        match self {
+            SourceConfig::Sqs(c) => QueueUrl::parse(&c.queue_url).is_ok_and(|u| u.is_fifo()),
+            SourceConfig::Rabbitmq(_) => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -61,6 +82,8 @@ pub enum TargetConfig {
     Http(HttpTargetConfig),
     /// A RabbitMQ exchange, with publisher confirms.
     Rabbitmq(RabbitMqTargetConfig),
+    /// An SQS queue, with `SendMessageBatch`.
+    Sqs(SqsTargetConfig),
 }
 
 impl TargetConfig {
@@ -68,14 +91,16 @@ impl TargetConfig {
         match self {
             TargetConfig::Http(_) => "http",
             TargetConfig::Rabbitmq(_) => "rabbitmq",
+            TargetConfig::Sqs(_) => "sqs",
         }
     }
 
-    fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+    fn validate(&self, path: &str, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
         let path = format!("{path}.{}", self.kind());
         match self {
             TargetConfig::Http(c) => c.validate(&path, errors),
             TargetConfig::Rabbitmq(c) => c.validate(&path, errors),
+            TargetConfig::Sqs(c) => c.validate(&path, source.is_sqs_fifo(), errors),
         }
     }
 }
@@ -93,10 +118,11 @@ impl PipeConfig {
         validate_common(&self.batch, &self.retry, self.concurrency, &mut errors);
         match &self.source {
             SourceConfig::Rabbitmq(c) => c.validate("source.rabbitmq", &mut errors),
+            SourceConfig::Sqs(c) => c.validate("source.sqs", &self.batch, &mut errors),
         }
-        self.target.validate("target", &mut errors);
+        self.target.validate("target", &self.source, &mut errors);
         if let Some(d) = &self.dead_letter {
-            d.validate("dead_letter", &mut errors);
+            d.validate("dead_letter", &self.source, &mut errors);
         }
         if self.filter.is_some() {
             errors.push(ConfigError::new(

@@ -7,7 +7,6 @@
 
 use crate::admin::{self, AdminState, PipeView};
 use crate::assemble::assemble;
-use crate::config::SourceConfig;
 use crate::load::{self, Loaded};
 use prometheus_client::registry::Registry;
 use sluice_core::config::ConfigError;
@@ -127,9 +126,7 @@ impl Supervisor {
         let view = Arc::new(PipeView {
             name: l.config.name.clone(),
             enabled: l.config.enabled,
-            source_kind: match l.config.source {
-                SourceConfig::Rabbitmq(_) => "rabbitmq",
-            },
+            source_kind: l.config.source.kind(),
             source: pipe.source.describe(),
             target_kind: l.config.target.kind(),
             target: pipe.sink.describe(),

@@ -103,7 +103,12 @@ impl Envelope {
                     if i > 0 {
                         out.push(b',');
                     }
-                    self.write_pipes_record(r, out);
+                    if self.kind == SourceKind::Sqs {
+                        // SQS records carry eventSource and eventSourceARN themselves.
+                        out.extend_from_slice(&r.event);
+                    } else {
+                        self.write_pipes_record(r, out);
+                    }
                 }
                 out.push(b']');
             }
@@ -271,6 +276,7 @@ impl BatchSizer {
                 }
                 cost
             }
+            Format::Pipes if e.kind == SourceKind::Sqs => r.event.len(),
             Format::Pipes => {
                 e.head_len() + usize::from(r.event.len() > 2) + r.event.len().saturating_sub(1)
             }

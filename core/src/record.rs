@@ -20,6 +20,8 @@ pub enum HeaderValue {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// Binary (an SQS `Binary` message attribute, an AMQP byte array).
+    Bytes(Bytes),
 }
 
 /// Broker-neutral message properties, carried over when a record is published to a broker
@@ -37,6 +39,11 @@ pub struct Metadata {
     /// Broker or producer timestamp, epoch milliseconds.
     pub timestamp_ms: Option<u64>,
     pub headers: Vec<(String, HeaderValue)>,
+    /// Ordering key: records with the same group are delivered in order (SQS FIFO
+    /// `MessageGroupId`); also carried to FIFO targets.
+    pub group_id: Option<String>,
+    /// Deduplication id carried to FIFO targets (SQS `MessageDeduplicationId`).
+    pub dedup_id: Option<String>,
 }
 
 /// One received message.

@@ -58,6 +58,13 @@ pub trait Acker: Send + Sync {
     fn broker_redelivers(&self) -> bool {
         false
     }
+
+    /// Deliveries after which the broker dead-letters a record itself (an SQS redrive
+    /// policy's `maxReceiveCount`). When set it replaces `retry.max_attempts`, and records that
+    /// reach it are rejected to the broker's path rather than sent to `dead_letter`.
+    fn attempt_limit(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Hand a record to the pipe, giving up when `stop` is cancelled. A source must never block on

@@ -22,6 +22,8 @@ pub struct Received {
     pub events: Vec<Value>,
     /// Deliveries per message id.
     pub per_id: HashMap<String, usize>,
+    /// Every event as the bytes received (field order is not kept by `Value`).
+    pub raw: Vec<Bytes>,
 }
 
 pub struct Function {
@@ -38,18 +40,41 @@ pub fn rmq_records(event: &Value) -> Vec<&Value> {
         .unwrap_or_default()
 }
 
-/// `basicProperties.messageId` of an `aws:rmq` record.
+/// The records of an event of any source: `Records` (SQS), `messages` (ActiveMQ), or
+/// `rmqMessagesByQueue` (RabbitMQ).
+pub fn records(event: &Value) -> Vec<&Value> {
+    if let Some(r) = event["Records"].as_array() {
+        return r.iter().collect();
+    }
+    if let Some(m) = event["messages"].as_array() {
+        return m.iter().collect();
+    }
+    rmq_records(event)
+}
+
+/// The id a record is known by: `messageId` (SQS), `messageID` (ActiveMQ), or
+/// `basicProperties.messageId` (RabbitMQ).
 pub fn message_id(record: &Value) -> String {
-    record["basicProperties"]["messageId"]
+    let id = record["messageId"]
         .as_str()
-        .unwrap_or("")
-        .to_owned()
+        .or_else(|| record["messageID"].as_str())
+        .or_else(|| record["basicProperties"]["messageId"].as_str());
+    id.unwrap_or("").to_owned()
 }
 
 impl Function {
     /// Start on a free port (or `port`), answering with `behaviour`.
     pub async fn start(
         port: u16,
+        behaviour: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static,
+    ) -> Function {
+        Function::start_slow(port, std::time::Duration::ZERO, behaviour).await
+    }
+
+    /// Like [`Function::start`], taking `delay` over every answer (a slow function).
+    pub async fn start_slow(
+        port: u16,
+        delay: std::time::Duration,
         behaviour: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static,
     ) -> Function {
         let listener = TcpListener::bind(("127.0.0.1", port))
@@ -78,13 +103,15 @@ impl Function {
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
                             let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                            tokio::time::sleep(delay).await;
                             let (status, answer) = behaviour(&event);
                             if (200..300).contains(&status) {
                                 let mut r = rec.lock().unwrap();
-                                for record in rmq_records(&event) {
+                                for record in records(&event) {
                                     *r.per_id.entry(message_id(record)).or_default() += 1;
                                 }
                                 r.events.push(event);
+                                r.raw.push(body.clone());
                             }
                             let mut resp = Response::new(Full::new(Bytes::from(answer)));
                             *resp.status_mut() =
@@ -112,6 +139,17 @@ impl Function {
 
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
+    }
+
+    /// The first accepted event whose bytes contain `needle`, as text.
+    pub fn raw_containing(&self, needle: &str) -> Option<String> {
+        self.received
+            .lock()
+            .unwrap()
+            .raw
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .find(|t| t.contains(needle))
     }
 
     /// Distinct message ids accepted so far.

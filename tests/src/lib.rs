@@ -4,16 +4,19 @@
 //! environment variables with localhost defaults:
 //! - `SLUICE_RABBITMQ_URL` (default `amqp://guest:guest@127.0.0.1:5673/%2f`)
 //! - `SLUICE_RABBITMQ_NODE` (default `sluice-5673@localhost`, for restarting the broker)
+//! - `SLUICE_SQS_URL` (default `http://127.0.0.1:4566`, the moto server)
 //!
 //! Every test uses its own random queue names, runs the real `sluice` binary as a child
 //! process, and counts every message at the function: none lost, duplicates counted.
 //!
-//! Layout: `broker.rs` (RabbitMQ helpers), `function.rs` (a test HTTP function standing in for
-//! the user's code), `process.rs` (the `sluice` child process and its admin endpoints).
+//! Layout: `broker.rs` (RabbitMQ helpers), `sqs.rs` (SQS helpers), `function.rs` (a test HTTP
+//! function standing in for the user's code), `process.rs` (the `sluice` child process and its
+//! admin endpoints).
 
 pub mod broker;
 pub mod function;
 pub mod process;
+pub mod sqs;
 
 use std::future::Future;
 use std::time::Duration;

@@ -68,6 +68,7 @@ impl Sluice {
                 "SLUICE_LOG",
                 std::env::var("SLUICE_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(crate::sqs::child_env())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()

@@ -172,6 +172,8 @@ pub fn metadata(props: &BasicProperties) -> Metadata {
         persistent: props.delivery_mode().map(|m| m == 2),
         timestamp_ms: props.timestamp().map(|t| t.saturating_mul(1000)),
         headers,
+        group_id: None,
+        dedup_id: None,
     }
 }
 
@@ -191,6 +193,7 @@ fn header_value(v: &AMQPValue) -> Option<HeaderValue> {
         AMQPValue::LongString(s) => {
             HeaderValue::String(String::from_utf8_lossy(s.as_bytes()).into_owned())
         }
+        AMQPValue::ByteArray(b) => HeaderValue::Bytes(bytes::Bytes::copy_from_slice(b.as_slice())),
         _ => return None,
     })
 }

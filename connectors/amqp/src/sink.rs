@@ -133,6 +133,7 @@ impl RabbitMqSink {
                 HeaderValue::Int(n) => AMQPValue::LongLongInt(*n),
                 HeaderValue::Float(f) => AMQPValue::Double(*f),
                 HeaderValue::Bool(b) => AMQPValue::Boolean(*b),
+                HeaderValue::Bytes(b) => AMQPValue::ByteArray(b.to_vec().into()),
             };
             headers.insert(k.as_str().into(), v);
         }

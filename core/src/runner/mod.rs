@@ -15,8 +15,12 @@
 //! Failed records are held here and delivered again after a backoff (only the failed ones);
 //! the broker still holds them unacknowledged, so a crash loses nothing. After
 //! `retry.max_attempts` deliveries a record goes to the dead-letter sink, or is rejected to the
-//! broker's own dead-letter path.
+//! broker's own dead-letter path. A broker that counts deliveries itself (SQS) gets failed
+//! records back at once, with the backoff as their delay, and its own count decides.
+//!
+//! Ordered pipes (SQS FIFO) keep the order of each message group: see `order.rs`.
 
+mod order;
 mod settle;
 
 use crate::event::{BatchSizer, Envelope};
@@ -45,6 +49,9 @@ pub struct PipeSettings {
     pub max_attempts: u32,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// Keep the order of each `meta.group_id`: one batch per group in flight, and a failed
+    /// record holds back its group's successors in the batch (SQS FIFO).
+    pub ordered: bool,
 }
 
 /// A pipe ready to run: connectors built, nothing connected yet.
@@ -69,6 +76,14 @@ enum Dest {
 struct Job {
     dest: Dest,
     records: Vec<Record>,
+}
+
+/// What the runner remembers of a batch in flight.
+struct InFlight {
+    /// Oldest `born_ms`, for `sluice_oldest_message_age_seconds`.
+    oldest: Option<u64>,
+    /// Its message groups (ordered pipes only).
+    groups: Vec<String>,
 }
 
 struct Done {
@@ -100,9 +115,13 @@ struct Runner {
     ready: VecDeque<Job>,
     retries: BTreeMap<(Instant, u64), Job>,
     retry_seq: u64,
+    /// Records in `retries`; while it is at `hold_cap` no new records are taken.
+    held: usize,
+    hold_cap: usize,
     tasks: JoinSet<Done>,
-    /// Oldest `born_ms` of each batch in flight, for `sluice_oldest_message_age_seconds`.
-    inflight_oldest: HashMap<tokio::task::Id, u64>,
+    inflight: HashMap<tokio::task::Id, InFlight>,
+    /// Message groups with a batch in flight (ordered pipes only).
+    busy: HashMap<String, usize>,
     last_received_ms: Option<u64>,
     draining: bool,
 }
@@ -120,8 +139,11 @@ impl Runner {
             ready: VecDeque::new(),
             retries: BTreeMap::new(),
             retry_seq: 0,
+            held: 0,
+            hold_cap: 2 * batch_cap * pipe.settings.concurrency.max(1),
             tasks: JoinSet::new(),
-            inflight_oldest: HashMap::new(),
+            inflight: HashMap::new(),
+            busy: HashMap::new(),
             last_received_ms: None,
             draining: false,
             pipe,
@@ -153,7 +175,10 @@ impl Runner {
         let mut received = Vec::with_capacity(self.batch_cap);
         loop {
             self.dispatch();
-            let accept = receiving && self.ready.is_empty() && self.pending.len() < self.batch_cap;
+            let accept = receiving
+                && self.ready.is_empty()
+                && self.pending.len() < self.batch_cap
+                && self.held < self.hold_cap;
             let deadline = self.deadline;
             let next_retry = self.retries.keys().next().map(|(t, _)| *t);
             tokio::select! {
@@ -163,11 +188,11 @@ impl Runner {
                     self.pipe.metrics.inflight.set(self.tasks.len() as i64);
                     match done {
                         Ok((id, done)) => {
-                            self.inflight_oldest.remove(&id);
+                            self.finished(id);
                             self.on_done(done).await
                         }
                         Err(e) => {
-                            self.inflight_oldest.remove(&e.id());
+                            self.finished(e.id());
                             warn!(error = %e, "delivery task failed; its records will be redelivered by the broker")
                         }
                     }
@@ -236,7 +261,7 @@ impl Runner {
             );
             let mut record = record;
             record.last_error = Some("oversize: larger than batch.max_bytes".into());
-            self.give_up(vec![record]).await;
+            self.give_up(vec![record], false).await;
             return;
         }
         if !self.pending.is_empty() && self.sizer.with(env, &record) > max {
@@ -279,7 +304,7 @@ impl Runner {
             return;
         }
         while self.tasks.len() < self.pipe.settings.concurrency {
-            let Some(job) = self.ready.pop_front() else {
+            let Some(job) = self.next_job() else {
                 break;
             };
             let sink = match job.dest {
@@ -297,6 +322,14 @@ impl Runner {
             }
             let span = info_span!("batch", records = job.records.len(), dest = ?job.dest);
             let oldest = oldest(&job.records);
+            let groups = if self.pipe.settings.ordered && job.dest == Dest::Target {
+                order::groups(&job.records)
+            } else {
+                Vec::new()
+            };
+            for g in &groups {
+                *self.busy.entry(g.clone()).or_default() += 1;
+            }
             let handle = self.tasks.spawn(
                 async move {
                     let started = Instant::now();
@@ -310,20 +343,50 @@ impl Runner {
                 }
                 .instrument(span),
             );
-            if let Some(o) = oldest {
-                self.inflight_oldest.insert(handle.id(), o);
-            }
+            self.inflight
+                .insert(handle.id(), InFlight { oldest, groups });
         }
         self.pipe.metrics.inflight.set(self.tasks.len() as i64);
     }
 
+    /// The next job that may start: the oldest, or for ordered pipes the oldest whose groups
+    /// are neither in flight nor held by an older job.
+    fn next_job(&mut self) -> Option<Job> {
+        if !self.pipe.settings.ordered {
+            return self.ready.pop_front();
+        }
+        let i = order::first_free(&self.ready, &self.busy, self.retries.values())?;
+        self.ready.remove(i)
+    }
+
+    /// A batch is no longer in flight.
+    fn finished(&mut self, id: tokio::task::Id) {
+        let Some(f) = self.inflight.remove(&id) else {
+            return;
+        };
+        for g in f.groups {
+            if let Some(n) = self.busy.get_mut(&g) {
+                *n -= 1;
+                if *n == 0 {
+                    self.busy.remove(&g);
+                }
+            }
+        }
+    }
+
     fn release_retries(&mut self) {
         let now = Instant::now();
+        let mut due = Vec::new();
         while let Some(entry) = self.retries.first_entry() {
             if entry.key().0 > now {
                 break;
             }
-            self.ready.push_back(entry.remove());
+            due.push(entry.remove());
+        }
+        // Ahead of newer records: retried records are older than anything waiting.
+        for job in due.into_iter().rev() {
+            self.held -= job.records.len();
+            self.ready.push_front(job);
         }
     }
 
@@ -332,6 +395,7 @@ impl Runner {
             return;
         }
         self.retry_seq += 1;
+        self.held += records.len();
         self.retries.insert(
             (Instant::now() + delay, self.retry_seq),
             Job { dest, records },
@@ -345,7 +409,7 @@ impl Runner {
             .into_iter()
             .chain(self.ready.iter().filter_map(|j| oldest(&j.records)))
             .chain(self.retries.values().filter_map(|j| oldest(&j.records)))
-            .chain(self.inflight_oldest.values().copied())
+            .chain(self.inflight.values().filter_map(|f| f.oldest))
             .min()
             .or(self.last_received_ms);
         let age = held.map_or(0.0, |b| now_ms().saturating_sub(b) as f64 / 1000.0);
@@ -362,6 +426,7 @@ impl Runner {
                 .into_values()
                 .flat_map(|j| j.records),
         );
+        self.held = 0;
         if held.is_empty() {
             return;
         }

@@ -1,5 +1,6 @@
 //! What the runner does with a finished delivery: acknowledge, retry, or give up.
 
+use super::order::{Fates, partition};
 use super::{Dest, Done, Runner};
 use crate::backoff;
 use crate::record::{Record, now_ms};
@@ -34,11 +35,17 @@ impl Runner {
                 } else {
                     m.req_partial.inc();
                 }
-                let (bad, good) = split(records, &failed);
-                m.delivered.inc_by(good.len() as u64);
+                let Fates {
+                    failed,
+                    mut held_back,
+                    delivered,
+                } = partition(records, &failed, self.pipe.settings.ordered);
+                held_back.extend(self.take_waiting(&failed));
+                m.delivered.inc_by(delivered.len() as u64);
                 self.pipe.status.set_last_result("OK");
-                self.ack(good).await;
-                self.fail(bad, "reported in batchItemFailures").await;
+                self.ack(delivered).await;
+                self.fail(failed, "reported in batchItemFailures", held_back)
+                    .await;
             }
             (Dest::Target, Err(SinkError::Throttled { retry_after })) => {
                 m.req_throttled.inc();
@@ -50,7 +57,8 @@ impl Runner {
                 self.pipe
                     .status
                     .set_last_result("PROBLEM: Function throttled");
-                self.hold_or_release(Dest::Target, records, delay).await;
+                self.hold_or_release(Dest::Target, records, delay, false)
+                    .await;
             }
             (Dest::Target, Err(e)) => {
                 match &e {
@@ -65,17 +73,18 @@ impl Runner {
                 self.pipe
                     .status
                     .set_last_result("PROBLEM: Function call failed");
-                self.fail(records, &e.to_string()).await;
+                let waiting = self.take_waiting(&records);
+                self.fail(records, &e.to_string(), waiting).await;
             }
             (Dest::DeadLetter, Ok(outcome)) => {
                 let failed = match outcome {
                     SinkOutcome::Delivered => Vec::new(),
                     SinkOutcome::Partial { failed } => failed,
                 };
-                let (bad, good) = split(records, &failed);
-                m.dead_lettered.inc_by(good.len() as u64);
-                self.ack(good).await;
-                self.retry_dead_letter(bad, "dead-letter destination refused records")
+                let fates = partition(records, &failed, false);
+                m.dead_lettered.inc_by(fates.delivered.len() as u64);
+                self.ack(fates.delivered).await;
+                self.retry_dead_letter(fates.failed, "dead-letter destination refused records")
                     .await;
             }
             (Dest::DeadLetter, Err(e)) => {
@@ -85,6 +94,45 @@ impl Runner {
                 self.retry_dead_letter(records, &e.to_string()).await;
             }
         }
+    }
+
+    /// Ordered pipes: the records still waiting here (in the batch being filled or ready to
+    /// go) that belong to the groups of `failed`. They are successors of a failed record, so
+    /// they go back with it rather than overtake it.
+    fn take_waiting(&mut self, failed: &[Record]) -> Vec<Record> {
+        if !self.pipe.settings.ordered || failed.is_empty() {
+            return Vec::new();
+        }
+        let groups = super::order::groups(failed);
+        if groups.is_empty() {
+            return Vec::new();
+        }
+        let in_groups = |r: &Record| r.meta.group_id.as_ref().is_some_and(|g| groups.contains(g));
+        let mut taken = Vec::new();
+        for job in self.ready.iter_mut().filter(|j| j.dest == Dest::Target) {
+            let (out, keep): (Vec<_>, Vec<_>) = job.records.drain(..).partition(in_groups);
+            taken.extend(out);
+            job.records = keep;
+        }
+        self.ready.retain(|j| !j.records.is_empty());
+        if self.pending.iter().any(in_groups) {
+            let (out, keep): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(in_groups);
+            // Received, though their batch never closed (where records are counted).
+            let m = &self.pipe.metrics;
+            m.source_messages.inc_by(out.len() as u64);
+            m.source_bytes
+                .inc_by(out.iter().map(|r| r.body.len() as u64).sum());
+            taken.extend(out);
+            self.pending = keep;
+            self.sizer.clear();
+            for r in &self.pending {
+                self.sizer.add(&self.pipe.envelope, r);
+            }
+            if self.pending.is_empty() {
+                self.deadline = None;
+            }
+        }
+        taken
     }
 
     /// Acknowledge delivered (or dead-lettered) records at the source.
@@ -105,14 +153,23 @@ impl Runner {
     }
 
     /// Count a failed delivery of these records; retry them after a backoff or give them up.
-    pub(super) async fn fail(&mut self, records: Vec<Record>, reason: &str) {
-        if records.is_empty() {
+    /// `held_back` records (ordered pipes) were not failed themselves: they go back with the
+    /// failed ones, uncounted.
+    pub(super) async fn fail(
+        &mut self,
+        records: Vec<Record>,
+        reason: &str,
+        held_back: Vec<Record>,
+    ) {
+        if records.is_empty() && held_back.is_empty() {
             return;
         }
-        let max = self.pipe.settings.max_attempts;
+        // A broker that dead-letters by its own count (SQS redrive) decides.
+        let limit = self.acker.attempt_limit();
+        let max = limit.unwrap_or(self.pipe.settings.max_attempts);
         let reason: Arc<str> = reason.into();
         self.pipe.metrics.failed.inc_by(records.len() as u64);
-        let mut retry = Vec::new();
+        let mut retry = held_back;
         let mut give_up = Vec::new();
         let mut attempts = 0;
         for mut r in records {
@@ -126,18 +183,28 @@ impl Runner {
             }
         }
         if !retry.is_empty() {
+            // Held-back successors and failed records go again in the order received.
+            retry.sort_by_key(|r| r.id);
             self.pipe.metrics.retried.inc_by(retry.len() as u64);
             let s = &self.pipe.settings;
-            let delay = backoff::delay(s.backoff_initial, s.backoff_max, attempts);
-            self.hold_or_release(Dest::Target, retry, delay).await;
+            let delay = backoff::delay(s.backoff_initial, s.backoff_max, attempts.max(1));
+            self.hold_or_release(Dest::Target, retry, delay, true).await;
         }
-        self.give_up(give_up).await;
+        self.give_up(give_up, limit.is_some()).await;
     }
 
-    /// Deliver again after `delay`: held here, or handed back to a broker that counts
-    /// deliveries itself. While draining nothing new starts: the broker redelivers.
-    async fn hold_or_release(&mut self, dest: Dest, records: Vec<Record>, delay: Duration) {
-        if self.draining || self.acker.broker_redelivers() {
+    /// Deliver again after `delay`: held here, or, for a failed delivery (`attempted`), handed
+    /// back to a broker that counts deliveries itself. Throttled batches and dead letters are
+    /// always held here, so that they cost no delivery at the broker. While draining nothing
+    /// new starts: the broker redelivers.
+    async fn hold_or_release(
+        &mut self,
+        dest: Dest,
+        records: Vec<Record>,
+        delay: Duration,
+        attempted: bool,
+    ) {
+        if self.draining || (attempted && self.acker.broker_redelivers()) {
             let settlements: Vec<_> = records
                 .iter()
                 .map(|r| (r.id, Outcome::Retry { delay }))
@@ -148,9 +215,9 @@ impl Runner {
         }
     }
 
-    /// Records that will not be delivered to the target: to the dead-letter sink, else to the
-    /// broker's dead-letter path. Never dropped silently.
-    pub(super) async fn give_up(&mut self, records: Vec<Record>) {
+    /// Records that will not be delivered to the target: to the dead-letter sink, else (or
+    /// when `to_broker`) to the broker's dead-letter path. Never dropped silently.
+    pub(super) async fn give_up(&mut self, records: Vec<Record>, to_broker: bool) {
         if records.is_empty() {
             return;
         }
@@ -162,7 +229,7 @@ impl Runner {
                 "record given up"
             );
         }
-        if self.pipe.dead_letter.is_some() {
+        if self.pipe.dead_letter.is_some() && !to_broker {
             if self.draining {
                 // Leave it to the broker: it is redelivered after restart and given up again.
                 return;
@@ -206,26 +273,7 @@ impl Runner {
         let attempts = records.iter().map(|r| r.attempts).max().unwrap_or(1);
         let s = &self.pipe.settings;
         let delay = backoff::delay(s.backoff_initial, s.backoff_max, attempts);
-        self.hold_or_release(Dest::DeadLetter, records, delay).await;
+        self.hold_or_release(Dest::DeadLetter, records, delay, false)
+            .await;
     }
-}
-
-/// Split a batch into (failed, delivered) by positions.
-fn split(records: Vec<Record>, failed: &[usize]) -> (Vec<Record>, Vec<Record>) {
-    let mut is_failed = vec![false; records.len()];
-    for &i in failed {
-        if let Some(f) = is_failed.get_mut(i) {
-            *f = true;
-        }
-    }
-    let mut bad = Vec::with_capacity(failed.len());
-    let mut good = Vec::with_capacity(records.len().saturating_sub(failed.len()));
-    for (r, failed) in records.into_iter().zip(is_failed) {
-        if failed {
-            bad.push(r);
-        } else {
-            good.push(r);
-        }
-    }
-    (bad, good)
 }

@@ -14,6 +14,7 @@ fn settings() -> PipeSettings {
         max_attempts: 3,
         backoff_initial: Duration::from_secs(1),
         backoff_max: Duration::from_secs(10),
+        ordered: false,
     }
 }
 

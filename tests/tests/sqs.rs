@@ -1,0 +1,687 @@
+//! SQS → HTTP function (and SQS targets) through the real `sluice` binary and a real
+//! SQS-compatible server (moto), counting every message.
+
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
+use serde_json::{Value, json};
+use sluice_tests::function::{Function, message_id, records};
+use sluice_tests::process::Sluice;
+use sluice_tests::sqs::{Sqs, bodies, endpoint};
+use sluice_tests::{unique, wait_for};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// A pipe from the queue at `url` to `function_url`; `extra` is appended.
+fn pipe(name: &str, url: &str, function_url: &str, extra: &str) -> String {
+    format!(
+        "name: {name}\nsource:\n  sqs:\n    queue_url: {url}\n    endpoint_url: {}\ntarget:\n  http:\n    url: {function_url}\n    timeout: 30s\n{extra}",
+        endpoint()
+    )
+}
+
+fn name() -> String {
+    unique("p").to_lowercase()
+}
+
+async fn acked(sluice: &Sluice, pipe: &str) -> f64 {
+    sluice
+        .pipe_metric("sluice_acked_messages_total", pipe, "")
+        .await
+}
+
+/// Bodies a function accepted, per delivery, in the order it saw them.
+fn accepted_bodies(function: &Function) -> Vec<String> {
+    let events = function.received.lock().unwrap().events.clone();
+    events
+        .iter()
+        .flat_map(|e| {
+            records(e)
+                .into_iter()
+                .map(|r| r["body"].as_str().unwrap_or("").to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The queue is empty, and sluice exits 0 on SIGTERM.
+async fn assert_drained(sqs: &Sqs, url: &str, sluice: &mut Sluice) {
+    assert_empty(sqs, url).await;
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+}
+
+/// A standard queue with this visibility timeout.
+async fn queue_with_visibility(sqs: &Sqs, prefix: &str, seconds: u32) -> String {
+    sqs.queue(
+        &unique(prefix),
+        &[(QueueAttributeName::VisibilityTimeout, seconds.to_string())],
+    )
+    .await
+}
+
+async fn assert_empty(sqs: &Sqs, url: &str) {
+    wait_for("the queue is empty", LIMIT, || async {
+        sqs.depth(url).await == (0, 0)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_queue_delivers_every_message_once_as_lambda_events() {
+    let sqs = Sqs::connect().await;
+    let url = sqs.queue(&unique("std"), &[]).await;
+    // moto's calls slow down with the queue's depth (each one walks every message), so the
+    // tests keep queues small; throughput is for the benchmark.
+    let total = 200;
+    sqs.send(&url, &bodies("m", total), None).await;
+    // One message with attributes of each type, to check the record field by field.
+    let attr = |t: &str, v: &str| {
+        let b = MessageAttributeValue::builder().data_type(t);
+        if t == "Binary" {
+            b.binary_value(aws_sdk_sqs::primitives::Blob::new(v.as_bytes().to_vec()))
+        } else {
+            b.string_value(v)
+        }
+        .build()
+        .unwrap()
+    };
+    sqs.client
+        .send_message_batch()
+        .queue_url(&url)
+        .entries(
+            SendMessageBatchRequestEntry::builder()
+                .id("seed")
+                .message_body("Test message.")
+                .message_attributes("myAttribute", attr("String", "myValue"))
+                .message_attributes("count", attr("Number", "42"))
+                .message_attributes("raw", attr("Binary", "abc"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let function = Function::ok().await;
+    let name = name();
+    let mut sluice = Sluice::start(&pipe(
+        &name,
+        &url,
+        &function.url(),
+        "batch: {size: 100, window: 1s}\n",
+    ));
+    wait_for("201 distinct messages at the function", LIMIT, || async {
+        function.distinct() == total + 1
+    })
+    .await;
+    wait_for("201 deletes", LIMIT, || async {
+        acked(&sluice, &name).await == (total + 1) as f64
+    })
+    .await;
+    assert_eq!(
+        function.duplicates(),
+        0,
+        "nothing failed, so nothing arrives twice"
+    );
+    assert_empty(&sqs, &url).await;
+
+    let events = function.received.lock().unwrap().events.clone();
+    for e in &events {
+        let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["Records"], "an SQS event holds only Records");
+        assert!(records(e).len() <= 100);
+    }
+    let seed = events
+        .iter()
+        .flat_map(|e| records(e))
+        .find(|r| r["body"] == json!("Test message."))
+        .expect("the seed record")
+        .clone();
+    // Field order as Lambda's, read off the bytes the function received.
+    let raw = function
+        .raw_containing("Test message.")
+        .expect("the seed event");
+    let seed_text = &raw[raw.find(r#"{"messageId""#).unwrap()..];
+    let positions: Vec<usize> = [
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
+    ]
+    .iter()
+    .map(|k| seed_text.find(&format!("\"{k}\":")).expect(k))
+    .collect();
+    assert!(
+        positions.is_sorted(),
+        "fields in Lambda's order: {seed_text}"
+    );
+    assert_eq!(seed.as_object().unwrap().len(), 9, "no other fields");
+    assert_eq!(seed["md5OfBody"], json!("e4e68fb7bd0e697a0ae8f1bb342846b3"));
+    assert_eq!(seed["eventSource"], json!("aws:sqs"));
+    assert_eq!(seed["eventSourceARN"], json!(sqs.arn(&url).await));
+    assert_eq!(seed["awsRegion"], json!("us-east-1"));
+    let attributes = seed["attributes"].as_object().unwrap();
+    assert_eq!(attributes["ApproximateReceiveCount"], json!("1"));
+    for key in ["SentTimestamp", "ApproximateFirstReceiveTimestamp"] {
+        let v = attributes[key].as_str().expect("a string");
+        assert!(v.parse::<u64>().unwrap() > 1_600_000_000_000, "{key}: {v}");
+    }
+    assert!(attributes["SenderId"].is_string());
+    assert!(
+        !attributes.contains_key("MessageGroupId"),
+        "FIFO fields only on FIFO queues"
+    );
+    assert_eq!(
+        seed["messageAttributes"],
+        json!({
+            "count": {"stringValue": "42", "stringListValues": [], "binaryListValues": [], "dataType": "Number"},
+            "myAttribute": {"stringValue": "myValue", "stringListValues": [], "binaryListValues": [], "dataType": "String"},
+            "raw": {"binaryValue": "YWJj", "stringListValues": [], "binaryListValues": [], "dataType": "Binary"},
+        })
+    );
+    assert!(
+        seed["receiptHandle"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty())
+    );
+    let ages = sluice
+        .pipe_metric("sluice_message_age_seconds_count", &name, "")
+        .await;
+    assert_eq!(
+        ages,
+        (total + 1) as f64,
+        "an age observed per acknowledged record"
+    );
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+}
+
+/// What a function answers on a batch's first delivery, and how many deliveries each of
+/// id1..id5 then gets.
+struct Rule {
+    label: &'static str,
+    answer: fn(&HashMap<String, String>) -> String,
+    deliveries: [usize; 5],
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_batch_responses_follow_every_lambda_rule() {
+    let once = [1; 5];
+    let twice = [2; 5];
+    let rules = [
+        Rule {
+            label: "empty list",
+            answer: |_| r#"{"batchItemFailures":[]}"#.into(),
+            deliveries: once,
+        },
+        Rule {
+            label: "null list",
+            answer: |_| r#"{"batchItemFailures":null}"#.into(),
+            deliveries: once,
+        },
+        Rule {
+            label: "empty object",
+            answer: |_| "{}".into(),
+            deliveries: once,
+        },
+        Rule {
+            label: "empty body",
+            answer: |_| String::new(),
+            deliveries: once,
+        },
+        Rule {
+            label: "id2 and id4",
+            answer: |ids| {
+                json!({"batchItemFailures": [{"itemIdentifier": ids["id2"]}, {"itemIdentifier": ids["id4"]}]}).to_string()
+            },
+            deliveries: [1, 2, 1, 2, 1],
+        },
+        Rule {
+            label: "unknown id",
+            answer: |_| r#"{"batchItemFailures":[{"itemIdentifier":"nope"}]}"#.into(),
+            deliveries: twice,
+        },
+        Rule {
+            label: "empty id",
+            answer: |_| r#"{"batchItemFailures":[{"itemIdentifier":""}]}"#.into(),
+            deliveries: twice,
+        },
+        Rule {
+            label: "null id",
+            answer: |_| r#"{"batchItemFailures":[{"itemIdentifier":null}]}"#.into(),
+            deliveries: twice,
+        },
+        Rule {
+            label: "bad key",
+            answer: |ids| json!({"batchItemFailures": [{"itemIdentifer": ids["id2"]}]}).to_string(),
+            deliveries: twice,
+        },
+        Rule {
+            label: "malformed",
+            answer: |_| "{not json".into(),
+            deliveries: twice,
+        },
+    ];
+    let sqs = Sqs::connect().await;
+    let five: Vec<String> = (1..=5).map(|i| format!("id{i}")).collect();
+    let mut cases = Vec::new();
+    let mut files = Vec::new();
+    for rule in &rules {
+        let url = sqs.queue(&unique("rule"), &[]).await;
+        sqs.send(&url, &five, None).await;
+        let answered = Arc::new(Mutex::new(false));
+        let a = answered.clone();
+        let answer = rule.answer;
+        let function = Function::start(0, move |event| {
+            let ids: HashMap<String, String> = records(event)
+                .iter()
+                .map(|r| (r["body"].as_str().unwrap().to_owned(), message_id(r)))
+                .collect();
+            let mut first = a.lock().unwrap();
+            if *first {
+                return (200, String::new());
+            }
+            *first = true;
+            (200, answer(&ids))
+        })
+        .await;
+        let name = name();
+        files.push((
+            format!("{name}.yaml"),
+            pipe(
+                &name,
+                &url,
+                &function.url(),
+                "batch: {size: 5, window: 2s}\nreport_batch_item_failures: true\nretry: {backoff: {initial: 1s, max: 1s}}\n",
+            ),
+        ));
+        cases.push((rule, url, function, name));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, y)| (n.as_str(), y.as_str()))
+        .collect();
+    let mut sluice = Sluice::start_dir(&files);
+    for (rule, url, function, name) in &cases {
+        let expected: usize = rule.deliveries.iter().sum();
+        wait_for(rule.label, LIMIT, || async {
+            function
+                .received
+                .lock()
+                .unwrap()
+                .events
+                .iter()
+                .map(|e| records(e).len())
+                .sum::<usize>()
+                == expected
+                && acked(&sluice, name).await == 5.0
+        })
+        .await;
+        let mut counts = HashMap::new();
+        for b in accepted_bodies(function) {
+            *counts.entry(b).or_insert(0) += 1;
+        }
+        for (i, want) in rule.deliveries.iter().enumerate() {
+            assert_eq!(
+                counts[&format!("id{}", i + 1)],
+                *want,
+                "{}: id{}",
+                rule.label,
+                i + 1
+            );
+        }
+        assert_empty(&sqs, url).await;
+    }
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifo_keeps_order_per_group_under_failures() {
+    let sqs = Sqs::connect().await;
+    let url = sqs.queue(&format!("{}.fifo", unique("fifo")), &[]).await;
+    let groups = ["g0", "g1", "g2", "g3"];
+    let per_group = 30;
+    for g in groups {
+        sqs.send(&url, &bodies(g, per_group), Some(g)).await;
+    }
+    // Every seventh message fails on its first delivery. Like a Lambda function for FIFO
+    // queues, the function stops a group at its first failure and reports the rest of it;
+    // it notes, per group, the records it processed, in order.
+    let seen = Arc::new(Mutex::new(HashSet::new()));
+    let processed: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
+    let (s, p) = (seen.clone(), processed.clone());
+    let function = Function::start(0, move |event| {
+        let mut seen = s.lock().unwrap();
+        let mut processed = p.lock().unwrap();
+        let mut stopped = HashSet::new();
+        let mut failures = Vec::new();
+        for r in records(event) {
+            let body = r["body"].as_str().unwrap().to_owned();
+            let group = r["attributes"]["MessageGroupId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let n: usize = body.rsplit('-').next().unwrap().parse().unwrap();
+            if stopped.contains(&group) || (n % 7 == 3 && seen.insert(body.clone())) {
+                stopped.insert(group);
+                failures.push(json!({"itemIdentifier": message_id(r)}));
+            } else {
+                processed.entry(group).or_default().push(body);
+            }
+        }
+        (200, json!({"batchItemFailures": failures}).to_string())
+    })
+    .await;
+    let name = name();
+    let mut sluice = Sluice::start(&pipe(
+        &name,
+        &url,
+        &function.url(),
+        "concurrency: 4\nreport_batch_item_failures: true\nretry: {max_attempts: 5, backoff: {initial: 1s, max: 1s}}\n",
+    ));
+    let total = groups.len() * per_group;
+    wait_for("every message deleted", LIMIT, || async {
+        acked(&sluice, &name).await == total as f64
+    })
+    .await;
+    let processed = processed.lock().unwrap().clone();
+    for g in groups {
+        assert_eq!(
+            processed[g],
+            bodies(g, per_group),
+            "group {g} processed in order, once each"
+        );
+    }
+    let retried = sluice
+        .pipe_metric("sluice_retried_messages_total", &name, "")
+        .await;
+    assert!(
+        retried >= (groups.len() * per_group / 7) as f64,
+        "failures were retried: {retried}"
+    );
+    assert_drained(&sqs, &url, &mut sluice).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_function_outlasting_the_visibility_timeout_causes_no_duplicate() {
+    let sqs = Sqs::connect().await;
+    let url = queue_with_visibility(&sqs, "slow", 2).await;
+    sqs.send(&url, &bodies("m", 5), None).await;
+    // Each call takes three visibility timeouts.
+    let function = Function::start_slow(0, Duration::from_secs(6), |_| (200, String::new())).await;
+    let name = name();
+    let mut sluice = Sluice::start(&pipe(
+        &name,
+        &url,
+        &function.url(),
+        "batch: {size: 5, window: 1s}\n",
+    ));
+    wait_for("5 deletes", LIMIT, || async {
+        acked(&sluice, &name).await == 5.0
+    })
+    .await;
+    assert_eq!(function.distinct(), 5);
+    assert_eq!(
+        function.duplicates(),
+        0,
+        "visibility was extended while the function worked"
+    );
+    assert_drained(&sqs, &url, &mut sluice).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_up_records_are_left_to_the_queues_redrive_policy() {
+    let sqs = Sqs::connect().await;
+    let dlq = sqs.queue(&unique("redrive-dlq"), &[]).await;
+    let policy =
+        json!({"deadLetterTargetArn": sqs.arn(&dlq).await, "maxReceiveCount": 3}).to_string();
+    let url = sqs
+        .queue(
+            &unique("redrive"),
+            &[(QueueAttributeName::RedrivePolicy, policy)],
+        )
+        .await;
+    let mut sent = bodies("m", 20);
+    sent.push("poison".into());
+    sqs.send(&url, &sent, None).await;
+    let function = Function::start(0, |event| {
+        let failures: Vec<Value> = records(event)
+            .iter()
+            .filter(|r| r["body"] == json!("poison"))
+            .map(|r| json!({"itemIdentifier": message_id(r)}))
+            .collect();
+        (200, json!({"batchItemFailures": failures}).to_string())
+    })
+    .await;
+    let name = name();
+    // max_attempts is the queue's maxReceiveCount here, whatever the pipe says.
+    let mut sluice = Sluice::start(&pipe(
+        &name,
+        &url,
+        &function.url(),
+        "batch: {size: 10, window: 1s}\nreport_batch_item_failures: true\nretry: {max_attempts: 10, backoff: {initial: 1s, max: 1s}}\n",
+    ));
+    wait_for("the poison given up to the broker", LIMIT, || async {
+        sluice
+            .pipe_metric(
+                "sluice_dead_lettered_messages_total",
+                &name,
+                "destination=\"broker\"",
+            )
+            .await
+            == 1.0
+    })
+    .await;
+    wait_for("the poison in the dead-letter queue", LIMIT, || async {
+        sqs.depth(&dlq).await.0 == 1
+    })
+    .await;
+    let moved = sqs.drain(&dlq).await;
+    assert_eq!(moved[0].body(), Some("poison"));
+    assert_eq!(
+        accepted_bodies(&function)
+            .iter()
+            .filter(|b| *b == "poison")
+            .count(),
+        3,
+        "delivered maxReceiveCount times"
+    );
+    assert_eq!(function.distinct(), 21);
+    assert_eq!(acked(&sluice, &name).await, 20.0);
+    assert_drained(&sqs, &url, &mut sluice).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letter_to_another_queue_after_max_attempts() {
+    let sqs = Sqs::connect().await;
+    let url = sqs.queue(&unique("dl-src"), &[]).await;
+    let dlq = sqs.queue(&unique("dl-dst"), &[]).await;
+    let mut sent = bodies("m", 10);
+    sent.push("poison".into());
+    sqs.send(&url, &sent, None).await;
+    let function = Function::start(0, |event| {
+        if records(event).iter().any(|r| r["body"] == json!("poison")) {
+            (500, "boom".into())
+        } else {
+            (200, String::new())
+        }
+    })
+    .await;
+    let name = name();
+    let mut sluice = Sluice::start(&pipe(
+        &name,
+        &url,
+        &function.url(),
+        &format!(
+            "batch: {{size: 1}}\nretry: {{max_attempts: 2, backoff: {{initial: 1s, max: 1s}}}}\ndead_letter:\n  sqs: {{queue_url: {dlq}, endpoint_url: {}}}\n",
+            endpoint()
+        ),
+    ));
+    wait_for("the poison in the dead-letter queue", LIMIT, || async {
+        sqs.depth(&dlq).await.0 == 1
+    })
+    .await;
+    wait_for("everything deleted at the source", LIMIT, || async {
+        acked(&sluice, &name).await == 11.0
+    })
+    .await;
+    let moved = sqs.drain(&dlq).await;
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].body(), Some("poison"));
+    let attrs = moved[0].message_attributes().unwrap();
+    assert_eq!(attrs["x-sluice-attempts"].string_value(), Some("2"));
+    assert!(
+        attrs["x-sluice-error"]
+            .string_value()
+            .unwrap()
+            .contains("500")
+    );
+    assert_eq!(
+        sluice
+            .pipe_metric(
+                "sluice_dead_lettered_messages_total",
+                &name,
+                "destination=\"dead_letter\""
+            )
+            .await,
+        1.0
+    );
+    assert_eq!(function.distinct(), 10);
+    assert_drained(&sqs, &url, &mut sluice).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_then_restart_loses_nothing() {
+    let sqs = Sqs::connect().await;
+    let url = queue_with_visibility(&sqs, "kill", 3).await;
+    let total = 300;
+    sqs.send(&url, &bodies("m", total), None).await;
+    let function =
+        Function::start_slow(0, Duration::from_millis(50), |_| (200, String::new())).await;
+    let name = name();
+    let mut sluice = Sluice::start(&pipe(
+        &name,
+        &url,
+        &function.url(),
+        "batch: {size: 10}\nconcurrency: 2\n",
+    ));
+    wait_for("a first part delivered", LIMIT, || async {
+        function.distinct() >= 60
+    })
+    .await;
+    sluice.kill();
+    let at_kill = function.distinct();
+    assert!(
+        at_kill < total,
+        "the kill landed mid-stream ({at_kill} of {total})"
+    );
+    sluice.restart();
+    wait_for(
+        "every message delivered after the restart",
+        LIMIT,
+        || async { function.distinct() == total },
+    )
+    .await;
+    assert_empty(&sqs, &url).await;
+    eprintln!(
+        "sqs sigkill: {total} messages, {at_kill} delivered before the kill, {} duplicates after restart",
+        function.duplicates()
+    );
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+    assert_eq!(function.distinct(), total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifo_to_fifo_carries_groups_attributes_and_order() {
+    let sqs = Sqs::connect().await;
+    let src = sqs.queue(&format!("{}.fifo", unique("from")), &[]).await;
+    let dst = sqs.queue(&format!("{}.fifo", unique("to")), &[]).await;
+    for g in ["a", "b"] {
+        sqs.send(&src, &bodies(g, 15), Some(g)).await;
+    }
+    let name = name();
+    let yaml = format!(
+        "name: {name}\nsource:\n  sqs: {{queue_url: {src}, endpoint_url: {e}}}\ntarget:\n  sqs: {{queue_url: {dst}, endpoint_url: {e}}}\n",
+        e = endpoint()
+    );
+    let mut sluice = Sluice::start(&yaml);
+    wait_for("30 moved", LIMIT, || async {
+        acked(&sluice, &name).await == 30.0
+    })
+    .await;
+    assert_empty(&sqs, &src).await;
+    let mut per_group: HashMap<String, Vec<String>> = HashMap::new();
+    // A FIFO queue hands out one group's messages only after the previous ones are gone.
+    loop {
+        let got = sqs.drain(&dst).await;
+        if got.is_empty() {
+            break;
+        }
+        for m in &got {
+            let attrs = m.attributes().unwrap();
+            let group =
+                attrs[&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId].clone();
+            assert_eq!(
+                attrs[&aws_sdk_sqs::types::MessageSystemAttributeName::MessageDeduplicationId],
+                m.body().unwrap(),
+                "the source's deduplication id carried over"
+            );
+            per_group
+                .entry(group)
+                .or_default()
+                .push(m.body().unwrap().to_owned());
+        }
+        let entries: Vec<_> = got
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        sqs.client
+            .delete_message_batch()
+            .queue_url(&dst)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap();
+    }
+    for g in ["a", "b"] {
+        assert_eq!(
+            per_group[g],
+            bodies(g, 15),
+            "group {g} in order at the target"
+        );
+    }
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_that_does_not_exist_is_reported_and_not_ready() {
+    let missing = format!("{}/123456789012/{}", endpoint(), unique("missing"));
+    let function = Function::ok().await;
+    let name = name();
+    let mut sluice = Sluice::start(&pipe(&name, &missing, &function.url(), ""));
+    wait_for("the pipe reports the missing queue", LIMIT, || async {
+        match sluice.get(&format!("/pipes/{name}")).await {
+            Some((200, body)) => body.contains("ESM_CONFIG_NOT_VALID"),
+            _ => false,
+        }
+    })
+    .await;
+    assert!(!sluice.ready().await, "not ready without its queue");
+    assert!(
+        sluice.logs().contains("QueueDoesNotExist") || sluice.logs().contains("NonExistentQueue"),
+        "{}",
+        sluice.logs()
+    );
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+}
