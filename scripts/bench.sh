@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The benchmark: Sluice (release build) against a bare lapin consumer on the same RabbitMQ.
-#   scripts/bench.sh [--messages N] [--size BYTES]
+# The benchmark: Sluice (release build) against the broker's own ceiling.
+#   scripts/bench.sh [--messages N] [--size BYTES] [--rounds R] [--prefetch P]   # RabbitMQ
+#   scripts/bench.sh --broker sqs [--messages N] [--rounds R]                    # SQS (moto)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${SLUICE_RABBITMQ_PORT:-5673}
 export SLUICE_RABBITMQ_URL=${SLUICE_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:$port/%2f}
-scripts/rabbitmq.sh start
+export SLUICE_SQS_URL=${SLUICE_SQS_URL:-http://127.0.0.1:${SLUICE_SQS_PORT:-4566}}
+if [[ " $* " == *" --broker sqs "* ]]; then
+  scripts/sqs.sh start
+else
+  scripts/rabbitmq.sh start
+fi
 cargo build --release --quiet -p sluice -p sluice-tests --bins
 SLUICE_BIN=target/release/sluice exec target/release/bench "$@"

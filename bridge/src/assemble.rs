@@ -52,7 +52,7 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
         }
         SourceConfig::Sqs(c) => {
             // Enough receives of 10 to fill `concurrency` batches.
-            let receives = (batch_size * concurrency).div_ceil(10).clamp(1, 50) as usize;
+            let receives = (batch_size * concurrency).div_ceil(10).clamp(1, 20) as usize;
             let s = SqsSource::new(c, receives)
                 .map_err(|e| vec![ConfigError::new("source.sqs.queue_url", e)])?;
             let arn = s.arn().to_owned();

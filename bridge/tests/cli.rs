@@ -10,6 +10,7 @@ fn sluice(args: &[&str]) -> Output {
         .env("SLUICE_RABBITMQ_PORT", "5672")
         .env("SLUICE_FUNCTION_PORT", "8080")
         .env("FN_TOKEN", "t")
+        .env("SLUICE_SQS_URL", "http://127.0.0.1:4566")
         .output()
         .expect("run sluice")
 }
@@ -96,4 +97,43 @@ fn schema_is_json_and_describes_the_pipe_keys() {
         assert!(props.contains_key(key), "{key}");
     }
     assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+}
+
+#[test]
+fn sqs_pipes_are_held_to_lambdas_batch_rules() {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-sqs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pipe = |queue: &str, rest: &str| {
+        format!(
+            "name: s\nsource:\n  sqs: {{queue_url: 'https://sqs.us-east-1.amazonaws.com/123456789012/{queue}'}}\ntarget:\n  http: {{url: 'http://127.0.0.1:1/'}}\n{rest}"
+        )
+    };
+    let cases = [
+        (pipe("q", "batch: {size: 11}\n"), Some("batch.window: found 0s (the default), allowed at least 1s when batch.size is over 10 for SQS (found 11)")),
+        (pipe("q", "batch: {size: 11, window: 1s}\n"), None),
+        (pipe("q", "batch: {size: 10001, window: 1s}\n"), Some("batch.size: found 10001, allowed 1..10000")),
+        (pipe("q", "batch: {window: 301s}\n"), Some("batch.window: found 301s, allowed 0s..300s")),
+        (pipe("q.fifo", "batch: {size: 11}\n"), Some("batch.size: found 11, allowed 1..10 for an SQS FIFO queue")),
+        (pipe("q.fifo", "batch: {window: 5s}\n"), Some("batch.window: found a batching window, which SQS FIFO queues do not support: remove it")),
+        (pipe("q.fifo", ""), None),
+        (
+            pipe("q", "target:\n  sqs: {queue_url: 'https://sqs.us-east-1.amazonaws.com/123456789012/out.fifo'}\n")
+                .replace("target:\n  http: {url: 'http://127.0.0.1:1/'}\n", ""),
+            Some("target.sqs.message_group_id: missing: a FIFO target needs a message group id when the source is not an SQS FIFO queue"),
+        ),
+        (pipe("q", "").replace("https://sqs.us-east-1.amazonaws.com/123456789012/q", "https://sqs.us-east-1.amazonaws.com/q"), Some("source.sqs.queue_url: found")),
+    ];
+    for (i, (yaml, expected)) in cases.iter().enumerate() {
+        let file = dir.join(format!("case{i}.yaml"));
+        std::fs::write(&file, yaml).unwrap();
+        let out = sluice(&["validate", &file.display().to_string()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match expected {
+            None => assert!(out.status.success(), "case {i}: {stderr}"),
+            Some(message) => {
+                assert_eq!(out.status.code(), Some(1), "case {i}");
+                assert!(stderr.contains(message), "case {i}: {stderr}");
+            }
+        }
+    }
 }

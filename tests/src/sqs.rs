@@ -1,6 +1,9 @@
 //! SQS helpers for tests and the benchmark: a client for the local server (moto, started by
 //! `scripts/sqs.sh`), queues with random names, sending, counting.
 
+use crate::function::{Function, records};
+use crate::process::Sluice;
+use crate::{unique, wait_for};
 use aws_config::BehaviorVersion;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::{Credentials, Region};
@@ -9,6 +12,7 @@ use aws_sdk_sqs::types::{
 };
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// The SQS server: `SLUICE_SQS_URL`, default the moto server of `scripts/sqs.sh`.
 pub fn endpoint() -> String {
@@ -155,4 +159,62 @@ impl Sqs {
 /// Numbered bodies `prefix-000000`...
 pub fn bodies(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i:06}")).collect()
+}
+
+// Helpers for the pipe tests.
+
+pub const LIMIT: Duration = Duration::from_secs(120);
+
+/// A pipe from the queue at `url` to `function_url`; `extra` is appended.
+pub fn pipe(name: &str, url: &str, function_url: &str, extra: &str) -> String {
+    format!(
+        "name: {name}\nsource:\n  sqs:\n    queue_url: {url}\n    endpoint_url: {}\ntarget:\n  http:\n    url: {function_url}\n    timeout: 30s\n{extra}",
+        endpoint()
+    )
+}
+
+pub fn name() -> String {
+    unique("p").to_lowercase()
+}
+
+pub async fn acked(sluice: &Sluice, pipe: &str) -> f64 {
+    sluice
+        .pipe_metric("sluice_acked_messages_total", pipe, "")
+        .await
+}
+
+/// Bodies a function accepted, per delivery, in the order it saw them.
+pub fn accepted_bodies(function: &Function) -> Vec<String> {
+    let events = function.received.lock().unwrap().events.clone();
+    events
+        .iter()
+        .flat_map(|e| {
+            records(e)
+                .into_iter()
+                .map(|r| r["body"].as_str().unwrap_or("").to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The queue is empty, and sluice exits 0 on SIGTERM.
+pub async fn assert_drained(sqs: &Sqs, url: &str, sluice: &mut Sluice) {
+    assert_empty(sqs, url).await;
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+}
+
+/// A standard queue with this visibility timeout.
+pub async fn queue_with_visibility(sqs: &Sqs, prefix: &str, seconds: u32) -> String {
+    sqs.queue(
+        &unique(prefix),
+        &[(QueueAttributeName::VisibilityTimeout, seconds.to_string())],
+    )
+    .await
+}
+
+pub async fn assert_empty(sqs: &Sqs, url: &str) {
+    wait_for("the queue is empty", LIMIT, || async {
+        sqs.depth(url).await == (0, 0)
+    })
+    .await;
 }

@@ -25,7 +25,7 @@ pub struct SqsSourceConfig {
     pub visibility_timeout: Option<HumanDuration>,
     /// Receives in flight at most; Sluice adds receives while they come back full and drops
     /// back to one when the queue runs dry. Default: enough for `concurrency` batches
-    /// (batch.size x concurrency / 10), at least 1, at most 50.
+    /// (batch.size x concurrency / 10), at least 1, at most 20 (more only when set).
     pub max_receives: Option<u32>,
 }
 

@@ -51,7 +51,8 @@
 //!   for 10 messages. One receive runs at first; another is added each time one comes back
 //!   full, up to `max_receives`, and an empty receive drops back to one.
 //! - When Sluice stops, records it holds are made visible at once rather than left to their
-//!   timeout.
+//!   timeout. A long poll cut short by the stop may already have hidden up to 10 messages;
+//!   they come back after the queue's visibility timeout (nothing is lost).
 //! - The event's `eventSourceARN` is derived from the queue URL (`arn:aws:sqs:REGION:ACCOUNT:NAME`).
 //! - Message attributes carried to an SQS target: `String`, `Number` (as integer or float)
 //!   and `Binary`; custom type suffixes (`String.x`) are not kept, and at most ten valid

@@ -324,3 +324,37 @@ async fn shutdown_finishes_in_flight_batches_and_releases_the_rest() {
             .all(|(n, o)| *n < 5 || matches!(o, Outcome::Retry { .. }))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn ordered_pipes_hold_a_failed_records_group_back_with_it() {
+    let failed_once = std::sync::atomic::AtomicBool::new(false);
+    let sink = ScriptedSink::new(
+        move |batch| match batch.iter().position(|r| r.id.seq == 1) {
+            Some(i) if !failed_once.swap(true, Ordering::Relaxed) => {
+                Ok(SinkOutcome::Partial { failed: vec![i] })
+            }
+            _ => Ok(SinkOutcome::Delivered),
+        },
+    );
+    let h = start(
+        PipeSettings {
+            batch_size: 3,
+            window: Duration::ZERO,
+            concurrency: 2,
+            ordered: true,
+            ..settings()
+        },
+        sink.clone(),
+        None,
+    );
+    for (n, g) in [(0, "a"), (1, "a"), (2, "b"), (3, "a"), (4, "b"), (5, "a")] {
+        let mut r = record(n);
+        r.meta.group_id = Some(g.into());
+        h.feed.send(r).unwrap();
+    }
+    h.until("all acked", || h.acked().len() == 6).await;
+    // The second batch shares groups with the first, so it waited; record 1 failed, so its
+    // group's successors 3 and 5 left that batch and went again with it, in order.
+    assert_eq!(sink.batches(), vec![vec![0, 1, 2], vec![4], vec![1, 3, 5]]);
+    h.shutdown().await;
+}

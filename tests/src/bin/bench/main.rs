@@ -8,6 +8,11 @@
 //!
 //! For both it prints messages/s (first delivery to last acknowledgement), CPU seconds per
 //! 1,000 messages and peak RSS, read from `/proc/PID`.
+//!
+//! `--broker sqs` measures SQS instead (`sqs.rs`): Sluice against a bare receive-delete loop
+//! on the same server, in messages/s and SQS requests per message.
+
+mod sqs;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -27,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// CPU seconds (user + system) and peak RSS in MiB of a process, from /proc.
-fn usage(pid: u32) -> (f64, f64) {
+pub(crate) fn usage(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let fields: Vec<&str> = stat
@@ -181,8 +186,13 @@ async fn ceiling(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
     }
 }
 
-/// A receiver that answers 200 and counts `aws:rmq` records.
-async fn receiver(count: Arc<AtomicU64>, first: Arc<std::sync::Mutex<Option<Instant>>>) -> u16 {
+/// A receiver that answers 200 and counts records: occurrences of `marker` (a field every
+/// record has once, such as `"basicProperties"`).
+pub(crate) async fn receiver(
+    count: Arc<AtomicU64>,
+    first: Arc<std::sync::Mutex<Option<Instant>>>,
+    marker: &'static [u8],
+) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -204,10 +214,7 @@ async fn receiver(count: Arc<AtomicU64>, first: Arc<std::sync::Mutex<Option<Inst
                             .await
                             .map(|b| b.to_bytes())
                             .unwrap_or_default();
-                        let n = body
-                            .windows(17)
-                            .filter(|w| *w == b"\"basicProperties\"")
-                            .count();
+                        let n = body.windows(marker.len()).filter(|w| *w == marker).count();
                         count.fetch_add(n as u64, Ordering::Relaxed);
                         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
                     }
@@ -230,7 +237,7 @@ async fn sluice(rabbit: &Rabbit, n: usize, size: usize, prefetch: Option<String>
         .unwrap_or_default();
     let count = Arc::new(AtomicU64::new(0));
     let first = Arc::new(std::sync::Mutex::new(None));
-    let port = receiver(count.clone(), first.clone()).await;
+    let port = receiver(count.clone(), first.clone(), b"\"basicProperties\"").await;
     let dir = std::env::temp_dir().join(unique("bench"));
     std::fs::create_dir_all(&dir).expect("dir");
     let pipe = dir.join("bench.yaml");
@@ -278,7 +285,7 @@ async fn sluice(rabbit: &Rabbit, n: usize, size: usize, prefetch: Option<String>
     }
 }
 
-async fn acked(admin: &str) -> u64 {
+pub(crate) async fn acked(admin: &str) -> u64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut s) = tokio::net::TcpStream::connect(admin).await else {
         return 0;
@@ -300,6 +307,12 @@ async fn main() {
     if args.get(1).map(String::as_str) == Some("bare") {
         let count = arg(&args, "--count", "0").parse().expect("--count");
         bare_consumer(&arg(&args, "--queue", ""), count).await;
+        return;
+    }
+    if arg(&args, "--broker", "rabbitmq") == "sqs" {
+        let n = arg(&args, "--messages", "500").parse().expect("--messages");
+        let rounds = arg(&args, "--rounds", "3").parse().expect("--rounds");
+        sqs::run(n, rounds).await;
         return;
     }
     let n: usize = arg(&args, "--messages", "200000")
