@@ -245,3 +245,71 @@ async fn fifo_to_fifo_carries_groups_attributes_and_order() {
     }
     assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_poison_is_left_to_the_redrive_policy_and_its_group_moves_on() {
+    let sqs = Sqs::connect().await;
+    let dlq = sqs
+        .queue(&format!("{}.fifo", unique("fifo-dlq")), &[])
+        .await;
+    let policy =
+        json!({"deadLetterTargetArn": sqs.arn(&dlq).await, "maxReceiveCount": 2}).to_string();
+    let url = sqs
+        .queue(
+            &format!("{}.fifo", unique("fifo-redrive")),
+            &[(QueueAttributeName::RedrivePolicy, policy)],
+        )
+        .await;
+    let sent: Vec<String> = ["m0", "poison", "m2", "m3"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    sqs.send(&url, &sent, Some("g")).await;
+    let function = Function::start(0, |event| {
+        let failures: Vec<Value> = records(event)
+            .iter()
+            .filter(|r| r["body"] == json!("poison"))
+            .map(|r| json!({"itemIdentifier": message_id(r)}))
+            .collect();
+        (200, json!({"batchItemFailures": failures}).to_string())
+    })
+    .await;
+    let name = name();
+    let mut sluice = Sluice::start(
+        &pipe(
+            &name,
+            &url,
+            &function.url(),
+            "report_batch_item_failures: true\nretry: {backoff: {initial: 1s, max: 1s}}\n",
+        )
+        // moto decides which groups are busy when a long poll starts: short polls let it see the
+        // group free again sooner.
+        .replace("    endpoint_url:", "    wait_time: 1s\n    endpoint_url:"),
+    );
+    wait_for("the poison in the dead-letter queue", LIMIT, || async {
+        sqs.depth(&dlq).await.0 == 1
+    })
+    .await;
+    wait_for("the rest of the group deleted", LIMIT, || async {
+        acked(&sluice, &name).await == 3.0
+    })
+    .await;
+    assert_eq!(sqs.drain(&dlq).await[0].body(), Some("poison"));
+    assert_eq!(
+        sluice
+            .pipe_metric(
+                "sluice_dead_lettered_messages_total",
+                &name,
+                "destination=\"broker\""
+            )
+            .await,
+        1.0
+    );
+    let bodies = accepted_bodies(&function);
+    assert_eq!(
+        bodies.iter().filter(|b| *b == "poison").count(),
+        2,
+        "delivered maxReceiveCount times: {bodies:?}"
+    );
+    assert_drained(&sqs, &url, &mut sluice).await;
+}

@@ -109,3 +109,23 @@ impl std::fmt::Display for DisplayChain<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_esm_reasons() {
+        let reason = |code| classify_code(code).reason();
+        assert_eq!(reason("InvalidClientTokenId"), "EVENT_SOURCE_AUTHN_ERROR");
+        assert_eq!(reason("SignatureDoesNotMatch"), "EVENT_SOURCE_AUTHN_ERROR");
+        assert_eq!(reason("AccessDenied"), "EVENT_SOURCE_AUTHZ_ERROR");
+        assert_eq!(
+            reason("AWS.SimpleQueueService.NonExistentQueue"),
+            "ESM_CONFIG_NOT_VALID"
+        );
+        assert_eq!(reason("QueueDoesNotExist"), "ESM_CONFIG_NOT_VALID");
+        assert_eq!(classify_code("RequestThrottled"), ErrorClass::Throttled);
+        assert_eq!(classify_code("InternalError"), ErrorClass::Transient);
+    }
+}
