@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine with Rust: install and start the brokers the
-# tests need (RabbitMQ, and moto as the SQS server), check formatting and lints, build the
-# binaries, run every test.
+# tests need (RabbitMQ, ActiveMQ, and moto as the SQS server), check formatting and lints,
+# build the binaries, run every test.
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -p sluice-core  # extra arguments go to `cargo test`
@@ -17,7 +17,7 @@ export SLUICE_RABBITMQ_NODE=${SLUICE_RABBITMQ_NODE:-sluice-$port@localhost}
 export SLUICE_SQS_URL=${SLUICE_SQS_URL:-http://127.0.0.1:${SLUICE_SQS_PORT:-4566}}
 
 started=()
-for broker in rabbitmq sqs; do
+for broker in rabbitmq activemq sqs; do
   if ! "scripts/$broker.sh" status 2>/dev/null; then started+=("$broker"); fi
   "scripts/$broker.sh" start
 done

@@ -11,6 +11,7 @@ use sluice_core::source::Source;
 use sluice_core::status::PipeStatus;
 use sluice_http::HttpSink;
 use sluice_sqs::{SqsSink, SqsSource};
+use sluice_stomp::{StompSink, StompSource};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,12 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
             cfg.batch.size.unwrap_or(100),
             cfg.batch.window.map_or(Duration::from_millis(500), |w| w.0),
             cfg.concurrency.unwrap_or(1),
+        ),
+        SourceConfig::Activemq(_) => (
+            SourceKind::Mq,
+            cfg.batch.size.unwrap_or(100),
+            cfg.batch.window.map_or(Duration::from_millis(500), |w| w.0),
+            cfg.concurrency.unwrap_or(5),
         ),
         SourceConfig::Sqs(_) => (
             SourceKind::Sqs,
@@ -40,25 +47,33 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
         backoff_max: cfg.retry.backoff.max.0,
         ordered: cfg.source.is_sqs_fifo(),
     };
-    let (source, arn): (Arc<dyn Source>, String) = match &cfg.source {
-        SourceConfig::Rabbitmq(c) => {
-            let prefetch = (2 * batch_size * concurrency).min(u32::from(u16::MAX)) as u16;
-            let s = RabbitMqSource::new(c, &cfg.name, prefetch)?;
-            let arn = c
-                .event_source_arn
-                .clone()
-                .unwrap_or_else(|| format!("arn:aws:mq:local:000000000000:broker:{}", s.host()));
-            (Arc::new(s), arn)
-        }
-        SourceConfig::Sqs(c) => {
-            // Enough receives of 10 to fill `concurrency` batches.
-            let receives = (batch_size * concurrency).div_ceil(10).clamp(1, 20) as usize;
-            let s = SqsSource::new(c, receives)
-                .map_err(|e| vec![ConfigError::new("source.sqs.queue_url", e)])?;
-            let arn = s.arn().to_owned();
-            (Arc::new(s), arn)
-        }
-    };
+    let (source, arn): (Arc<dyn Source>, String) =
+        match &cfg.source {
+            SourceConfig::Rabbitmq(c) => {
+                let prefetch = (2 * batch_size * concurrency).min(u32::from(u16::MAX)) as u16;
+                let s = RabbitMqSource::new(c, &cfg.name, prefetch)?;
+                let arn = c.event_source_arn.clone().unwrap_or_else(|| {
+                    format!("arn:aws:mq:local:000000000000:broker:{}", s.host())
+                });
+                (Arc::new(s), arn)
+            }
+            SourceConfig::Activemq(c) => {
+                let s = StompSource::new(c, 2 * batch_size * concurrency)
+                    .map_err(|e| vec![ConfigError::new("source.activemq.url", e)])?;
+                let arn = c.event_source_arn.clone().unwrap_or_else(|| {
+                    format!("arn:aws:mq:local:000000000000:broker:{}", s.host())
+                });
+                (Arc::new(s), arn)
+            }
+            SourceConfig::Sqs(c) => {
+                // Enough receives of 10 to fill `concurrency` batches.
+                let receives = (batch_size * concurrency).div_ceil(10).clamp(1, 20) as usize;
+                let s = SqsSource::new(c, receives)
+                    .map_err(|e| vec![ConfigError::new("source.sqs.queue_url", e)])?;
+                let arn = s.arn().to_owned();
+                (Arc::new(s), arn)
+            }
+        };
     let format = match &cfg.target {
         TargetConfig::Http(h) => h.format,
         _ => Format::Lambda,
@@ -110,6 +125,10 @@ fn build_sink(
             &format!("{path}.rabbitmq"),
             &cfg.name,
         )?),
+        TargetConfig::Activemq(a) => Arc::new(
+            StompSink::new(a)
+                .map_err(|e| vec![ConfigError::new(format!("{path}.activemq.url"), e)])?,
+        ),
         TargetConfig::Sqs(s) => Arc::new(
             SqsSink::new(s)
                 .map_err(|e| vec![ConfigError::new(format!("{path}.sqs.queue_url"), e)])?,

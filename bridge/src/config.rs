@@ -9,6 +9,7 @@ use sluice_amqp::{RabbitMqSourceConfig, RabbitMqTargetConfig};
 use sluice_core::config::{BatchConfig, ConfigError, RetryConfig, validate_common};
 use sluice_http::HttpTargetConfig;
 use sluice_sqs::{QueueUrl, SqsSourceConfig, SqsTargetConfig};
+use sluice_stomp::{ActiveMqSourceConfig, ActiveMqTargetConfig};
 
 /// One pipe: source → (filter → enrichment) → target.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -32,7 +33,8 @@ pub struct PipeConfig {
     #[serde(default)]
     pub batch: BatchConfig,
     /// Batches in flight at once, 1..1000. Default 1 for RabbitMQ (Lambda's limit for
-    /// RabbitMQ event source mappings), 5 for SQS (Lambda's starting concurrency).
+    /// RabbitMQ event source mappings), 5 for ActiveMQ (Lambda's limit) and for SQS (Lambda's
+    /// starting concurrency).
     /// For SQS FIFO queues, batches of one message group never overlap.
     pub concurrency: Option<u32>,
     /// Honour `batchItemFailures` in target responses. Default false.
@@ -54,6 +56,8 @@ fn default_enabled() -> bool {
 pub enum SourceConfig {
     /// RabbitMQ over AMQP 0-9-1.
     Rabbitmq(RabbitMqSourceConfig),
+    /// ActiveMQ (or another STOMP 1.2 broker with `protocol: stomp`).
+    Activemq(ActiveMqSourceConfig),
     /// An Amazon SQS queue (or an SQS-compatible server), standard or FIFO.
     Sqs(SqsSourceConfig),
 }
@@ -62,6 +66,7 @@ impl SourceConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Rabbitmq(_) => "rabbitmq",
+            SourceConfig::Activemq(_) => "activemq",
             SourceConfig::Sqs(_) => "sqs",
         }
     }
@@ -70,7 +75,7 @@ impl SourceConfig {
     pub fn is_sqs_fifo(&self) -> bool {
         match self {
             SourceConfig::Sqs(c) => QueueUrl::parse(&c.queue_url).is_ok_and(|u| u.is_fifo()),
-            SourceConfig::Rabbitmq(_) => false,
+            SourceConfig::Rabbitmq(_) | SourceConfig::Activemq(_) => false,
         }
     }
 }
@@ -84,6 +89,8 @@ pub enum TargetConfig {
     Rabbitmq(RabbitMqTargetConfig),
     /// An SQS queue, with `SendMessageBatch`.
     Sqs(SqsTargetConfig),
+    /// An ActiveMQ destination (`protocol: stomp`), a receipt per message.
+    Activemq(ActiveMqTargetConfig),
 }
 
 impl TargetConfig {
@@ -92,6 +99,7 @@ impl TargetConfig {
             TargetConfig::Http(_) => "http",
             TargetConfig::Rabbitmq(_) => "rabbitmq",
             TargetConfig::Sqs(_) => "sqs",
+            TargetConfig::Activemq(_) => "activemq",
         }
     }
 
@@ -101,6 +109,7 @@ impl TargetConfig {
             TargetConfig::Http(c) => c.validate(&path, errors),
             TargetConfig::Rabbitmq(c) => c.validate(&path, errors),
             TargetConfig::Sqs(c) => c.validate(&path, source.is_sqs_fifo(), errors),
+            TargetConfig::Activemq(c) => c.validate(&path, errors),
         }
     }
 }
@@ -119,6 +128,7 @@ impl PipeConfig {
         match &self.source {
             SourceConfig::Rabbitmq(c) => c.validate("source.rabbitmq", &mut errors),
             SourceConfig::Sqs(c) => c.validate("source.sqs", &self.batch, &mut errors),
+            SourceConfig::Activemq(c) => c.validate("source.activemq", &mut errors),
         }
         self.target.validate("target", &self.source, &mut errors);
         if let Some(d) = &self.dead_letter {

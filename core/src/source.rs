@@ -77,3 +77,58 @@ pub async fn forward(out: &mpsc::Sender<Record>, record: Record, stop: &Cancella
         sent = out.send(record) => sent.is_ok(),
     }
 }
+
+/// How one connection of a source ended.
+pub enum SessionEnd {
+    /// `stop` was cancelled: the source is done.
+    Stopped,
+    /// The connection failed or was lost; `reason` is the ESM state transition reason.
+    Lost {
+        error: String,
+        reason: &'static str,
+        /// The session got connected before it was lost.
+        connected: bool,
+    },
+}
+
+/// Run `session(attempt)` again and again until it ends with [`SessionEnd::Stopped`], waiting
+/// a capped, jittered backoff after each loss. A session that got connected resets the
+/// backoff: reconnect quickly after a broker restart, slowly while the broker keeps refusing.
+/// `broker` names the broker kind in logs.
+pub async fn reconnect_loop<F, Fut>(
+    ctx: &SourceContext,
+    stop: &CancellationToken,
+    broker: &str,
+    mut session: F,
+) where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = SessionEnd>,
+{
+    let mut failures: u32 = 0;
+    let mut attempt = 0usize;
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        match session(attempt).await {
+            SessionEnd::Stopped => return,
+            SessionEnd::Lost {
+                error,
+                reason,
+                connected,
+            } => {
+                ctx.metrics.source_conn_errors.inc();
+                ctx.status.set_connected(false);
+                ctx.status.set_reason(reason);
+                failures = if connected { 1 } else { failures + 1 };
+                let delay = crate::backoff::reconnect_delay(failures);
+                tracing::warn!(error = %error, reason, retry_in = ?delay, "{broker} connection failed");
+                attempt += 1;
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}

@@ -17,6 +17,7 @@ pub mod broker;
 pub mod function;
 pub mod process;
 pub mod sqs;
+pub mod stomp;
 
 use std::future::Future;
 use std::time::Duration;

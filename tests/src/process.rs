@@ -122,6 +122,12 @@ impl Sluice {
             .await
     }
 
+    /// `sluice_acked_messages_total` of a pipe.
+    pub async fn acked(&self, pipe: &str) -> f64 {
+        self.pipe_metric("sluice_acked_messages_total", pipe, "")
+            .await
+    }
+
     pub async fn ready(&self) -> bool {
         matches!(self.get("/readyz").await, Some((200, _)))
     }

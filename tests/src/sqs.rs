@@ -178,9 +178,7 @@ pub fn name() -> String {
 }
 
 pub async fn acked(sluice: &Sluice, pipe: &str) -> f64 {
-    sluice
-        .pipe_metric("sluice_acked_messages_total", pipe, "")
-        .await
+    sluice.acked(pipe).await
 }
 
 /// Bodies a function accepted, per delivery, in the order it saw them.

@@ -14,16 +14,15 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection};
-use sluice_core::backoff;
 use sluice_core::config::ConfigError;
 use sluice_core::record::{DeliveryId, Record};
-use sluice_core::source::{Acker, Source, SourceContext, forward};
+use sluice_core::source::{Acker, SessionEnd, Source, SourceContext, forward, reconnect_loop};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 /// How often the backlog gauge is refreshed (a passive `queue.declare` per queue).
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
@@ -247,34 +246,19 @@ fn chan(what: &'static str) -> impl Fn(lapin::Error) -> AmqpError {
 #[async_trait]
 impl Source for RabbitMqSource {
     async fn run(&self, out: mpsc::Sender<Record>, ctx: SourceContext, stop: CancellationToken) {
-        let mut failures: u32 = 0;
-        let mut attempt = 0usize;
-        loop {
-            if stop.is_cancelled() {
-                return;
+        let (out, context, token) = (&out, &ctx, &stop);
+        reconnect_loop(&ctx, &stop, "rabbitmq", |attempt| async move {
+            let before = self.epoch.load(Ordering::Relaxed);
+            match self.session(attempt, out, context, token).await {
+                Ended::Stopped => SessionEnd::Stopped,
+                Ended::Lost(e) => SessionEnd::Lost {
+                    reason: e.class().reason(),
+                    error: e.to_string(),
+                    connected: self.epoch.load(Ordering::Relaxed) != before,
+                },
             }
-            let epoch_before = self.epoch.load(Ordering::Relaxed);
-            match self.session(attempt, &out, &ctx, &stop).await {
-                Ended::Stopped => return,
-                Ended::Lost(e) => {
-                    let class = e.class();
-                    ctx.metrics.source_conn_errors.inc();
-                    ctx.status.set_connected(false);
-                    ctx.status.set_reason(class.reason());
-                    // A session that got going resets the backoff: reconnect quickly after a
-                    // broker restart, slowly when the broker keeps refusing.
-                    let connected = self.epoch.load(Ordering::Relaxed) != epoch_before;
-                    failures = if connected { 1 } else { failures + 1 };
-                    let delay = backoff::reconnect_delay(failures);
-                    warn!(error = %e, reason = class.reason(), retry_in = ?delay, "rabbitmq connection failed");
-                    attempt += 1;
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                }
-            }
-        }
+        })
+        .await;
     }
 
     fn acker(&self) -> Arc<dyn Acker> {

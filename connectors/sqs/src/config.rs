@@ -25,7 +25,8 @@ pub struct SqsSourceConfig {
     pub visibility_timeout: Option<HumanDuration>,
     /// Receives in flight at most; Sluice adds receives while they come back full and drops
     /// back to one when the queue runs dry. Default: enough for `concurrency` batches
-    /// (batch.size x concurrency / 10), at least 1, at most 20 (more only when set).
+    /// (batch.size x concurrency / 10), at least 1, at most 20 (more only when set); 1 for
+    /// FIFO queues.
     pub max_receives: Option<u32>,
 }
 

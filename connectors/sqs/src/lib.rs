@@ -43,7 +43,9 @@
 //! nothing more of their group meanwhile. Attempts count from `ApproximateReceiveCount`.
 //! (Giving them back would also work with SQS, which returns a group's visible messages in
 //! order; moto 5.2.5, the test server, does not when several become visible at once.)
-//! Batches hold at most 10 records and have no window, as with Lambda.
+//! Batches hold at most 10 records and have no window, as with Lambda. One receive runs at a
+//! time by default (`max_receives` raises it): the order of a group is the order of one
+//! receive's messages.
 //!
 //! # Choices where the seeds are silent
 //!

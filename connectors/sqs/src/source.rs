@@ -61,9 +61,14 @@ impl SqsSource {
             },
             wait_secs: cfg.wait_time.0.as_secs() as i32,
             visibility: cfg.visibility_timeout.map(|v| v.0.as_secs()),
+            // FIFO: one receive at a time unless set. Order within a group is the order of one
+            // receive's messages; concurrent receives add little (SQS hands a group to one at a
+            // time) and moto does not keep groups apart across concurrent receives.
             max_receives: cfg
                 .max_receives
-                .map_or(default_receives, |n| n as usize)
+                .map_or(if url.is_fifo() { 1 } else { default_receives }, |n| {
+                    n as usize
+                })
                 .clamp(1, 50),
             acker: Arc::new(SqsAcker::new(url.url.clone(), url.is_fifo())),
             seq: AtomicU64::new(0),

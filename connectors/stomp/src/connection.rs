@@ -1,0 +1,150 @@
+//! Connecting: TCP or TLS (rustls on ring), the CONNECT handshake, heart-beat negotiation.
+
+use crate::codec::{Frame, Item, Out, StompCodec};
+use crate::config::Endpoint;
+use crate::error::StompError;
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+/// A byte stream, plain or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+pub type Conn = Framed<Box<dyn Io>, StompCodec>;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who connects, and how.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub virtual_host: Option<String>,
+    /// Heart-beat interval offered both ways; zero for none.
+    pub heart_beat: Duration,
+}
+
+/// A connected session.
+pub struct Connected {
+    pub conn: Conn,
+    pub endpoint: Endpoint,
+    /// How often we must send something (None: never).
+    pub send_every: Option<Duration>,
+    /// How long the broker may stay silent before it is taken as gone (None: forever).
+    pub silent_limit: Option<Duration>,
+}
+
+fn tls_config() -> Arc<tokio_rustls::rustls::ClientConfig> {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .unwrap_or_else(|_| {
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        });
+    Arc::new(config)
+}
+
+async fn open(e: &Endpoint) -> Result<Box<dyn Io>, StompError> {
+    let io = |source| StompError::Io {
+        endpoint: e.to_string(),
+        source,
+    };
+    let tcp = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect((e.host.as_str(), e.port)),
+    )
+    .await
+    .map_err(|_| StompError::Timeout("connecting"))?
+    .map_err(io)?;
+    let _ = tcp.set_nodelay(true);
+    if !e.tls {
+        return Ok(Box::new(tcp));
+    }
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(e.host.clone())
+        .map_err(|_| StompError::Protocol(format!("invalid TLS server name {}", e.host)))?;
+    let tls = tokio_rustls::TlsConnector::from(tls_config())
+        .connect(name, tcp)
+        .await
+        .map_err(io)?;
+    Ok(Box::new(tls))
+}
+
+/// Connect to the endpoint `attempt` picks (endpoints are tried in turn) and log in.
+pub async fn connect(
+    endpoints: &[Endpoint],
+    attempt: usize,
+    login: &Login,
+) -> Result<Connected, StompError> {
+    let endpoint = endpoints[attempt % endpoints.len()].clone();
+    let io = open(&endpoint).await?;
+    let mut conn = Framed::new(io, StompCodec::default());
+    let hb = login.heart_beat.as_millis() as u64;
+    let mut connect = Frame::new("CONNECT")
+        .header("accept-version", "1.2")
+        .header(
+            "host",
+            login
+                .virtual_host
+                .clone()
+                .unwrap_or_else(|| endpoint.host.clone()),
+        )
+        .header("heart-beat", format!("{hb},{hb}"));
+    if let Some(u) = &login.username {
+        connect = connect.header("login", u.clone());
+    }
+    if let Some(p) = &login.password {
+        connect = connect.header("passcode", p.clone());
+    }
+    conn.send(Out::Frame(connect)).await?;
+    let answer = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        loop {
+            match conn.next().await {
+                Some(Ok(Item::Heartbeat)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .map_err(|_| StompError::Timeout("waiting for CONNECTED"))?;
+    let frame = match answer {
+        Some(Ok(Item::Frame(f))) => f,
+        Some(Ok(Item::Heartbeat)) | None => return Err(StompError::Closed),
+        Some(Err(e)) => return Err(e.into()),
+    };
+    match frame.command.as_str() {
+        "CONNECTED" => {}
+        "ERROR" => return Err(StompError::from_error_frame(&frame)),
+        other => {
+            return Err(StompError::Protocol(format!(
+                "expected CONNECTED, got {other}"
+            )));
+        }
+    }
+    // heart-beat: sx,sy from the broker; we send every max(ours, sy), it every max(sx, ours).
+    let (sx, sy) = frame
+        .get("heart-beat")
+        .and_then(|v| v.split_once(','))
+        .map(|(a, b)| (a.trim().parse().unwrap_or(0), b.trim().parse().unwrap_or(0)))
+        .unwrap_or((0u64, 0u64));
+    let negotiate = |ours: u64, theirs: u64| {
+        (ours > 0 && theirs > 0).then(|| Duration::from_millis(ours.max(theirs)))
+    };
+    Ok(Connected {
+        conn,
+        endpoint,
+        send_every: negotiate(hb, sy),
+        silent_limit: negotiate(hb, sx).map(|d| d * 2 + Duration::from_secs(1)),
+    })
+}

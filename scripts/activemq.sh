@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Install (if missing), start, stop or check a private ActiveMQ broker for Sluice's tests.
+#
+#   scripts/activemq.sh start    # idempotent: reuses a broker that already answers
+#   scripts/activemq.sh stop
+#   scripts/activemq.sh status
+#
+# The broker runs Debian's `activemq` package in the foreground JVM with its own activemq.xml:
+# OpenWire on 127.0.0.1:61616 and STOMP on 127.0.0.1:61613, no JMX, a private KahaDB under
+# $SLUICE_RUN_DIR/activemq. Like a stock ActiveMQ (and Amazon MQ), it has no broker-side
+# redelivery: a STOMP NACK is a poison ack and the message goes to ActiveMQ.DLQ. Settings:
+#   SLUICE_ACTIVEMQ_PORT        OpenWire port (default 61616)
+#   SLUICE_ACTIVEMQ_STOMP_PORT  STOMP port (default 61613)
+#   SLUICE_RUN_DIR              where data and logs go (default /tmp/sluice-run)
+set -euo pipefail
+
+run_dir=${SLUICE_RUN_DIR:-/tmp/sluice-run}
+base=$run_dir/activemq
+port=${SLUICE_ACTIVEMQ_PORT:-61616}
+stomp_port=${SLUICE_ACTIVEMQ_STOMP_PORT:-61613}
+
+log() { printf 'activemq: %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install() {
+  command -v activemq >/dev/null && return
+  log "installing Debian's activemq"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq activemq >/dev/null
+}
+
+# The broker's JVM (a child of the activemq shell wrapper): found by its private config path.
+jvm_pid() { pgrep -f -- "-Dactivemq.conf=$base/conf" | head -n 1; }
+
+start() {
+  install
+  if port_open "$stomp_port" && port_open "$port"; then
+    if [ -n "$(jvm_pid)" ]; then
+      log "broker already up (openwire $port, stomp $stomp_port)"
+      return
+    fi
+    log "ports $port/$stomp_port are taken by something else; set SLUICE_ACTIVEMQ_PORT/_STOMP_PORT"
+    exit 1
+  fi
+  mkdir -p "$base/conf" "$base/data"
+  cp /etc/activemq/instances-available/main/log4j2.properties "$base/conf/" 2>/dev/null || true
+  cat >"$base/conf/activemq.xml" <<XML
+<beans xmlns="http://www.springframework.org/schema/beans"
+       xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+       xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans.xsd
+       http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
+  <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="sluice"
+          dataDirectory="$base/data">
+    <persistenceAdapter>
+      <kahaDB directory="$base/data/kahadb"/>
+    </persistenceAdapter>
+    <transportConnectors>
+      <transportConnector name="openwire" uri="tcp://127.0.0.1:$port"/>
+      <transportConnector name="stomp" uri="stomp://127.0.0.1:$stomp_port"/>
+    </transportConnectors>
+  </broker>
+</beans>
+XML
+  log "starting on 127.0.0.1 (openwire $port, stomp $stomp_port; data in $base)"
+  ACTIVEMQ_USER=root ACTIVEMQ_CONF="$base/conf" ACTIVEMQ_DATA="$base/data" \
+    ACTIVEMQ_PIDFILE="$base/amq.pid" ACTIVEMQ_OPTS="-Xms128M -Xmx256M" \
+    nohup activemq console "xbean:file:$base/conf/activemq.xml" >"$base/activemq.log" 2>&1 &
+  local wrapper=$!
+  for _ in $(seq 1 120); do
+    kill -0 "$wrapper" 2>/dev/null || break
+    if port_open "$stomp_port" && port_open "$port"; then
+      log "ready"
+      return
+    fi
+    sleep 0.5
+  done
+  log "did not start within 60s; see $base/activemq.log"
+  tail -n 30 "$base/activemq.log" >&2 || true
+  exit 1
+}
+
+stop() {
+  local pid
+  pid=$(jvm_pid || true)
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$pid" 2>/dev/null || true
+    log "stopped"
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) if port_open "$stomp_port" && [ -n "$(jvm_pid)" ]; then log "up (stomp $stomp_port)"; else log "down"; exit 1; fi ;;
+  pid) jvm_pid ;;
+  *) echo "usage: $0 start|stop|status|pid" >&2; exit 2 ;;
+esac

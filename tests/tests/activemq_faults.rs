@@ -1,0 +1,140 @@
+//! ActiveMQ faults: the broker restarted mid-stream, and a broker that stops answering
+//! (SIGSTOP) found out by heart-beats. A separate test binary, because both take the broker
+//! away from every test beside them; the two tests here take turns.
+
+use sluice_tests::function::Function;
+use sluice_tests::process::Sluice;
+use sluice_tests::stomp::{Client, activemq_port};
+use sluice_tests::{unique, wait_for};
+use std::process::Command;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+const LIMIT: Duration = Duration::from_secs(120);
+static BROKER: Mutex<()> = Mutex::const_new(());
+
+fn script(action: &str) -> String {
+    let out = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/activemq.sh"
+    ))
+    .arg(action)
+    .output()
+    .expect("run scripts/activemq.sh");
+    assert!(
+        out.status.success(),
+        "activemq.sh {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn pipe(name: &str, queue: &str, function_url: &str) -> String {
+    format!(
+        "name: {name}\nsource:\n  activemq:\n    protocol: stomp\n    url: stomp://127.0.0.1:{}\n    queues: [{queue}]\n    heart_beat: 1s\ntarget:\n  http:\n    url: {function_url}\n    timeout: 10s\nbatch: {{size: 50, window: 50ms}}\n",
+        activemq_port()
+    )
+}
+
+/// Bodies as message ids: the function counts records by `messageID`, which ActiveMQ keeps
+/// across redeliveries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restarted_mid_stream_loses_nothing() {
+    let _turn = BROKER.lock().await;
+    let queue = unique("restart");
+    let total = 3_000;
+    Client::connect(activemq_port(), None)
+        .await
+        .send_numbered(&queue, "m", total)
+        .await;
+    let function =
+        Function::start_slow(0, Duration::from_millis(20), |_| (200, String::new())).await;
+    let name = unique("p").to_lowercase();
+    let mut sluice = Sluice::start(&pipe(&name, &queue, &function.url()));
+    wait_for("a first part delivered", LIMIT, || async {
+        function.distinct() >= 300
+    })
+    .await;
+    script("stop");
+    let at_stop = function.distinct();
+    script("start");
+    wait_for(
+        "every message delivered after the restart",
+        LIMIT,
+        || async { function.distinct() == total },
+    )
+    .await;
+    wait_for("reconnected", LIMIT, || async { sluice.ready().await }).await;
+    assert!(
+        at_stop < total,
+        "the restart landed mid-stream ({at_stop} of {total})"
+    );
+    assert!(
+        sluice
+            .pipe_metric(
+                "sluice_connection_errors_total",
+                &name,
+                "component=\"source\""
+            )
+            .await
+            >= 1.0
+    );
+    eprintln!(
+        "activemq restart: {total} messages, {at_stop} delivered before the stop, {} duplicates",
+        function.duplicates()
+    );
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+    let left = Client::connect(activemq_port(), None)
+        .await
+        .drain(&queue, Duration::from_millis(500))
+        .await;
+    assert!(
+        left.is_empty(),
+        "every message acknowledged: {} left",
+        left.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_stops_answering_is_found_by_heart_beats() {
+    let _turn = BROKER.lock().await;
+    let queue = unique("frozen");
+    let mut client = Client::connect(activemq_port(), None).await;
+    client.send_numbered(&queue, "a", 50).await;
+    drop(client);
+    let function = Function::ok().await;
+    let name = unique("p").to_lowercase();
+    let mut sluice = Sluice::start(&pipe(&name, &queue, &function.url()));
+    wait_for("the first 50", LIMIT, || async {
+        function.distinct() == 50
+    })
+    .await;
+    let pid = script("pid");
+    let signal = |s: &str| Command::new("kill").args([s, &pid]).status().expect("kill");
+    signal("-STOP");
+    // The TCP connection stays up; only the missing heart-beats tell.
+    wait_for("the silence noticed", Duration::from_secs(30), || async {
+        !sluice.ready().await
+    })
+    .await;
+    signal("-CONT");
+    let mut client = Client::connect(activemq_port(), None).await;
+    client.send_numbered(&queue, "b", 50).await;
+    wait_for("all 100 after the broker woke", LIMIT, || async {
+        function.distinct() == 100
+    })
+    .await;
+    wait_for("ready again", LIMIT, || async { sluice.ready().await }).await;
+    assert!(
+        sluice.logs().contains("heart-beats missed"),
+        "{}",
+        sluice.logs()
+    );
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+    assert!(
+        client
+            .drain(&queue, Duration::from_millis(500))
+            .await
+            .is_empty()
+    );
+}
