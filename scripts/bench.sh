@@ -2,6 +2,7 @@
 # The benchmark: Sluice (release build) against the broker's own ceiling.
 #   scripts/bench.sh [--messages N] [--size BYTES] [--rounds R] [--prefetch P]   # RabbitMQ
 #   scripts/bench.sh --broker sqs [--messages N] [--rounds R]                    # SQS (moto)
+#   scripts/bench.sh --broker activemq [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, STOMP
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${SLUICE_RABBITMQ_PORT:-5673}
@@ -9,6 +10,8 @@ export SLUICE_RABBITMQ_URL=${SLUICE_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:$
 export SLUICE_SQS_URL=${SLUICE_SQS_URL:-http://127.0.0.1:${SLUICE_SQS_PORT:-4566}}
 if [[ " $* " == *" --broker sqs "* ]]; then
   scripts/sqs.sh start
+elif [[ " $* " == *" --broker activemq "* ]]; then
+  scripts/activemq.sh start
 else
   scripts/rabbitmq.sh start
 fi

@@ -137,3 +137,43 @@ fn sqs_pipes_are_held_to_lambdas_batch_rules() {
         }
     }
 }
+
+#[test]
+fn activemq_pipes_need_stomp_for_now_and_a_broker_url() {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-amq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pipe = |source: &str| {
+        format!(
+            "name: a\nsource:\n  activemq:\n{source}    queues: [q]\ntarget:\n  http: {{url: 'http://127.0.0.1:1/'}}\n"
+        )
+    };
+    let cases = [
+        (
+            pipe("    url: tcp://127.0.0.1:61616\n"),
+            Some(
+                "source.activemq.protocol: found openwire (the default), which this version of sluice does not speak yet; allowed: stomp",
+            ),
+        ),
+        (
+            pipe("    protocol: stomp\n    url: amqp://h\n"),
+            Some("source.activemq.url: `amqp://h`: scheme amqp"),
+        ),
+        (
+            pipe("    protocol: stomp\n    url: failover:(stomp://a:61613,stomp+ssl://b:61614)\n"),
+            None,
+        ),
+    ];
+    for (i, (yaml, expected)) in cases.iter().enumerate() {
+        let file = dir.join(format!("case{i}.yaml"));
+        std::fs::write(&file, yaml).unwrap();
+        let out = sluice(&["validate", &file.display().to_string()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match expected {
+            None => assert!(out.status.success(), "case {i}: {stderr}"),
+            Some(message) => {
+                assert_eq!(out.status.code(), Some(1), "case {i}");
+                assert!(stderr.contains(message), "case {i}: {stderr}");
+            }
+        }
+    }
+}

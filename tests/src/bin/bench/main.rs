@@ -10,9 +10,11 @@
 //! 1,000 messages and peak RSS, read from `/proc/PID`.
 //!
 //! `--broker sqs` measures SQS instead (`sqs.rs`): Sluice against a bare receive-delete loop
-//! on the same server, in messages/s and SQS requests per message.
+//! on the same server, in messages/s and SQS requests per message. `--broker activemq`
+//! measures ActiveMQ over STOMP (`stomp.rs`) against a bare STOMP consumer.
 
 mod sqs;
+mod stomp;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -307,6 +309,15 @@ async fn main() {
     if args.get(1).map(String::as_str) == Some("bare") {
         let count = arg(&args, "--count", "0").parse().expect("--count");
         bare_consumer(&arg(&args, "--queue", ""), count).await;
+        return;
+    }
+    if arg(&args, "--broker", "rabbitmq") == "activemq" {
+        let n = arg(&args, "--messages", "50000")
+            .parse()
+            .expect("--messages");
+        let size = arg(&args, "--size", "1024").parse().expect("--size");
+        let rounds = arg(&args, "--rounds", "3").parse().expect("--rounds");
+        stomp::run(n, size, rounds).await;
         return;
     }
     if arg(&args, "--broker", "rabbitmq") == "sqs" {
