@@ -115,7 +115,11 @@ async fn standard_queue_delivers_every_message_once_as_lambda_events() {
     assert_eq!(seed["eventSourceARN"], json!(sqs.arn(&url).await));
     assert_eq!(seed["awsRegion"], json!("us-east-1"));
     let attributes = seed["attributes"].as_object().unwrap();
-    assert_eq!(attributes["ApproximateReceiveCount"], json!("1"));
+    // "1" on a first delivery; a duplicate (see above) carries a higher count.
+    let count = attributes["ApproximateReceiveCount"]
+        .as_str()
+        .expect("a string");
+    assert!(count.parse::<u32>().unwrap() >= 1, "{count}");
     for key in ["SentTimestamp", "ApproximateFirstReceiveTimestamp"] {
         let v = attributes[key].as_str().expect("a string");
         assert!(v.parse::<u64>().unwrap() > 1_600_000_000_000, "{key}: {v}");

@@ -113,7 +113,13 @@ impl Acker for StompAcker {
                 match outcome {
                     Outcome::Ack => frames.push(Frame::new("ACK").header("id", ack)),
                     // A poison ack: ActiveMQ moves the message to its dead-letter queue.
-                    Outcome::Reject => frames.push(Frame::new("NACK").header("id", ack)),
+                    // RabbitMQ's STOMP plugin requeues a NACK unless told not to; without
+                    // requeue its dead-letter exchange, if any, takes it.
+                    Outcome::Reject => frames.push(
+                        Frame::new("NACK")
+                            .header("id", ack)
+                            .header("requeue", "false"),
+                    ),
                     // Left unacknowledged: the broker redelivers it when the connection closes.
                     Outcome::Retry { .. } => {}
                 }

@@ -20,7 +20,7 @@
 //! |---|---|
 //! | `Ack` (delivered, filtered, dead-lettered by Sluice) | `ACK id:<ack>` |
 //! | a failed delivery | nothing yet: Sluice holds it unacknowledged and retries it after the backoff |
-//! | `Reject` (given up after `retry.max_attempts`, no `dead_letter`) | `NACK id:<ack>`: a poison ack, ActiveMQ moves it to `ActiveMQ.DLQ` |
+//! | `Reject` (given up after `retry.max_attempts`, no `dead_letter`) | `NACK id:<ack> requeue:false`: a poison ack, ActiveMQ moves it to `ActiveMQ.DLQ` (RabbitMQ's plugin: rejected without requeue, so a dead-letter exchange takes it) |
 //! | `Retry` (only at shutdown: records Sluice still held) | nothing: the broker redelivers them when the connection closes |
 //! | stale (connection gone) | nothing: the broker already redelivers it |
 //!
