@@ -166,7 +166,19 @@ pub fn bodies(prefix: &str, n: usize) -> Vec<String> {
 pub const LIMIT: Duration = Duration::from_secs(120);
 
 /// A pipe from the queue at `url` to `function_url`; `extra` is appended.
+///
+/// One receive at a time: moto's receives are not atomic, so two running at once now and
+/// then hand out the same message twice. Tests that count deliveries exactly would see
+/// those duplicates; `pipe_parallel` keeps Sluice's own default.
 pub fn pipe(name: &str, url: &str, function_url: &str, extra: &str) -> String {
+    pipe_parallel(name, url, function_url, extra).replace(
+        "    endpoint_url:",
+        "    max_receives: 1\n    endpoint_url:",
+    )
+}
+
+/// A pipe with Sluice's default number of parallel receives.
+pub fn pipe_parallel(name: &str, url: &str, function_url: &str, extra: &str) -> String {
     format!(
         "name: {name}\nsource:\n  sqs:\n    queue_url: {url}\n    endpoint_url: {}\ntarget:\n  http:\n    url: {function_url}\n    timeout: 30s\n{extra}",
         endpoint()

@@ -7,7 +7,7 @@ use sluice_tests::function::{Function, message_id, records};
 use sluice_tests::process::Sluice;
 use sluice_tests::sqs::{
     LIMIT, Sqs, accepted_bodies, acked, assert_drained, assert_empty, bodies, endpoint, name, pipe,
-    queue_with_visibility,
+    pipe_parallel, queue_with_visibility,
 };
 use sluice_tests::{unique, wait_for};
 use std::collections::{HashMap, HashSet};
@@ -51,7 +51,7 @@ async fn standard_queue_delivers_every_message_once_as_lambda_events() {
         .unwrap();
     let function = Function::ok().await;
     let name = name();
-    let mut sluice = Sluice::start(&pipe(
+    let mut sluice = Sluice::start(&pipe_parallel(
         &name,
         &url,
         &function.url(),

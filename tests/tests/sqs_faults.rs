@@ -10,7 +10,7 @@ use sluice_tests::function::{Function, message_id, records};
 use sluice_tests::process::Sluice;
 use sluice_tests::sqs::{
     LIMIT, Sqs, accepted_bodies, acked, assert_drained, assert_empty, bodies, endpoint, name, pipe,
-    queue_with_visibility,
+    pipe_parallel, queue_with_visibility,
 };
 use sluice_tests::{unique, wait_for};
 use std::collections::HashMap;
@@ -146,7 +146,7 @@ async fn sigkill_mid_stream_then_restart_loses_nothing() {
     let function =
         Function::start_slow(0, Duration::from_millis(50), |_| (200, String::new())).await;
     let name = name();
-    let mut sluice = Sluice::start(&pipe(
+    let mut sluice = Sluice::start(&pipe_parallel(
         &name,
         &url,
         &function.url(),
