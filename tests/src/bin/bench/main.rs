@@ -13,25 +13,20 @@
 //! on the same server, in messages/s and SQS requests per message. `--broker activemq`
 //! measures ActiveMQ over STOMP (`stomp.rs`) against a bare STOMP consumer.
 
+mod run;
 mod sqs;
 mod stomp;
 
-use bytes::Bytes;
+use run::SluiceRun;
+
 use futures_util::StreamExt;
-use http::Response;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use sluice_tests::arg;
 use sluice_tests::broker::{Rabbit, url};
-use sluice_tests::process::binary;
-use sluice_tests::{free_port, unique};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use sluice_tests::unique;
+use std::time::Instant;
 
 /// CPU seconds (user + system) and peak RSS in MiB of a process, from /proc.
 pub(crate) fn usage(pid: u32) -> (f64, f64) {
@@ -188,48 +183,6 @@ async fn ceiling(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
     }
 }
 
-/// A receiver that answers 200 and counts records: occurrences of `marker` (a field every
-/// record has once, such as `"basicProperties"`).
-pub(crate) async fn receiver(
-    count: Arc<AtomicU64>,
-    first: Arc<std::sync::Mutex<Option<Instant>>>,
-    marker: &'static [u8],
-) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((s, _)) = listener.accept().await else {
-                continue;
-            };
-            let (count, first) = (count.clone(), first.clone());
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let (count, first) = (count.clone(), first.clone());
-                    async move {
-                        first.lock().unwrap().get_or_insert_with(Instant::now);
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let n = body.windows(marker.len()).filter(|w| *w == marker).count();
-                        count.fetch_add(n as u64, Ordering::Relaxed);
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(s), svc)
-                    .await;
-            });
-        }
-    });
-    port
-}
-
 async fn sluice(rabbit: &Rabbit, n: usize, size: usize, prefetch: Option<String>) -> Figures {
     let queue = unique("bench-sluice");
     preload(rabbit, &queue, n, size).await;
@@ -237,70 +190,26 @@ async fn sluice(rabbit: &Rabbit, n: usize, size: usize, prefetch: Option<String>
     let prefetch = prefetch
         .map(|p| format!("    prefetch: {p}\n"))
         .unwrap_or_default();
-    let count = Arc::new(AtomicU64::new(0));
-    let first = Arc::new(std::sync::Mutex::new(None));
-    let port = receiver(count.clone(), first.clone(), b"\"basicProperties\"").await;
-    let dir = std::env::temp_dir().join(unique("bench"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let pipe = dir.join("bench.yaml");
-    std::fs::write(
-        &pipe,
-        format!(
+    let run = SluiceRun::start(
+        b"\"basicProperties\"",
+        |port| format!(
             "name: bench\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\n{prefetch}target:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\nbatch: {{size: 100}}\nconcurrency: 4\n",
             url()
         ),
+        &[("SLUICE_LOG", "warn,lapin=off".into())],
     )
-    .expect("pipe");
-    let admin = format!("127.0.0.1:{}", free_port());
-    let mut child = std::process::Command::new(binary())
-        .args(["run", "--admin-addr", &admin])
-        .arg(&pipe)
-        .env("SLUICE_LOG", "warn,lapin=off")
-        .spawn()
-        .expect("spawn sluice");
-    let pid = child.id();
-    let acked_all = async {
-        loop {
-            if count.load(Ordering::Relaxed) >= n as u64 && acked(&admin).await >= n as u64 {
-                return Instant::now();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    let done = tokio::time::timeout(Duration::from_secs(600), acked_all)
-        .await
-        .expect("sluice finished");
-    let (cpu, rss) = usage(pid);
+    .await;
+    let secs = run.wait_for(n).await;
+    let (cpu, rss) = run.usage();
     let broker_cpu = broker_cpu() - broker_before;
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
-    let start = first.lock().unwrap().expect("a first request");
+    run.stop();
     rabbit.delete(&queue).await;
-    let _ = std::fs::remove_dir_all(dir);
     Figures {
-        secs: (done - start).as_secs_f64(),
+        secs,
         cpu,
         rss,
         broker_cpu,
     }
-}
-
-pub(crate) async fn acked(admin: &str) -> u64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(admin).await else {
-        return 0;
-    };
-    let _ = s
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await;
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf).await;
-    buf.lines()
-        .find_map(|l| l.strip_prefix("sluice_acked_messages_total{pipe=\"bench\"} "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
 }
 
 #[tokio::main]

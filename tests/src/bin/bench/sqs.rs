@@ -8,11 +8,10 @@
 //! Requests are counted at the server: the lines moto's log gains during the phase (one per
 //! HTTP request), so both sides are counted the same way, attribute reads included.
 
-use super::{acked, receiver, usage};
+use super::SluiceRun;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
-use sluice_tests::process::binary;
 use sluice_tests::sqs::{Sqs, bodies, child_env, endpoint};
-use sluice_tests::{free_port, unique};
+use sluice_tests::unique;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -111,41 +110,19 @@ async fn bare(sqs: &Sqs, n: usize) -> Figures {
 
 async fn sluice(sqs: &Sqs, n: usize) -> Figures {
     let url = preload(sqs, n).await;
-    let count = Arc::new(AtomicU64::new(0));
-    let first = Arc::new(std::sync::Mutex::new(None));
-    let port = receiver(count.clone(), first.clone(), b"\"receiptHandle\"").await;
-    let dir = std::env::temp_dir().join(unique("bench"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let pipe = dir.join("bench.yaml");
-    std::fs::write(
-        &pipe,
-        format!(
+    let before = server_requests();
+    let mut env = child_env();
+    env.push(("SLUICE_LOG", "warn".into()));
+    let run = SluiceRun::start(
+        b"\"receiptHandle\"",
+        |port| format!(
             "name: bench\nsource:\n  sqs: {{queue_url: '{url}', endpoint_url: '{}'}}\ntarget:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\n",
             endpoint()
         ),
+        &env,
     )
-    .expect("pipe");
-    let admin = format!("127.0.0.1:{}", free_port());
-    let before = server_requests();
-    let mut child = std::process::Command::new(binary())
-        .args(["run", "--admin-addr", &admin])
-        .arg(&pipe)
-        .envs(child_env())
-        .env("SLUICE_LOG", "warn")
-        .spawn()
-        .expect("spawn sluice");
-    let pid = child.id();
-    let acked_all = async {
-        loop {
-            if count.load(Ordering::Relaxed) >= n as u64 && acked(&admin).await >= n as u64 {
-                return Instant::now();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    let done = tokio::time::timeout(Duration::from_secs(600), acked_all)
-        .await
-        .expect("sluice finished");
+    .await;
+    let secs = run.wait_for(n).await;
     // Deletes are sent after the acknowledgement is counted: let them reach the server.
     let drained = async {
         while sqs.depth(&url).await != (0, 0) {
@@ -153,16 +130,11 @@ async fn sluice(sqs: &Sqs, n: usize) -> Figures {
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(30), drained).await;
-    let process = usage(pid);
+    let process = run.usage();
     let requests = server_requests() - before;
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
-    let start = first.lock().unwrap().expect("a first request");
-    let _ = std::fs::remove_dir_all(dir);
+    run.stop();
     Figures {
-        secs: (done - start).as_secs_f64(),
+        secs,
         requests,
         process: Some(process),
     }

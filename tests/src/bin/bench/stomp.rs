@@ -6,15 +6,12 @@
 //! its defaults (batch 100, concurrency 5) to a local HTTP receiver that answers 200. The
 //! broker's CPU per 1,000 messages is read from its JVM.
 
-use super::{acked, receiver, usage};
+use super::{SluiceRun, usage};
 use futures_util::{SinkExt, StreamExt};
 use sluice_stomp::codec::{Frame, Item, Out, StompCodec};
-use sluice_tests::process::binary;
 use sluice_tests::stomp::{Client, activemq_port};
-use sluice_tests::{free_port, unique};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use sluice_tests::unique;
+use std::time::Instant;
 use tokio_util::codec::Framed;
 
 struct Figures {
@@ -121,49 +118,21 @@ async fn bare(n: usize, size: usize) -> Figures {
 async fn sluice(n: usize, size: usize) -> Figures {
     let queue = preload(n, size).await;
     let before = broker_cpu();
-    let count = Arc::new(AtomicU64::new(0));
-    let first = Arc::new(std::sync::Mutex::new(None));
-    let port = receiver(count.clone(), first.clone(), b"\"messageID\"").await;
-    let dir = std::env::temp_dir().join(unique("bench"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let pipe = dir.join("bench.yaml");
-    std::fs::write(
-        &pipe,
-        format!(
+    let run = SluiceRun::start(
+        b"\"messageID\"",
+        |port| format!(
             "name: bench\nsource:\n  activemq:\n    protocol: stomp\n    url: stomp://127.0.0.1:{}\n    queues: [{queue}]\ntarget:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\n",
             activemq_port()
         ),
+        &[("SLUICE_LOG", "warn".into())],
     )
-    .expect("pipe");
-    let admin = format!("127.0.0.1:{}", free_port());
-    let mut child = std::process::Command::new(binary())
-        .args(["run", "--admin-addr", &admin])
-        .arg(&pipe)
-        .env("SLUICE_LOG", "warn")
-        .spawn()
-        .expect("spawn sluice");
-    let pid = child.id();
-    let acked_all = async {
-        loop {
-            if count.load(Ordering::Relaxed) >= n as u64 && acked(&admin).await >= n as u64 {
-                return Instant::now();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    let done = tokio::time::timeout(Duration::from_secs(600), acked_all)
-        .await
-        .expect("sluice finished");
-    let process = usage(pid);
+    .await;
+    let secs = run.wait_for(n).await;
+    let process = run.usage();
     let broker = broker_cpu() - before;
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
-    let start = first.lock().unwrap().expect("a first request");
-    let _ = std::fs::remove_dir_all(dir);
+    run.stop();
     Figures {
-        secs: (done - start).as_secs_f64(),
+        secs,
         broker_cpu: broker,
         process: Some(process),
     }

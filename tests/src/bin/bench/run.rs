@@ -1,0 +1,146 @@
+//! One measured `sluice` run, shared by every benchmark mode: an HTTP receiver that answers
+//! 200 and counts records, and the release binary running one pipe file.
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use sluice_tests::process::binary;
+use sluice_tests::{free_port, unique};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub(crate) struct SluiceRun {
+    child: std::process::Child,
+    admin: String,
+    dir: PathBuf,
+    count: Arc<AtomicU64>,
+    first: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+impl SluiceRun {
+    /// Start a receiver counting `marker` (a field every record has once) and `sluice run` on
+    /// the pipe `yaml(receiver_port)`, with `env` added to its environment.
+    pub(crate) async fn start(
+        marker: &'static [u8],
+        yaml: impl FnOnce(u16) -> String,
+        env: &[(&str, String)],
+    ) -> SluiceRun {
+        let count = Arc::new(AtomicU64::new(0));
+        let first = Arc::new(std::sync::Mutex::new(None));
+        let port = receiver(count.clone(), first.clone(), marker).await;
+        let dir = std::env::temp_dir().join(unique("bench"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let pipe = dir.join("bench.yaml");
+        std::fs::write(&pipe, yaml(port)).expect("pipe");
+        let admin = format!("127.0.0.1:{}", free_port());
+        let child = std::process::Command::new(binary())
+            .args(["run", "--admin-addr", &admin])
+            .arg(&pipe)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .spawn()
+            .expect("spawn sluice");
+        SluiceRun {
+            child,
+            admin,
+            dir,
+            count,
+            first,
+        }
+    }
+
+    /// Wait until the receiver saw `n` records and sluice acknowledged `n`: seconds from the
+    /// first request to the last acknowledgement.
+    pub(crate) async fn wait_for(&self, n: usize) -> f64 {
+        let acked_all = async {
+            loop {
+                if self.count.load(Ordering::Relaxed) >= n as u64
+                    && acked(&self.admin).await >= n as u64
+                {
+                    return Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let done = tokio::time::timeout(Duration::from_secs(600), acked_all)
+            .await
+            .expect("sluice finished");
+        let start = self.first.lock().unwrap().expect("a first request");
+        (done - start).as_secs_f64()
+    }
+
+    /// CPU seconds and peak RSS (MiB) of the sluice process so far.
+    pub(crate) fn usage(&self) -> (f64, f64) {
+        super::usage(self.child.id())
+    }
+
+    /// SIGTERM, wait, clean up.
+    pub(crate) fn stop(mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A receiver that answers 200 and counts records: occurrences of `marker` (a field every
+/// record has once, such as `"basicProperties"`).
+async fn receiver(
+    count: Arc<AtomicU64>,
+    first: Arc<std::sync::Mutex<Option<Instant>>>,
+    marker: &'static [u8],
+) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else {
+                continue;
+            };
+            let (count, first) = (count.clone(), first.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let (count, first) = (count.clone(), first.clone());
+                    async move {
+                        first.lock().unwrap().get_or_insert_with(Instant::now);
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let n = body.windows(marker.len()).filter(|w| *w == marker).count();
+                        count.fetch_add(n as u64, Ordering::Relaxed);
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+async fn acked(admin: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(admin).await else {
+        return 0;
+    };
+    let _ = s
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf).await;
+    buf.lines()
+        .find_map(|l| l.strip_prefix("sluice_acked_messages_total{pipe=\"bench\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
