@@ -189,10 +189,6 @@ pub fn name() -> String {
     unique("p").to_lowercase()
 }
 
-pub async fn acked(sluice: &Sluice, pipe: &str) -> f64 {
-    sluice.acked(pipe).await
-}
-
 /// Bodies a function accepted, per delivery, in the order it saw them.
 pub fn accepted_bodies(function: &Function) -> Vec<String> {
     let events = function.received.lock().unwrap().events.clone();

@@ -6,7 +6,7 @@ use serde_json::json;
 use sluice_tests::function::{Function, message_id, records};
 use sluice_tests::process::Sluice;
 use sluice_tests::sqs::{
-    LIMIT, Sqs, accepted_bodies, acked, assert_drained, assert_empty, bodies, endpoint, name, pipe,
+    LIMIT, Sqs, accepted_bodies, assert_drained, assert_empty, bodies, endpoint, name, pipe,
     pipe_parallel, queue_with_visibility,
 };
 use sluice_tests::{unique, wait_for};
@@ -64,7 +64,7 @@ async fn standard_queue_delivers_every_message_once_as_lambda_events() {
     // SQS standard queues deliver at least once: a second copy is possible (moto hands one
     // out twice now and then when receives run concurrently). Every copy delivered is deleted.
     wait_for("a delete per delivery", LIMIT, || async {
-        acked(&sluice, &name).await == (total + 1 + function.duplicates()) as f64
+        sluice.acked(&name).await == (total + 1 + function.duplicates()) as f64
     })
     .await;
     eprintln!(
@@ -271,7 +271,7 @@ async fn partial_batch_responses_follow_every_lambda_rule() {
                 .map(|e| records(e).len())
                 .sum::<usize>()
                 == expected
-                && acked(&sluice, name).await == 5.0
+                && sluice.acked(name).await == 5.0
         })
         .await;
         let mut counts = HashMap::new();
@@ -338,7 +338,7 @@ async fn fifo_keeps_order_per_group_under_failures() {
     ));
     let total = groups.len() * per_group;
     wait_for("every message deleted", LIMIT, || async {
-        acked(&sluice, &name).await == total as f64
+        sluice.acked(&name).await == total as f64
     })
     .await;
     let processed = processed.lock().unwrap().clone();
@@ -374,7 +374,7 @@ async fn a_slow_function_outlasting_the_visibility_timeout_causes_no_duplicate()
         "batch: {size: 5, window: 1s}\n",
     ));
     wait_for("5 deletes", LIMIT, || async {
-        acked(&sluice, &name).await == 5.0
+        sluice.acked(&name).await == 5.0
     })
     .await;
     assert_eq!(function.distinct(), 5);

@@ -9,12 +9,25 @@ use serde_json::{Value, json};
 use sluice_tests::function::{Function, message_id, records};
 use sluice_tests::process::Sluice;
 use sluice_tests::sqs::{
-    LIMIT, Sqs, accepted_bodies, acked, assert_drained, assert_empty, bodies, endpoint, name, pipe,
+    LIMIT, Sqs, accepted_bodies, assert_drained, assert_empty, bodies, endpoint, name, pipe,
     pipe_parallel, queue_with_visibility,
 };
 use sluice_tests::{unique, wait_for};
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// A function that reports every record whose body is `poison` in `batchItemFailures`.
+async fn poison_function() -> Function {
+    Function::start(0, |event| {
+        let failures: Vec<Value> = records(event)
+            .iter()
+            .filter(|r| r["body"] == json!("poison"))
+            .map(|r| json!({"itemIdentifier": message_id(r)}))
+            .collect();
+        (200, json!({"batchItemFailures": failures}).to_string())
+    })
+    .await
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_up_records_are_left_to_the_queues_redrive_policy() {
@@ -31,15 +44,7 @@ async fn given_up_records_are_left_to_the_queues_redrive_policy() {
     let mut sent = bodies("m", 20);
     sent.push("poison".into());
     sqs.send(&url, &sent, None).await;
-    let function = Function::start(0, |event| {
-        let failures: Vec<Value> = records(event)
-            .iter()
-            .filter(|r| r["body"] == json!("poison"))
-            .map(|r| json!({"itemIdentifier": message_id(r)}))
-            .collect();
-        (200, json!({"batchItemFailures": failures}).to_string())
-    })
-    .await;
+    let function = poison_function().await;
     let name = name();
     // max_attempts is the queue's maxReceiveCount here, whatever the pipe says.
     let mut sluice = Sluice::start(&pipe(
@@ -74,7 +79,7 @@ async fn given_up_records_are_left_to_the_queues_redrive_policy() {
         "delivered maxReceiveCount times"
     );
     assert_eq!(function.distinct(), 21);
-    assert_eq!(acked(&sluice, &name).await, 20.0);
+    assert_eq!(sluice.acked(&name).await, 20.0);
     assert_drained(&sqs, &url, &mut sluice).await;
 }
 
@@ -109,7 +114,7 @@ async fn dead_letter_to_another_queue_after_max_attempts() {
     })
     .await;
     wait_for("everything deleted at the source", LIMIT, || async {
-        acked(&sluice, &name).await == 11.0
+        sluice.acked(&name).await == 11.0
     })
     .await;
     let moved = sqs.drain(&dlq).await;
@@ -193,7 +198,7 @@ async fn fifo_to_fifo_carries_groups_attributes_and_order() {
     );
     let mut sluice = Sluice::start(&yaml);
     wait_for("30 moved", LIMIT, || async {
-        acked(&sluice, &name).await == 30.0
+        sluice.acked(&name).await == 30.0
     })
     .await;
     assert_empty(&sqs, &src).await;
@@ -265,15 +270,7 @@ async fn a_fifo_poison_is_left_to_the_redrive_policy_and_its_group_moves_on() {
         .map(|s| s.to_string())
         .collect();
     sqs.send(&url, &sent, Some("g")).await;
-    let function = Function::start(0, |event| {
-        let failures: Vec<Value> = records(event)
-            .iter()
-            .filter(|r| r["body"] == json!("poison"))
-            .map(|r| json!({"itemIdentifier": message_id(r)}))
-            .collect();
-        (200, json!({"batchItemFailures": failures}).to_string())
-    })
-    .await;
+    let function = poison_function().await;
     let name = name();
     let mut sluice = Sluice::start(
         &pipe(
@@ -291,7 +288,7 @@ async fn a_fifo_poison_is_left_to_the_redrive_policy_and_its_group_moves_on() {
     })
     .await;
     wait_for("the rest of the group deleted", LIMIT, || async {
-        acked(&sluice, &name).await == 3.0
+        sluice.acked(&name).await == 3.0
     })
     .await;
     assert_eq!(sqs.drain(&dlq).await[0].body(), Some("poison"));

@@ -17,7 +17,7 @@ mod run;
 mod sqs;
 mod stomp;
 
-use run::SluiceRun;
+use run::{SluiceRun, median};
 
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
@@ -262,10 +262,6 @@ async fn main() {
         sluice_rates.push(n as f64 / s.secs);
         ratios.push(bare.secs / s.secs);
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     println!(
         "median: ceiling {:.0} msgs/s, sluice {:.0} msgs/s, sluice/ceiling {:.0} % (rounds: {})",
         median(bare_rates),

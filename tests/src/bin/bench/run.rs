@@ -13,6 +13,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// The median of some rates.
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The closing line of a mode that compares Sluice with a bare client.
+pub(crate) fn report(bare: &str, bare_rates: Vec<f64>, sluice_rates: Vec<f64>) {
+    let (b, s) = (median(bare_rates), median(sluice_rates));
+    println!(
+        "median: {bare} {b:.0} msgs/s, sluice {s:.0} msgs/s, sluice/bare {:.0} %",
+        s / b * 100.0
+    );
+}
+
 pub(crate) struct SluiceRun {
     child: std::process::Child,
     admin: String,

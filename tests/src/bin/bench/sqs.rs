@@ -8,7 +8,7 @@
 //! Requests are counted at the server: the lines moto's log gains during the phase (one per
 //! HTTP request), so both sides are counted the same way, attribute reads included.
 
-use super::SluiceRun;
+use super::run::{SluiceRun, report};
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use sluice_tests::sqs::{Sqs, bodies, child_env, endpoint};
 use sluice_tests::unique;
@@ -155,13 +155,5 @@ pub async fn run(n: usize, rounds: usize) {
         bare_rates.push(n as f64 / b.secs);
         sluice_rates.push(n as f64 / s.secs);
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (b, s) = (median(bare_rates), median(sluice_rates));
-    println!(
-        "median: bare loop {b:.0} msgs/s, sluice {s:.0} msgs/s, sluice/bare {:.0} %",
-        s / b * 100.0
-    );
+    report("bare loop", bare_rates, sluice_rates);
 }

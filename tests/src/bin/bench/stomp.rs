@@ -6,7 +6,8 @@
 //! its defaults (batch 100, concurrency 5) to a local HTTP receiver that answers 200. The
 //! broker's CPU per 1,000 messages is read from its JVM.
 
-use super::{SluiceRun, usage};
+use super::run::{SluiceRun, report};
+use super::usage;
 use futures_util::{SinkExt, StreamExt};
 use sluice_stomp::codec::{Frame, Item, Out, StompCodec};
 use sluice_tests::stomp::{Client, activemq_port};
@@ -152,13 +153,5 @@ pub async fn run(n: usize, size: usize, rounds: usize) {
         bare_rates.push(n as f64 / b.secs);
         sluice_rates.push(n as f64 / s.secs);
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (b, s) = (median(bare_rates), median(sluice_rates));
-    println!(
-        "median: bare consumer {b:.0} msgs/s, sluice {s:.0} msgs/s, sluice/bare {:.0} %",
-        s / b * 100.0
-    );
+    report("bare consumer", bare_rates, sluice_rates);
 }
