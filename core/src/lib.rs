@@ -20,6 +20,7 @@ pub mod backoff;
 pub mod config;
 pub mod event;
 pub mod metrics;
+pub mod pattern;
 pub mod record;
 pub mod runner;
 pub mod sink;

@@ -1,0 +1,147 @@
+//! Event patterns: the EventBridge pattern language that Lambda filter criteria and Pipes
+//! filters use, compiled once per pipe and matched without allocating.
+//!
+//! Sluice follows AWS's open-source matcher, event-ruler (its `JsonRuleCompiler` and
+//! array-consistent `rulesForJSONEvent`), read for its semantics; the code is our own:
+//!
+//! - `json.rs`: a strict JSON reader that keeps number literals, key order and byte offsets.
+//! - `compile.rs`: pattern → rules (`$or` forks), every validation rule and its message.
+//! - `value.rs`: the operators and how each matches one value.
+//! - `text.rs`: `wildcard` and `equals-ignore-case`; `number.rs`: which numbers compare;
+//!   `cidr.rs`: addresses and blocks.
+//! - `flat.rs`: events flattened into reusable buffers, and the matching walk.
+//!
+//! The rules users meet, all as event-ruler has them:
+//! - A value list matches when any entry matches; an event array matches when any element
+//!   does; all keys of a pattern must match (AND); `$or` takes an array of two or more objects.
+//! - Strings, numbers, `true`, `false` and `null` match exactly; `null` is not a missing key,
+//!   and `""` matches only the empty string. Numbers compare as doubles (`5` = `5.0` =
+//!   `5e0`), but only numbers a double holds exactly; others match by their text.
+//! - String operators never match numbers, booleans or null; `anything-but` matches any value
+//!   that is not excluded, of any type, but never a missing key.
+//! - `exists` looks at leaves only: an object or an empty array is not there.
+//! - Keys are flattened with dots, so `{"a.b": [1]}` and `{"a": {"b": [1]}}` are the same
+//!   pattern; two keys inside array elements must come from the same element.
+
+mod cidr;
+mod compile;
+mod flat;
+pub mod json;
+mod number;
+mod text;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+pub use flat::{FlatEvent, Steps};
+
+use crate::event::SourceKind;
+use crate::record::Record;
+use compile::Rule;
+use json::JsonError;
+
+/// A compiled pattern.
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    rules: Vec<Rule>,
+}
+
+/// Why a pattern is invalid, and where (line and column within the pattern text).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (pattern line {line}, column {column})")]
+pub struct PatternError {
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl PatternError {
+    fn at(text: &str, e: JsonError) -> Self {
+        let (line, column) = json::line_col(text, e.offset);
+        PatternError {
+            message: e.message,
+            line,
+            column,
+        }
+    }
+}
+
+impl Pattern {
+    pub fn parse(text: &str) -> Result<Pattern, PatternError> {
+        let root = json::parse(text).map_err(|e| PatternError::at(text, e))?;
+        let rules = compile::compile(&root).map_err(|e| PatternError::at(text, e))?;
+        Ok(Pattern { rules })
+    }
+
+    /// Whether the (already flattened) event matches.
+    pub fn matches(&self, event: &mut FlatEvent) -> bool {
+        event.matches_any(&self.rules)
+    }
+
+    /// Record the field names this pattern uses, so flattening can skip the rest.
+    pub fn add_steps(&self, steps: &mut Steps) {
+        for rule in &self.rules {
+            for key in &rule.keys {
+                steps.add_path(&key.name);
+            }
+        }
+    }
+}
+
+/// `sluice match`: test one pattern against one JSON event, like `TestEventPattern`.
+pub fn test_event_pattern(pattern: &str, event: &str) -> Result<bool, String> {
+    let p = Pattern::parse(pattern).map_err(|e| format!("invalid pattern: {e}"))?;
+    let mut flat = FlatEvent::new();
+    flat.load(event.as_bytes(), None).map_err(|e| {
+        let (line, column) = json::line_col(event, e.offset);
+        format!(
+            "invalid event: {} (event line {line}, column {column})",
+            e.message
+        )
+    })?;
+    Ok(p.matches(&mut flat))
+}
+
+/// A pipe's `filter`: records go on when any pattern matches.
+///
+/// Patterns see each record in its Lambda shape, with `body` (SQS) or `data` (ActiveMQ,
+/// RabbitMQ) replaced by the decoded body: its JSON when the body is JSON, else the body as a
+/// plain string, so a pattern that looks into the body never matches a body that is not JSON.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    patterns: Vec<Pattern>,
+    steps: Steps,
+    body_key: &'static str,
+}
+
+impl Filter {
+    pub fn new(patterns: Vec<Pattern>, kind: SourceKind) -> Self {
+        let mut steps = Steps::default();
+        for p in &patterns {
+            p.add_steps(&mut steps);
+        }
+        Filter {
+            patterns,
+            steps,
+            body_key: match kind {
+                SourceKind::Sqs => "body",
+                SourceKind::Mq | SourceKind::Rmq => "data",
+            },
+        }
+    }
+
+    /// Whether `record` goes on. `scratch` is reused from record to record. A record whose
+    /// event cannot be read (never expected: Sluice wrote it) goes on rather than being lost.
+    pub fn accepts(&self, record: &Record, scratch: &mut FlatEvent) -> bool {
+        match scratch.load_record(
+            &record.event,
+            self.body_key,
+            &record.body,
+            Some(&self.steps),
+        ) {
+            Ok(()) => self.patterns.iter().any(|p| p.matches(scratch)),
+            Err(_) => true,
+        }
+    }
+}
