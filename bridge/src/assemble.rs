@@ -5,11 +5,12 @@ use sluice_amqp::{RabbitMqSink, RabbitMqSource};
 use sluice_core::config::ConfigError;
 use sluice_core::event::{Envelope, Format, SourceKind};
 use sluice_core::metrics::Metrics;
+use sluice_core::pattern::Filter;
 use sluice_core::runner::{Pipe, PipeSettings};
 use sluice_core::sink::Sink;
 use sluice_core::source::Source;
 use sluice_core::status::PipeStatus;
-use sluice_http::HttpSink;
+use sluice_http::{EnrichmentConfig, HttpEnricher, HttpSink};
 use sluice_sqs::{SqsSink, SqsSource};
 use sluice_stomp::{StompSink, StompSource};
 use std::sync::Arc;
@@ -91,8 +92,31 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
         )?),
         None => None,
     };
+    let filter = match &cfg.filter {
+        Some(sources) => {
+            let mut patterns = Vec::with_capacity(sources.len());
+            for (i, p) in sources.iter().enumerate() {
+                patterns.push(
+                    p.compile()
+                        .map_err(|e| vec![ConfigError::new(format!("filter[{i}]"), e)])?,
+                );
+            }
+            Some(Arc::new(Filter::new(patterns, kind)))
+        }
+        None => None,
+    };
+    let enricher = match &cfg.enrichment {
+        Some(EnrichmentConfig::Http(h)) => Some(Arc::new(
+            HttpEnricher::new(h, kind, &arn, settings.concurrency)
+                .map_err(|e| vec![ConfigError::new("enrichment.http", e)])?,
+        )
+            as Arc<dyn sluice_core::enrich::Enricher>),
+        None => None,
+    };
     let metrics = metrics.pipe(&cfg.name);
     Ok(Pipe {
+        filter,
+        enricher,
         status: Arc::new(PipeStatus::with_up_gauge(metrics.up.clone())),
         name: cfg.name.as_str().into(),
         source,

@@ -7,7 +7,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_amqp::{RabbitMqSourceConfig, RabbitMqTargetConfig};
 use sluice_core::config::{BatchConfig, ConfigError, RetryConfig, validate_common};
-use sluice_http::HttpTargetConfig;
+use sluice_core::pattern::Pattern;
+use sluice_http::{EnrichmentConfig, HttpTargetConfig};
 use sluice_sqs::{QueueUrl, SqsSourceConfig, SqsTargetConfig};
 use sluice_stomp::{ActiveMqSourceConfig, ActiveMqTargetConfig};
 
@@ -22,11 +23,14 @@ pub struct PipeConfig {
     pub enabled: bool,
     /// Where records come from: exactly one of the kinds.
     pub source: SourceConfig,
-    /// Event patterns; a record goes on if any matches. Not supported by this version yet:
-    /// a pipe with a filter is rejected rather than run unfiltered.
-    pub filter: Option<serde_json::Value>,
-    /// Called once per batch before the target. Not supported by this version yet.
-    pub enrichment: Option<serde_json::Value>,
+    /// Event patterns (EventBridge syntax), each a YAML mapping or a JSON string; a record
+    /// goes on if any matches, else it is acknowledged and counted as filtered. Patterns see
+    /// the record in its Lambda shape, with `body` (SQS) or `data` (ActiveMQ, RabbitMQ) as the
+    /// decoded JSON body.
+    pub filter: Option<Vec<PatternSource>>,
+    /// Called once per batch, after the filter and before the target; its answer replaces
+    /// the batch (EventBridge Pipes semantics).
+    pub enrichment: Option<EnrichmentConfig>,
     /// Where batches go: exactly one of the kinds.
     pub target: TargetConfig,
     /// When a batch is sent.
@@ -45,6 +49,33 @@ pub struct PipeConfig {
     pub retry: RetryConfig,
     /// Where given-up records go (any target kind). Default: the broker's own dead-letter path.
     pub dead_letter: Option<TargetConfig>,
+}
+
+/// One filter pattern: a mapping, or the JSON text of one.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct PatternSource(serde_json::Value);
+
+impl PatternSource {
+    /// Compile; the error says what and where (inside a JSON string pattern).
+    pub fn compile(&self) -> Result<Pattern, String> {
+        match &self.0 {
+            serde_json::Value::String(text) => Pattern::parse(text).map_err(|e| e.to_string()),
+            serde_json::Value::Object(map) => {
+                let text = serde_json::to_string(map).unwrap_or_default();
+                Pattern::parse(&text).map_err(|e| e.message)
+            }
+            other => Err(format!(
+                "found {}, allowed a pattern as a mapping or as a JSON string",
+                match other {
+                    serde_json::Value::Array(_) => "a list",
+                    serde_json::Value::Number(_) => "a number",
+                    serde_json::Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }
+            )),
+        }
+    }
 }
 
 fn default_enabled() -> bool {
@@ -134,17 +165,24 @@ impl PipeConfig {
         if let Some(d) = &self.dead_letter {
             d.validate("dead_letter", &self.source, &mut errors);
         }
-        if self.filter.is_some() {
-            errors.push(ConfigError::new(
-                "filter",
-                "event filters are not supported by this version of sluice yet; remove the key (a pipe is never run unfiltered)",
-            ));
+        if let Some(patterns) = &self.filter {
+            if patterns.is_empty() {
+                errors.push(ConfigError::new(
+                    "filter",
+                    "found an empty list, allowed one or more patterns (leave the key out to let every record through)",
+                ));
+            }
+            for (i, p) in patterns.iter().enumerate() {
+                if let Err(e) = p.compile() {
+                    errors.push(ConfigError::new(
+                        format!("filter[{i}]"),
+                        format!("invalid event pattern: {e}"),
+                    ));
+                }
+            }
         }
-        if self.enrichment.is_some() {
-            errors.push(ConfigError::new(
-                "enrichment",
-                "enrichment is not supported by this version of sluice yet; remove the key",
-            ));
+        if let Some(EnrichmentConfig::Http(h)) = &self.enrichment {
+            h.validate("enrichment.http", &mut errors);
         }
         errors
     }

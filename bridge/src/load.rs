@@ -326,11 +326,27 @@ mod tests {
     }
 
     #[test]
-    fn a_filter_is_refused_rather_than_ignored() {
-        let e = load_text(&format!("{GOOD}filter:\n  - data: {{type: [order]}}\n")).unwrap_err();
+    fn filters_as_mappings_or_json_and_their_errors() {
+        let ok = format!(
+            "{GOOD}filter:\n  - data: {{type: [order], total: [{{numeric: ['>', 100]}}]}}\n  - '{{\"data\": {{\"type\": [{{\"prefix\": \"ord\"}}]}}}}'\nenrichment:\n  http: {{url: 'http://127.0.0.1:1/'}}\n"
+        );
+        load_text(&ok).unwrap();
+        let e = load_text(&format!(
+            "{GOOD}filter:\n  - data: {{type: [{{regex: x}}]}}\n  - '{{\"data\": [{{\"cidr\": \"10.0.0.0/40\"}}]}}'\n  - 5\n"
+        ))
+        .unwrap_err();
         assert!(
-            e[0].starts_with("F:10:3: filter: event filters are not supported"),
+            e[0].starts_with(
+                "F:10:5: filter[0]: invalid event pattern: Unrecognized match type regex"
+            ),
             "{e:?}"
         );
+        assert!(
+            e[1].starts_with("F:11:5: filter[1]: invalid event pattern: IPv4 mask bits must be < 32 (pattern line 1, column 20)"),
+            "{e:?}"
+        );
+        assert_eq!(e.len(), 3, "{e:?}");
+        let e = load_text(&format!("{GOOD}filter: []\n")).unwrap_err();
+        assert!(e[0].contains("filter: found an empty list"), "{e:?}");
     }
 }

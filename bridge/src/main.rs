@@ -48,6 +48,16 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Test one event pattern against one JSON event (like EventBridge TestEventPattern):
+    /// prints `true` or `false`, or exits 1 for an invalid pattern or event.
+    Match {
+        /// The pattern, as JSON.
+        #[arg(long)]
+        pattern: String,
+        /// The event, a JSON object.
+        #[arg(long)]
+        event: String,
+    },
     /// Print the JSON Schema of a pipe document.
     Schema,
 }
@@ -89,6 +99,18 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Match { pattern, event } => {
+            match sluice_core::pattern::test_event_pattern(&pattern, &event) {
+                Ok(m) => {
+                    println!("{m}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Schema => {
             let schema = schemars::schema_for!(config::PipeConfig);
             println!(

@@ -11,6 +11,8 @@
 //!   settlement, dead-lettering, metrics and drain on shutdown; connectors only do I/O.
 //! - [`config`]: the pipe settings shared by every connector (batch, retry, durations, sizes,
 //!   secrets) and the [`config::ConfigError`] that `sluice validate` prints.
+//! - [`pattern`]: the EventBridge event-pattern language (filters, `sluice match`).
+//! - [`enrich`]: enrichment with EventBridge Pipes semantics.
 //! - [`metrics`]: the metric names of the contract (one list) and per-pipe handles.
 //! - [`status`]: the ESM-style pipe state shown by `/pipes` and `/readyz`.
 //! - [`backoff`]: capped exponential backoff with jitter, shared by retries and reconnects.
@@ -18,6 +20,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod enrich;
 pub mod event;
 pub mod metrics;
 pub mod pattern;

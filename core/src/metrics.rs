@@ -28,6 +28,10 @@ pub const MESSAGE_AGE: &str = "sluice_message_age_seconds";
 pub const OLDEST_MESSAGE_AGE: &str = "sluice_oldest_message_age_seconds";
 pub const PIPE_UP: &str = "sluice_pipe_up";
 pub const CONNECTION_ERRORS: &str = "sluice_connection_errors_total";
+/// Beyond the contract: enrichment calls by outcome (`success`, `empty` when it asked to skip
+/// the target, `error`, `throttled`, `timeout`) and their latency.
+pub const ENRICHMENT_REQUESTS: &str = "sluice_enrichment_requests_total";
+pub const ENRICHMENT_REQUEST_DURATION: &str = "sluice_enrichment_request_duration_seconds";
 /// Beyond the contract: settlements skipped because their connection was gone.
 pub const STALE_SETTLEMENTS: &str = "sluice_stale_settlements_total";
 /// Beyond the contract (section 7): pipe files that failed to reload.
@@ -73,6 +77,8 @@ pub struct Metrics {
     pipe_up: Family<Labels, Gauge>,
     connection_errors: Family<Labels, Counter>,
     stale: Family<Labels, Counter>,
+    enrichment_requests: Family<Labels, Counter>,
+    enrichment_duration: HistogramFamily,
     pub reload_errors: Counter,
 }
 
@@ -97,8 +103,20 @@ impl Metrics {
             pipe_up: Family::default(),
             connection_errors: Family::default(),
             stale: Family::default(),
+            enrichment_requests: Family::default(),
+            enrichment_duration: Family::new_with_constructor(latency_histogram),
             reload_errors: Counter::default(),
         };
+        registry.register(
+            counter_name(ENRICHMENT_REQUESTS),
+            "Enrichment calls, by outcome",
+            m.enrichment_requests.clone(),
+        );
+        registry.register(
+            ENRICHMENT_REQUEST_DURATION,
+            "Enrichment call latency",
+            m.enrichment_duration.clone(),
+        );
         let c = counter_name;
         registry.register(
             c(SOURCE_MESSAGES),
@@ -232,6 +250,12 @@ impl Metrics {
             target_conn_errors: counter(&self.connection_errors, &[("component", "target")]),
             dlq_conn_errors: counter(&self.connection_errors, &[("component", "dead_letter")]),
             stale: counter(&self.stale, &[]),
+            enrich_success: counter(&self.enrichment_requests, &[("outcome", "success")]),
+            enrich_empty: counter(&self.enrichment_requests, &[("outcome", "empty")]),
+            enrich_error: counter(&self.enrichment_requests, &[("outcome", "error")]),
+            enrich_throttled: counter(&self.enrichment_requests, &[("outcome", "throttled")]),
+            enrich_timeout: counter(&self.enrichment_requests, &[("outcome", "timeout")]),
+            enrich_duration: hist(&self.enrichment_duration),
         }
     }
 }
@@ -265,6 +289,12 @@ pub struct PipeMetrics {
     pub target_conn_errors: Counter,
     pub dlq_conn_errors: Counter,
     pub stale: Counter,
+    pub enrich_success: Counter,
+    pub enrich_empty: Counter,
+    pub enrich_error: Counter,
+    pub enrich_throttled: Counter,
+    pub enrich_timeout: Counter,
+    pub enrich_duration: Histogram,
 }
 
 impl PipeMetrics {

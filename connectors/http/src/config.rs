@@ -68,3 +68,42 @@ impl HttpTargetConfig {
         }
     }
 }
+
+/// `enrichment`: exactly one kind (only `http` for now).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum EnrichmentConfig {
+    /// POST each batch (a JSON array of records) to a function; its answer replaces the batch.
+    Http(HttpEnrichmentConfig),
+}
+
+/// `enrichment.http`.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct HttpEnrichmentConfig {
+    /// `http://` or `https://` URL of the enrichment function.
+    pub url: Secret,
+    /// Longest wait for the whole answer; a timeout fails the batch. Default 10s; at most 14m.
+    #[serde(default = "default_enrichment_timeout")]
+    pub timeout: HumanDuration,
+    /// Extra request headers; values may use `${env:...}` and are never printed.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+}
+
+pub fn default_enrichment_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+impl HttpEnrichmentConfig {
+    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
+        // The same rules as a target's URL, timeout and headers.
+        HttpTargetConfig {
+            url: self.url.clone(),
+            timeout: self.timeout,
+            headers: self.headers.clone(),
+            format: Format::Pipes,
+        }
+        .validate(path, errors);
+    }
+}

@@ -1,10 +1,12 @@
-//! sluice-http: HTTP functions as targets (and, later, enrichment).
+//! sluice-http: HTTP functions as targets and as enrichments.
 //!
 //! Layout:
 //! - `config.rs`: the `target.http` keys and their validation;
 //! - `connection.rs`: the pooled keep-alive client (HTTP/1.1, rustls for `https://`);
 //! - `response.rs`: what a function's answer means (section 4 of the contract);
+//! - `endpoint.rs`: one function endpoint (URL, headers, timeout) and how its answer is read;
 //! - `sink.rs`: one POST per batch;
+//! - `enrich.rs`: `enrichment.http`, one POST per batch whose answer replaces the batch;
 //! - `error.rs`: the connector's error type.
 //!
 //! # Outcomes
@@ -23,6 +25,10 @@
 //! RabbitMQ). A RabbitMQ record whose `messageId` is null is named by its 0-based position in
 //! the batch, as a string (`"3"`) or a number (`3`).
 //!
+//! An enrichment is read with the same status rules; its 2xx answer replaces the batch as in
+//! EventBridge Pipes (`""`, `{}`, `[]` or an empty body: nothing to send, the records are
+//! acknowledged; an array: one record per element; a body that is not JSON fails the batch).
+//!
 //! # Example
 //!
 //! ```yaml
@@ -37,9 +43,12 @@
 
 pub mod config;
 mod connection;
+mod endpoint;
+mod enrich;
 mod error;
 pub mod response;
 mod sink;
 
-pub use config::HttpTargetConfig;
+pub use config::{EnrichmentConfig, HttpEnrichmentConfig, HttpTargetConfig};
+pub use enrich::HttpEnricher;
 pub use sink::HttpSink;

@@ -19,12 +19,18 @@
 //! records back at once, with the backoff as their delay, and its own count decides.
 //!
 //! Ordered pipes (SQS FIFO) keep the order of each message group: see `order.rs`.
+//!
+//! A `filter` is applied as records arrive: a record no pattern matches is acknowledged at
+//! once (in one settlement per wake-up) and counted in `sluice_filtered_messages_total`. An
+//! enrichment runs inside the delivery task, before the target (see `enrich.rs`).
 
 mod order;
 mod settle;
 
+use crate::enrich::Enricher;
 use crate::event::{BatchSizer, Envelope};
 use crate::metrics::PipeMetrics;
+use crate::pattern::{Filter, FlatEvent};
 use crate::record::{Record, now_ms};
 use crate::sink::{Sink, SinkError, SinkOutcome};
 use crate::source::{Acker, Outcome, Source, SourceContext};
@@ -60,6 +66,10 @@ pub struct Pipe {
     pub source: Arc<dyn Source>,
     pub sink: Arc<dyn Sink>,
     pub dead_letter: Option<Arc<dyn Sink>>,
+    /// Records go on only when a pattern matches.
+    pub filter: Option<Arc<Filter>>,
+    /// Called once per batch before the target.
+    pub enricher: Option<Arc<dyn Enricher>>,
     pub envelope: Envelope,
     pub settings: PipeSettings,
     pub metrics: PipeMetrics,
@@ -124,6 +134,11 @@ struct Runner {
     busy: HashMap<String, usize>,
     last_received_ms: Option<u64>,
     draining: bool,
+    /// Reused by the filter for every record.
+    flat: FlatEvent,
+    /// Filtered-out records waiting for their acknowledgement.
+    filtered: Vec<(crate::record::DeliveryId, Outcome)>,
+    filtered_bytes: u64,
 }
 
 impl Runner {
@@ -146,6 +161,9 @@ impl Runner {
             busy: HashMap::new(),
             last_received_ms: None,
             draining: false,
+            flat: FlatEvent::new(),
+            filtered: Vec::new(),
+            filtered_bytes: 0,
             pipe,
         }
     }
@@ -205,6 +223,7 @@ impl Runner {
                     for r in received.drain(..) {
                         self.on_record(r).await;
                     }
+                    self.ack_filtered().await;
                 }
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => self.close_batch(),
                 _ = sleep_until(next_retry.unwrap_or_else(Instant::now)), if next_retry.is_some() => self.release_retries(),
@@ -246,6 +265,13 @@ impl Runner {
 
     /// One record from the source.
     async fn on_record(&mut self, record: Record) {
+        if let Some(filter) = &self.pipe.filter
+            && !filter.accepts(&record, &mut self.flat)
+        {
+            self.filtered_bytes += record.body.len() as u64;
+            self.filtered.push((record.id, Outcome::Ack));
+            return;
+        }
         let env = &self.pipe.envelope;
         let max = self.pipe.settings.max_bytes;
         self.last_received_ms = Some(record.born_ms());
@@ -278,6 +304,23 @@ impl Runner {
         if self.pending.len() >= self.batch_cap || window_over {
             self.close_batch();
         }
+    }
+
+    /// Acknowledge what the filter dropped, in one settlement.
+    async fn ack_filtered(&mut self) {
+        if self.filtered.is_empty() {
+            return;
+        }
+        let n = self.filtered.len();
+        let stale = self.acker.settle(&self.filtered).await;
+        self.filtered.clear();
+        let m = &self.pipe.metrics;
+        m.source_messages.inc_by(n as u64);
+        m.source_bytes
+            .inc_by(std::mem::take(&mut self.filtered_bytes));
+        m.filtered.inc_by(n as u64);
+        m.stale.inc_by(stale as u64);
+        m.acked.inc_by((n - stale) as u64);
     }
 
     fn close_batch(&mut self) {
@@ -330,10 +373,26 @@ impl Runner {
             for g in &groups {
                 *self.busy.entry(g.clone()).or_default() += 1;
             }
+            let enricher = match job.dest {
+                Dest::Target => self.pipe.enricher.clone(),
+                Dest::DeadLetter => None,
+            };
+            let metrics = self.pipe.metrics.clone();
             let handle = self.tasks.spawn(
                 async move {
                     let started = Instant::now();
-                    let result = sink.deliver(&job.records).await;
+                    let result = match &enricher {
+                        Some(e) => {
+                            crate::enrich::deliver(
+                                e.as_ref(),
+                                sink.as_ref(),
+                                &job.records,
+                                &metrics,
+                            )
+                            .await
+                        }
+                        None => sink.deliver(&job.records).await,
+                    };
                     Done {
                         dest: job.dest,
                         records: job.records,

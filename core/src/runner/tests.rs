@@ -36,6 +36,8 @@ fn start(
         source: source.clone(),
         sink,
         dead_letter: dead_letter.map(|d| d as Arc<dyn Sink>),
+        filter: None,
+        enricher: None,
         envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
         settings,
         metrics: PipeMetrics::detached("t"),

@@ -1,0 +1,110 @@
+//! One HTTP function endpoint: URL, headers, pooled client, timeout. Targets and enrichments
+//! both POST a JSON document to one and read the answer the same way.
+
+use crate::connection::{HttpClient, client};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use sluice_core::config::{Secret, redact_url};
+use sluice_core::sink::SinkError;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub(crate) struct Endpoint {
+    client: HttpClient,
+    uri: http::Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    timeout: Duration,
+    /// Largest answer read; anything larger fails the call.
+    max_answer: usize,
+    pub(crate) display: String,
+}
+
+/// A 2xx answer without `X-Amz-Function-Error`.
+pub(crate) struct Answer {
+    pub body: Bytes,
+}
+
+impl Endpoint {
+    pub(crate) fn new(
+        url: &Secret,
+        headers: &BTreeMap<String, Secret>,
+        content_type: &'static str,
+        timeout: Duration,
+        max_answer: usize,
+        pool_size: usize,
+    ) -> Result<Self, String> {
+        let uri: http::Uri = url
+            .expose()
+            .parse()
+            .map_err(|_| format!("invalid url {}", redact_url(url.expose())))?;
+        let mut list = Vec::new();
+        for (k, v) in headers {
+            let name = HeaderName::try_from(k.as_str()).map_err(|e| format!("header {k}: {e}"))?;
+            let mut value = HeaderValue::try_from(v.expose())
+                .map_err(|_| format!("header {k}: invalid value"))?;
+            value.set_sensitive(true);
+            list.push((name, value));
+        }
+        list.push((header::CONTENT_TYPE, HeaderValue::from_static(content_type)));
+        Ok(Endpoint {
+            client: client(pool_size),
+            display: redact_url(url.expose()),
+            uri,
+            headers: list,
+            timeout,
+            max_answer,
+        })
+    }
+
+    /// POST `body`; `Ok` only for a 2xx answer that is not a function error.
+    pub(crate) async fn post(&self, body: Vec<u8>) -> Result<Answer, SinkError> {
+        match tokio::time::timeout(self.timeout, self.exchange(body)).await {
+            Ok(r) => r,
+            Err(_) => Err(SinkError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn exchange(&self, body: Vec<u8>) -> Result<Answer, SinkError> {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(self.uri.clone());
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| SinkError::Failed(format!("building the request: {e}")))?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| crate::error::unreachable(&e))?;
+        let status = resp.status();
+        let function_error = resp.headers().contains_key("x-amz-function-error");
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = Limited::new(resp.into_body(), self.max_answer)
+            .collect()
+            .await
+            .map_err(|e| SinkError::Failed(format!("reading the response: {e}")))?
+            .to_bytes();
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            return Err(SinkError::Throttled { retry_after });
+        }
+        if function_error {
+            return Err(SinkError::Failed(format!(
+                "function error (HTTP {})",
+                status.as_u16()
+            )));
+        }
+        if !status.is_success() {
+            return Err(SinkError::Failed(format!("HTTP {}", status.as_u16())));
+        }
+        Ok(Answer { body })
+    }
+}
