@@ -3,12 +3,15 @@
 #   scripts/bench.sh [--messages N] [--size BYTES] [--rounds R] [--prefetch P]   # RabbitMQ
 #   scripts/bench.sh --broker sqs [--messages N] [--rounds R]                    # SQS (moto)
 #   scripts/bench.sh --broker activemq [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, STOMP
+#   scripts/bench.sh --matcher                                                    # filter patterns
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${SLUICE_RABBITMQ_PORT:-5673}
 export SLUICE_RABBITMQ_URL=${SLUICE_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:$port/%2f}
 export SLUICE_SQS_URL=${SLUICE_SQS_URL:-http://127.0.0.1:${SLUICE_SQS_PORT:-4566}}
-if [[ " $* " == *" --broker sqs "* ]]; then
+if [[ " $* " == *" --matcher "* ]]; then
+  :
+elif [[ " $* " == *" --broker sqs "* ]]; then
   scripts/sqs.sh start
 elif [[ " $* " == *" --broker activemq "* ]]; then
   scripts/activemq.sh start

@@ -110,7 +110,11 @@ async fn filtered_records_are_acknowledged_and_the_rest_arrive_enriched() {
     }
     assert!(
         sluice
-            .pipe_metric("sluice_enrichment_requests_total", &name, "outcome=\"success\"")
+            .pipe_metric(
+                "sluice_enrichment_requests_total",
+                &name,
+                "outcome=\"success\""
+            )
             .await
             >= 1.0
     );
@@ -142,7 +146,11 @@ async fn an_enrichment_that_answers_nothing_skips_the_target() {
     );
     assert_eq!(
         sluice
-            .pipe_metric("sluice_enrichment_requests_total", &name, "outcome=\"empty\"")
+            .pipe_metric(
+                "sluice_enrichment_requests_total",
+                &name,
+                "outcome=\"empty\""
+            )
             .await,
         enriched_batches as f64
     );
@@ -184,7 +192,11 @@ async fn an_enrichment_that_answers_garbage_fails_the_batch_which_is_retried() {
     .await;
     assert_eq!(
         sluice
-            .pipe_metric("sluice_enrichment_requests_total", &name, "outcome=\"error\"")
+            .pipe_metric(
+                "sluice_enrichment_requests_total",
+                &name,
+                "outcome=\"error\""
+            )
             .await,
         2.0
     );

@@ -11,8 +11,10 @@
 //!
 //! `--broker sqs` measures SQS instead (`sqs.rs`): Sluice against a bare receive-delete loop
 //! on the same server, in messages/s and SQS requests per message. `--broker activemq`
-//! measures ActiveMQ over STOMP (`stomp.rs`) against a bare STOMP consumer.
+//! measures ActiveMQ over STOMP (`stomp.rs`) against a bare STOMP consumer. `--matcher`
+//! measures filter patterns alone (`matcher.rs`), no broker.
 
+mod matcher;
 mod run;
 mod sqs;
 mod stomp;
@@ -218,6 +220,10 @@ async fn main() {
     if args.get(1).map(String::as_str) == Some("bare") {
         let count = arg(&args, "--count", "0").parse().expect("--count");
         bare_consumer(&arg(&args, "--queue", ""), count).await;
+        return;
+    }
+    if args.iter().any(|a| a == "--matcher") {
+        matcher::run();
         return;
     }
     if arg(&args, "--broker", "rabbitmq") == "activemq" {
