@@ -101,7 +101,40 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Check and step over a string without keeping it (no allocation).
+    fn skip_string(&mut self) -> Result<(), JsonError> {
+        self.expect(b'"')?;
+        let mut run = self.pos;
+        loop {
+            while let Some(&c) = self.bytes.get(self.pos) {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            if std::str::from_utf8(&self.bytes[run..self.pos]).is_err() {
+                return self.error("string is not valid UTF-8");
+            }
+            match self.bytes.get(self.pos) {
+                None => return self.error("unterminated string"),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.escape_to(&mut Discard)?;
+                    run = self.pos;
+                }
+                Some(_) => return self.error("control character in a string must be escaped"),
+            }
+        }
+    }
+
     fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+        self.escape_to(out)
+    }
+
+    fn escape_to(&mut self, out: &mut impl Out) -> Result<(), JsonError> {
         self.pos += 1;
         let Some(&c) = self.bytes.get(self.pos) else {
             return self.error("unterminated string");
@@ -135,7 +168,7 @@ impl<'a> Reader<'a> {
                 }
                 let ch = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
                 let mut buf = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                out.put(ch.encode_utf8(&mut buf).as_bytes());
                 return Ok(());
             }
             _ => {
@@ -143,7 +176,7 @@ impl<'a> Reader<'a> {
                 return self.error(format!("invalid escape `\\{}`", c as char));
             }
         };
-        out.push(simple);
+        out.put(&[simple]);
         Ok(())
     }
 
@@ -240,10 +273,8 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     return Ok(());
                 }
-                let mut scratch = Vec::new();
                 loop {
-                    scratch.clear();
-                    self.string_into(&mut scratch)?;
+                    self.skip_string()?;
                     self.expect(b':')?;
                     self.skip_value(depth + 1)?;
                     if !self.comma_or(b'}')? {
@@ -264,10 +295,7 @@ impl<'a> Reader<'a> {
                     }
                 }
             }
-            Some(b'"') => {
-                let mut scratch = Vec::new();
-                self.string_into(&mut scratch)
-            }
+            Some(b'"') => self.skip_string(),
             Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
             _ => self.literal().map(|_| ()),
         }
@@ -287,6 +315,23 @@ impl<'a> Reader<'a> {
             _ => self.unexpected(&format!("`,` or `{}`", close as char)),
         }
     }
+}
+
+/// Where an unescaped character goes: kept (a `Vec`) or checked and dropped.
+trait Out {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Out for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+struct Discard;
+
+impl Out for Discard {
+    fn put(&mut self, _: &[u8]) {}
 }
 
 /// A parsed pattern document: values keep their literal text and offset; object members keep
@@ -436,6 +481,25 @@ mod tests {
         assert!(matches!(&m[0].1.value, Node::Number(n) if n == "1.50"));
         assert!(matches!(&m[1].1.value, Node::String(s) if s == "xé😀"));
         assert_eq!(m[2].0.offset, 40);
+    }
+
+    #[test]
+    fn skipping_checks_without_keeping() {
+        for ok in [
+            r#"{"a": "x\u00e9\n", "b": [1, {"c": null}]}"#,
+            r#""\ud83d\ude00""#,
+        ] {
+            assert!(Reader::new(ok.as_bytes()).skip_value(0).is_ok(), "{ok}");
+        }
+        for bad in [
+            r#""\x""#,
+            "\"\u{1}\"",
+            r#""\udc00""#,
+            r#"{"a" 1}"#,
+            r#""abc"#,
+        ] {
+            assert!(Reader::new(bad.as_bytes()).skip_value(0).is_err(), "{bad}");
+        }
     }
 
     #[test]
