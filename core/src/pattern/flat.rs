@@ -312,6 +312,21 @@ impl FlatEvent {
         &self.members[f.members.0 as usize..f.members.1 as usize]
     }
 
+    /// Capacities of every buffer: unchanged from one event to the next once warmed up,
+    /// which is what "no allocation per event" means here.
+    #[cfg(test)]
+    pub(crate) fn capacities(&self) -> [usize; 7] {
+        [
+            self.bytes.capacity(),
+            self.fields.capacity(),
+            self.members.capacity(),
+            self.path.capacity(),
+            self.membership.capacity(),
+            self.scratch.capacity(),
+            self.chosen.capacity(),
+        ]
+    }
+
     /// Whether any of `rules` matches this event.
     pub fn matches_any(&mut self, rules: &[Rule]) -> bool {
         let mut chosen = std::mem::take(&mut self.chosen);

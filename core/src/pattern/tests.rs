@@ -559,3 +559,36 @@ fn records_are_matched_with_their_decoded_body() {
     );
     assert!(f.accepts(&mq, &mut scratch));
 }
+
+#[test]
+fn matching_reuses_its_buffers() {
+    use crate::record::{DeliveryId, Record};
+    let body = r#"{"type": "order", "total": 250, "items": [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 1}], "note": "x\u00e9"}"#;
+    let event =
+        serde_json::json!({"messageId": "m", "body": body, "attributes": {"SentTimestamp": "1"}});
+    let record = Record::new(
+        DeliveryId { epoch: 0, seq: 0 },
+        event.to_string().into_bytes().into(),
+        body.as_bytes().to_vec().into(),
+    );
+    let filter = Filter::new(
+        vec![
+            Pattern::parse(
+                r#"{"body": {"items": {"sku": ["B"], "qty": [{"numeric": ["<", 2]}]}}}"#,
+            )
+            .unwrap(),
+            Pattern::parse(
+                r#"{"body": {"type": [{"prefix": "ord"}], "missing": [{"exists": false}]}}"#,
+            )
+            .unwrap(),
+        ],
+        SourceKind::Sqs,
+    );
+    let mut flat = FlatEvent::new();
+    assert!(filter.accepts(&record, &mut flat));
+    let warm = flat.capacities();
+    for _ in 0..100 {
+        assert!(filter.accepts(&record, &mut flat));
+    }
+    assert_eq!(flat.capacities(), warm);
+}
