@@ -33,38 +33,47 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(14 * 60);
 
 impl HttpTargetConfig {
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        let url = self.url.expose();
-        match url.parse::<http::Uri>() {
-            Ok(u)
-                if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {
-            }
-            _ => errors.push(ConfigError::new(
-                format!("{path}.url"),
-                format!(
-                    "found `{}`, allowed an http:// or https:// URL",
-                    redact_url(url)
-                ),
-            )),
-        }
-        if self.timeout.0 > MAX_TIMEOUT || self.timeout.0.is_zero() {
+        validate_endpoint(path, &self.url, self.timeout, &self.headers, errors);
+    }
+}
+
+/// The rules a function endpoint's URL, timeout and headers follow (targets and enrichments).
+fn validate_endpoint(
+    path: &str,
+    url: &Secret,
+    timeout: HumanDuration,
+    headers: &BTreeMap<String, Secret>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let url = url.expose();
+    match url.parse::<http::Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {}
+        _ => errors.push(ConfigError::new(
+            format!("{path}.url"),
+            format!(
+                "found `{}`, allowed an http:// or https:// URL",
+                redact_url(url)
+            ),
+        )),
+    }
+    if timeout.0 > MAX_TIMEOUT || timeout.0.is_zero() {
+        errors.push(ConfigError::new(
+            format!("{path}.timeout"),
+            format!("found {}, allowed 1ms..14m", timeout),
+        ));
+    }
+    for (name, value) in headers {
+        if http::HeaderName::try_from(name.as_str()).is_err() {
             errors.push(ConfigError::new(
-                format!("{path}.timeout"),
-                format!("found {}, allowed 1ms..14m", self.timeout),
+                format!("{path}.headers.{name}"),
+                "not a valid HTTP header name",
             ));
         }
-        for (name, value) in &self.headers {
-            if http::HeaderName::try_from(name.as_str()).is_err() {
-                errors.push(ConfigError::new(
-                    format!("{path}.headers.{name}"),
-                    "not a valid HTTP header name",
-                ));
-            }
-            if http::HeaderValue::try_from(value.expose()).is_err() {
-                errors.push(ConfigError::new(
-                    format!("{path}.headers.{name}"),
-                    "value is not a valid HTTP header value",
-                ));
-            }
+        if http::HeaderValue::try_from(value.expose()).is_err() {
+            errors.push(ConfigError::new(
+                format!("{path}.headers.{name}"),
+                "value is not a valid HTTP header value",
+            ));
         }
     }
 }
@@ -97,13 +106,6 @@ pub fn default_enrichment_timeout() -> HumanDuration {
 
 impl HttpEnrichmentConfig {
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        // The same rules as a target's URL, timeout and headers.
-        HttpTargetConfig {
-            url: self.url.clone(),
-            timeout: self.timeout,
-            headers: self.headers.clone(),
-            format: Format::Pipes,
-        }
-        .validate(path, errors);
+        validate_endpoint(path, &self.url, self.timeout, &self.headers, errors);
     }
 }

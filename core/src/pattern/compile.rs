@@ -304,12 +304,8 @@ fn number(v: &Spanned) -> Result<f64> {
             },
             Ok,
         ),
-        _ => unreachable_number(v),
+        _ => fail(v.offset, "expected a number"),
     }
-}
-
-fn unreachable_number<T>(v: &Spanned) -> Result<T> {
-    fail(v.offset, "expected a number")
 }
 
 fn only_key(members: &[(Spanned<String>, Spanned)], message: &str) -> Result<()> {

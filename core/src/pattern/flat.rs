@@ -80,15 +80,7 @@ impl FlatEvent {
 
     /// Flatten a JSON object. `steps` (if given) limits the work to names some pattern uses.
     pub fn load(&mut self, json: &[u8], steps: Option<&Steps>) -> Result<(), JsonError> {
-        self.clear();
-        let mut r = Reader::new(json);
-        if r.peek() != Some(b'{') {
-            return r.error("an event must be a JSON object");
-        }
-        let walk = Walk { steps };
-        let result = self.object(&mut r, &walk, 0, None).and_then(|_| r.end());
-        self.finish();
-        result
+        self.load_with(json, None, steps)
     }
 
     /// Flatten a record's event, with the value of its top-level `body_key` (`body` for SQS,
@@ -101,15 +93,22 @@ impl FlatEvent {
         body: &[u8],
         steps: Option<&Steps>,
     ) -> Result<(), JsonError> {
+        self.load_with(event, Some((body_key.as_bytes(), body)), steps)
+    }
+
+    fn load_with(
+        &mut self,
+        json: &[u8],
+        body: Option<(&[u8], &[u8])>,
+        steps: Option<&Steps>,
+    ) -> Result<(), JsonError> {
         self.clear();
-        let mut r = Reader::new(event);
+        let mut r = Reader::new(json);
         if r.peek() != Some(b'{') {
             return r.error("an event must be a JSON object");
         }
         let walk = Walk { steps };
-        let result = self
-            .object(&mut r, &walk, 0, Some((body_key.as_bytes(), body)))
-            .and_then(|_| r.end());
+        let result = self.object(&mut r, &walk, 0, body).and_then(|_| r.end());
         self.finish();
         result
     }
