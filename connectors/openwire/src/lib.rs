@@ -1,0 +1,3 @@
+//! sluice-openwire: ActiveMQ's native OpenWire protocol.
+
+pub mod wire;

@@ -1,0 +1,618 @@
+//! The commands a consumer and a producer exchange with the broker, in OpenWire 12's loose
+//! layout (identical in versions 10 to 12 for all of these).
+
+use super::buf::{Reader, WireError, Writer};
+use super::data::{self, ConsumerId, Destination, MessageId, ProducerId, SessionId, Throwable};
+use super::message::Message;
+use super::primitive::{self, Primitive, PrimitiveMap};
+use super::types;
+use bytes::{Bytes, BytesMut};
+
+/// `BaseCommand`'s fields: every command has them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Header {
+    pub command_id: i32,
+    pub response_required: bool,
+}
+
+impl Header {
+    pub fn read(r: &mut Reader) -> Result<Self, WireError> {
+        Ok(Header {
+            command_id: r.i32()?,
+            response_required: r.bool()?,
+        })
+    }
+
+    pub fn write(&self, w: &mut Writer) {
+        w.i32(self.command_id);
+        w.bool(self.response_required);
+    }
+}
+
+/// The first command each side sends: protocol version and options.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct WireFormatInfo {
+    pub version: i32,
+    pub options: PrimitiveMap,
+}
+
+const MAGIC: &[u8; 8] = b"ActiveMQ";
+
+impl WireFormatInfo {
+    /// A boolean option (absent means false, as in Java).
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(self.option(name), Some(Primitive::Bool(true)))
+    }
+
+    /// A numeric option.
+    pub fn number(&self, name: &str) -> Option<i64> {
+        match self.option(name)? {
+            Primitive::Long(n) => Some(*n),
+            Primitive::Int(n) => Some(*n as i64),
+            _ => None,
+        }
+    }
+
+    fn option(&self, name: &str) -> Option<&Primitive> {
+        self.options.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+/// What the broker says about itself after the wire format is settled.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct BrokerInfo {
+    pub header: Header,
+    pub broker_id: Option<String>,
+    pub broker_url: Option<String>,
+    pub peers: Vec<BrokerInfo>,
+    pub broker_name: Option<String>,
+    pub slave: bool,
+    pub master: bool,
+    pub fault_tolerant: bool,
+    pub duplex: bool,
+    pub network: bool,
+    pub connection_id: i64,
+    pub upload_url: Option<String>,
+    pub network_properties: Option<String>,
+}
+
+impl BrokerInfo {
+    pub fn read(r: &mut Reader) -> Result<Self, WireError> {
+        let header = Header::read(r)?;
+        let broker_id = data::read_broker_id(r)?;
+        let broker_url = r.opt_string()?;
+        let mut peers = Vec::new();
+        if r.bool()? {
+            for _ in 0..r.i16()?.max(0) {
+                match data::read_nested(r)? {
+                    Some(data::Data::BrokerInfo(b)) => peers.push(*b),
+                    None => {}
+                    Some(_) => return Err(WireError::Invalid("expected a broker info")),
+                }
+            }
+        }
+        Ok(BrokerInfo {
+            header,
+            broker_id,
+            broker_url,
+            peers,
+            broker_name: r.opt_string()?,
+            slave: r.bool()?,
+            master: r.bool()?,
+            fault_tolerant: r.bool()?,
+            duplex: r.bool()?,
+            network: r.bool()?,
+            connection_id: r.i64()?,
+            upload_url: r.opt_string()?,
+            network_properties: r.opt_string()?,
+        })
+    }
+
+    fn write(&self, w: &mut Writer) -> Result<(), WireError> {
+        self.header.write(w);
+        match &self.broker_id {
+            Some(id) => {
+                w.bool(true);
+                w.u8(types::BROKER_ID);
+                w.opt_string(Some(id))?;
+            }
+            None => w.bool(false),
+        }
+        w.opt_string(self.broker_url.as_deref())?;
+        w.bool(!self.peers.is_empty());
+        if !self.peers.is_empty() {
+            w.i16(self.peers.len() as i16);
+            for p in &self.peers {
+                w.bool(true);
+                w.u8(types::BROKER_INFO);
+                p.write(w)?;
+            }
+        }
+        w.opt_string(self.broker_name.as_deref())?;
+        for b in [
+            self.slave,
+            self.master,
+            self.fault_tolerant,
+            self.duplex,
+            self.network,
+        ] {
+            w.bool(b);
+        }
+        w.i64(self.connection_id);
+        w.opt_string(self.upload_url.as_deref())?;
+        w.opt_string(self.network_properties.as_deref())
+    }
+}
+
+/// Opens a connection; the broker checks the credentials here.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ConnectionInfo {
+    pub header: Header,
+    pub connection_id: String,
+    pub client_id: Option<String>,
+    pub password: Option<String>,
+    pub user_name: Option<String>,
+    pub manageable: bool,
+    pub fault_tolerant: bool,
+    pub failover_reconnect: bool,
+    pub client_ip: Option<String>,
+}
+
+/// Opens a consumer on a destination.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ConsumerInfo {
+    pub header: Header,
+    pub consumer_id: ConsumerId,
+    pub destination: Option<Destination>,
+    pub prefetch_size: i32,
+    pub maximum_pending_message_limit: i32,
+    pub dispatch_async: bool,
+    pub selector: Option<String>,
+    pub priority: u8,
+}
+
+/// One delivered message, for one consumer.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct MessageDispatch {
+    pub header: Header,
+    pub consumer_id: Option<ConsumerId>,
+    pub destination: Option<Destination>,
+    /// None marks the end of a browse or a consumer's close.
+    pub message: Option<Box<Message>>,
+    pub redelivery_counter: i32,
+}
+
+/// Settles messages: one (individual, poison) or a range (standard, delivered).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct MessageAck {
+    pub header: Header,
+    pub destination: Option<Destination>,
+    pub consumer_id: Option<ConsumerId>,
+    pub ack_type: u8,
+    pub first_message_id: Option<MessageId>,
+    pub last_message_id: Option<MessageId>,
+    pub message_count: i32,
+    pub poison_cause: Option<Throwable>,
+}
+
+/// Every command OpenWire clients of Sluice's kind send or receive.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    WireFormatInfo(WireFormatInfo),
+    BrokerInfo(BrokerInfo),
+    ConnectionInfo(ConnectionInfo),
+    SessionInfo(Header, SessionId),
+    ConsumerInfo(ConsumerInfo),
+    ProducerInfo(Header, ProducerId, Option<Destination>),
+    KeepAliveInfo(Header),
+    ShutdownInfo(Header),
+    /// Closes a connection, session, consumer or producer (its id), with the last delivered
+    /// broker sequence (-1 none: redeliver everything unacknowledged).
+    RemoveInfo(Header, data::Data, i64),
+    MessageDispatch(MessageDispatch),
+    MessageAck(MessageAck),
+    Message(Box<Message>),
+    Response(Header, i32),
+    ExceptionResponse(Header, i32, Option<Throwable>),
+    ConnectionError(Header, Option<Throwable>),
+    /// The broker asks a client to close, reconnect elsewhere, or learns of other brokers.
+    ConnectionControl {
+        header: Header,
+        close: bool,
+        exit: bool,
+        reconnect_to: Option<String>,
+    },
+    /// The broker changes a consumer's prefetch or closes it.
+    ConsumerControl(Header, Option<ConsumerId>, bool),
+    ProducerAck(Header, Option<ProducerId>, i32),
+    /// A type Sluice does not use; the size prefix lets it be skipped whole.
+    Unknown(u8),
+}
+
+impl Command {
+    /// Decode one frame's payload (type byte and fields).
+    pub fn read(r: &mut Reader) -> Result<Command, WireError> {
+        let kind = r.u8()?;
+        Ok(match kind {
+            types::WIREFORMAT_INFO => {
+                let magic = r.bytes(8)?;
+                if &magic[..] != MAGIC {
+                    return Err(WireError::Invalid("not an OpenWire peer (bad magic)"));
+                }
+                let version = r.i32()?;
+                let options = match r.opt_bytes()? {
+                    Some(b) => primitive::read_map(&mut Reader::new(b))?.unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                Command::WireFormatInfo(WireFormatInfo { version, options })
+            }
+            types::BROKER_INFO => Command::BrokerInfo(BrokerInfo::read(r)?),
+            types::CONNECTION_INFO => {
+                let header = Header::read(r)?;
+                let connection_id = data::read_connection_id(r)?.unwrap_or_default();
+                let client_id = r.opt_string()?;
+                let password = r.opt_string()?;
+                let user_name = r.opt_string()?;
+                data::read_broker_ids(r)?;
+                let _broker_master_connector = r.bool()?;
+                let manageable = r.bool()?;
+                let _client_master = r.bool()?;
+                Command::ConnectionInfo(ConnectionInfo {
+                    header,
+                    connection_id,
+                    client_id,
+                    password,
+                    user_name,
+                    manageable,
+                    fault_tolerant: r.bool()?,
+                    failover_reconnect: r.bool()?,
+                    client_ip: r.opt_string()?,
+                })
+            }
+            types::SESSION_INFO => Command::SessionInfo(
+                Header::read(r)?,
+                data::read_session_id(r)?.unwrap_or_default(),
+            ),
+            types::CONSUMER_INFO => {
+                let header = Header::read(r)?;
+                let consumer_id = data::read_consumer_id(r)?.unwrap_or_default();
+                let _browser = r.bool()?;
+                let destination = data::read_destination(r)?;
+                let prefetch_size = r.i32()?;
+                let maximum_pending_message_limit = r.i32()?;
+                let dispatch_async = r.bool()?;
+                let selector = r.opt_string()?;
+                let _client_id = r.opt_string()?;
+                let _subscription = r.opt_string()?;
+                let _no_local = r.bool()?;
+                let _exclusive = r.bool()?;
+                let _retroactive = r.bool()?;
+                let priority = r.u8()?;
+                data::read_broker_ids(r)?;
+                if data::read_nested(r)?.is_some() {
+                    return Err(WireError::Invalid("consumer info with a predicate"));
+                }
+                let _network = r.bool()?;
+                let _optimized = r.bool()?;
+                let _no_range = r.bool()?;
+                if r.bool()? && r.i16()? > 0 {
+                    return Err(WireError::Invalid("consumer info with a network path"));
+                }
+                Command::ConsumerInfo(ConsumerInfo {
+                    header,
+                    consumer_id,
+                    destination,
+                    prefetch_size,
+                    maximum_pending_message_limit,
+                    dispatch_async,
+                    selector,
+                    priority,
+                })
+            }
+            types::PRODUCER_INFO => {
+                let header = Header::read(r)?;
+                let id = data::read_producer_id(r)?.unwrap_or_default();
+                let destination = data::read_destination(r)?;
+                data::read_broker_ids(r)?;
+                let _dispatch_async = r.bool()?;
+                let _window = r.i32()?;
+                Command::ProducerInfo(header, id, destination)
+            }
+            types::KEEP_ALIVE_INFO => Command::KeepAliveInfo(Header::read(r)?),
+            types::SHUTDOWN_INFO => Command::ShutdownInfo(Header::read(r)?),
+            types::REMOVE_INFO => {
+                let header = Header::read(r)?;
+                let id =
+                    data::read_nested(r)?.ok_or(WireError::Invalid("remove info without id"))?;
+                Command::RemoveInfo(header, id, r.i64()?)
+            }
+            types::MESSAGE_DISPATCH => Command::MessageDispatch(MessageDispatch {
+                header: Header::read(r)?,
+                consumer_id: data::read_consumer_id(r)?,
+                destination: data::read_destination(r)?,
+                message: match data::read_nested(r)? {
+                    None => None,
+                    Some(data::Data::Message(m)) => Some(m),
+                    Some(_) => return Err(WireError::Invalid("dispatch of a non-message")),
+                },
+                redelivery_counter: r.i32()?,
+            }),
+            types::MESSAGE_ACK => {
+                let header = Header::read(r)?;
+                let destination = data::read_destination(r)?;
+                data::read_transaction_id(r)?;
+                Command::MessageAck(MessageAck {
+                    header,
+                    destination,
+                    consumer_id: data::read_consumer_id(r)?,
+                    ack_type: r.u8()?,
+                    first_message_id: data::read_message_id(r)?,
+                    last_message_id: data::read_message_id(r)?,
+                    message_count: r.i32()?,
+                    poison_cause: data::read_throwable(r)?,
+                })
+            }
+            k if types::is_message(k) => Command::Message(Box::new(Message::read(k, r)?)),
+            types::RESPONSE => Command::Response(Header::read(r)?, r.i32()?),
+            types::EXCEPTION_RESPONSE => {
+                Command::ExceptionResponse(Header::read(r)?, r.i32()?, data::read_throwable(r)?)
+            }
+            types::CONNECTION_ERROR => {
+                let header = Header::read(r)?;
+                let error = data::read_throwable(r)?;
+                data::read_connection_id(r)?;
+                Command::ConnectionError(header, error)
+            }
+            types::CONNECTION_CONTROL => {
+                let header = Header::read(r)?;
+                let close = r.bool()?;
+                let exit = r.bool()?;
+                let _fault_tolerant = r.bool()?;
+                let _resume = r.bool()?;
+                let _suspend = r.bool()?;
+                let _connected_brokers = r.opt_string()?;
+                let reconnect_to = r.opt_string()?;
+                let _rebalance = r.bool()?;
+                let _token = r.opt_bytes()?;
+                Command::ConnectionControl {
+                    header,
+                    close,
+                    exit,
+                    reconnect_to,
+                }
+            }
+            types::CONSUMER_CONTROL => {
+                let header = Header::read(r)?;
+                data::read_destination(r)?;
+                let close = r.bool()?;
+                let id = data::read_consumer_id(r)?;
+                let _prefetch = r.i32()?;
+                let _flush = r.bool()?;
+                let _start = r.bool()?;
+                let _stop = r.bool()?;
+                Command::ConsumerControl(header, id, close)
+            }
+            types::PRODUCER_ACK => {
+                Command::ProducerAck(Header::read(r)?, data::read_producer_id(r)?, r.i32()?)
+            }
+            other => Command::Unknown(other),
+        })
+    }
+
+    /// Encode the payload (type byte and fields) of a frame.
+    pub fn write(&self, out: &mut BytesMut) -> Result<(), WireError> {
+        let w = &mut Writer(out);
+        match self {
+            Command::WireFormatInfo(info) => {
+                w.u8(types::WIREFORMAT_INFO);
+                w.raw(MAGIC);
+                w.i32(info.version);
+                let mut options = BytesMut::new();
+                primitive::write_map(&mut Writer(&mut options), &info.options)?;
+                w.opt_bytes(Some(&options))?;
+            }
+            Command::BrokerInfo(b) => {
+                w.u8(types::BROKER_INFO);
+                b.write(w)?;
+            }
+            Command::ConnectionInfo(c) => {
+                w.u8(types::CONNECTION_INFO);
+                c.header.write(w);
+                data::write_connection_id(w, &c.connection_id)?;
+                w.opt_string(c.client_id.as_deref())?;
+                w.opt_string(c.password.as_deref())?;
+                w.opt_string(c.user_name.as_deref())?;
+                data::write_broker_ids(w, None)?;
+                w.bool(false); // broker master connector
+                w.bool(c.manageable);
+                w.bool(true); // client master (Java's default)
+                w.bool(c.fault_tolerant);
+                w.bool(c.failover_reconnect);
+                w.opt_string(c.client_ip.as_deref())?;
+            }
+            Command::SessionInfo(h, id) => {
+                w.u8(types::SESSION_INFO);
+                h.write(w);
+                data::write_session_id(w, id)?;
+            }
+            Command::ConsumerInfo(c) => {
+                w.u8(types::CONSUMER_INFO);
+                c.header.write(w);
+                data::write_consumer_id(w, &c.consumer_id)?;
+                w.bool(false); // browser
+                data::write_destination(w, c.destination.as_ref())?;
+                w.i32(c.prefetch_size);
+                w.i32(c.maximum_pending_message_limit);
+                w.bool(c.dispatch_async);
+                w.opt_string(c.selector.as_deref())?;
+                w.opt_string(None)?; // client id
+                w.opt_string(None)?; // subscription name
+                w.bool(false); // no local
+                w.bool(false); // exclusive
+                w.bool(false); // retroactive
+                w.u8(c.priority);
+                data::write_broker_ids(w, None)?;
+                w.bool(false); // additional predicate
+                w.bool(false); // network subscription
+                w.bool(false); // optimized acknowledge
+                w.bool(false); // no range acks
+                data::write_broker_ids(w, None)?; // network consumer path
+            }
+            Command::ProducerInfo(h, id, destination) => {
+                w.u8(types::PRODUCER_INFO);
+                h.write(w);
+                data::write_producer_id(w, id)?;
+                data::write_destination(w, destination.as_ref())?;
+                data::write_broker_ids(w, None)?;
+                w.bool(false); // dispatch async
+                w.i32(0); // window size: none, every send is synchronous
+            }
+            Command::KeepAliveInfo(h) => {
+                w.u8(types::KEEP_ALIVE_INFO);
+                h.write(w);
+            }
+            Command::ShutdownInfo(h) => {
+                w.u8(types::SHUTDOWN_INFO);
+                h.write(w);
+            }
+            Command::RemoveInfo(h, id, last) => {
+                w.u8(types::REMOVE_INFO);
+                h.write(w);
+                match id {
+                    data::Data::ConnectionId(c) => data::write_connection_id(w, c)?,
+                    data::Data::SessionId(s) => data::write_session_id(w, s)?,
+                    data::Data::ConsumerId(c) => data::write_consumer_id(w, c)?,
+                    data::Data::ProducerId(p) => data::write_producer_id(w, p)?,
+                    _ => return Err(WireError::Invalid("removing something that is not an id")),
+                }
+                w.i64(*last);
+            }
+            Command::MessageDispatch(d) => {
+                w.u8(types::MESSAGE_DISPATCH);
+                d.header.write(w);
+                match &d.consumer_id {
+                    Some(c) => data::write_consumer_id(w, c)?,
+                    None => w.bool(false),
+                }
+                data::write_destination(w, d.destination.as_ref())?;
+                match &d.message {
+                    Some(m) => {
+                        w.bool(true);
+                        w.u8(m.class);
+                        m.write(w)?;
+                    }
+                    None => w.bool(false),
+                }
+                w.i32(d.redelivery_counter);
+            }
+            Command::MessageAck(a) => {
+                w.u8(types::MESSAGE_ACK);
+                a.header.write(w);
+                data::write_destination(w, a.destination.as_ref())?;
+                w.bool(false); // transaction id
+                match &a.consumer_id {
+                    Some(c) => data::write_consumer_id(w, c)?,
+                    None => w.bool(false),
+                }
+                w.u8(a.ack_type);
+                data::write_message_id(w, a.first_message_id.as_ref())?;
+                data::write_message_id(w, a.last_message_id.as_ref())?;
+                w.i32(a.message_count);
+                data::write_throwable(w, a.poison_cause.as_ref())?;
+            }
+            Command::Message(m) => {
+                w.u8(m.class);
+                m.write(w)?;
+            }
+            Command::Response(h, correlation) => {
+                w.u8(types::RESPONSE);
+                h.write(w);
+                w.i32(*correlation);
+            }
+            Command::ExceptionResponse(h, correlation, t) => {
+                w.u8(types::EXCEPTION_RESPONSE);
+                h.write(w);
+                w.i32(*correlation);
+                data::write_throwable(w, t.as_ref())?;
+            }
+            Command::ConnectionError(h, t) => {
+                w.u8(types::CONNECTION_ERROR);
+                h.write(w);
+                data::write_throwable(w, t.as_ref())?;
+                w.bool(false);
+            }
+            Command::ConnectionControl {
+                header,
+                close,
+                exit,
+                reconnect_to,
+            } => {
+                w.u8(types::CONNECTION_CONTROL);
+                header.write(w);
+                for b in [*close, *exit, false, false, false] {
+                    w.bool(b);
+                }
+                w.opt_string(None)?;
+                w.opt_string(reconnect_to.as_deref())?;
+                w.bool(false);
+                w.opt_bytes(None)?;
+            }
+            Command::ConsumerControl(h, id, close) => {
+                w.u8(types::CONSUMER_CONTROL);
+                h.write(w);
+                w.bool(false);
+                w.bool(*close);
+                match id {
+                    Some(c) => data::write_consumer_id(w, c)?,
+                    None => w.bool(false),
+                }
+                w.i32(0);
+                for b in [false, false, false] {
+                    w.bool(b);
+                }
+            }
+            Command::ProducerAck(h, id, size) => {
+                w.u8(types::PRODUCER_ACK);
+                h.write(w);
+                match id {
+                    Some(p) => data::write_producer_id(w, p)?,
+                    None => w.bool(false),
+                }
+                w.i32(*size);
+            }
+            Command::Unknown(t) => return Err(WireError::UnknownType(*t)),
+        }
+        Ok(())
+    }
+
+    /// The command's header, if it has one.
+    pub fn header(&self) -> Option<Header> {
+        Some(match self {
+            Command::BrokerInfo(b) => b.header,
+            Command::ConnectionInfo(c) => c.header,
+            Command::SessionInfo(h, _)
+            | Command::ProducerInfo(h, ..)
+            | Command::KeepAliveInfo(h)
+            | Command::ShutdownInfo(h)
+            | Command::RemoveInfo(h, ..)
+            | Command::Response(h, _)
+            | Command::ExceptionResponse(h, ..)
+            | Command::ConnectionError(h, _)
+            | Command::ConsumerControl(h, ..)
+            | Command::ProducerAck(h, ..) => *h,
+            Command::ConsumerInfo(c) => c.header,
+            Command::MessageDispatch(d) => d.header,
+            Command::MessageAck(a) => a.header,
+            Command::Message(m) => m.header,
+            Command::ConnectionControl { header, .. } => *header,
+            Command::WireFormatInfo(_) | Command::Unknown(_) => return None,
+        })
+    }
+}
+
+/// A frame payload encoded into its own buffer (for tests and one-off sends).
+pub fn encode(c: &Command) -> Result<Bytes, WireError> {
+    let mut out = BytesMut::new();
+    c.write(&mut out)?;
+    Ok(out.freeze())
+}
