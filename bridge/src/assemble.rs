@@ -1,5 +1,6 @@
 //! Configuration → connector instances: the one place that matches on connector kinds.
 
+use crate::activemq::Protocol;
 use crate::config::{PipeConfig, SourceConfig, TargetConfig};
 use sluice_amqp::{RabbitMqSink, RabbitMqSource};
 use sluice_core::config::ConfigError;
@@ -11,6 +12,7 @@ use sluice_core::sink::Sink;
 use sluice_core::source::Source;
 use sluice_core::status::PipeStatus;
 use sluice_http::{EnrichmentConfig, HttpEnricher, HttpSink};
+use sluice_openwire::{OpenWireSink, OpenWireSource};
 use sluice_sqs::{SqsSink, SqsSource};
 use sluice_stomp::{StompSink, StompSource};
 use std::sync::Arc;
@@ -48,33 +50,46 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
         backoff_max: cfg.retry.backoff.max.0,
         ordered: cfg.source.is_sqs_fifo(),
     };
-    let (source, arn): (Arc<dyn Source>, String) =
-        match &cfg.source {
-            SourceConfig::Rabbitmq(c) => {
-                let prefetch = (2 * batch_size * concurrency).min(u32::from(u16::MAX)) as u16;
-                let s = RabbitMqSource::new(c, &cfg.name, prefetch)?;
-                let arn = c.event_source_arn.clone().unwrap_or_else(|| {
-                    format!("arn:aws:mq:local:000000000000:broker:{}", s.host())
-                });
-                (Arc::new(s), arn)
-            }
-            SourceConfig::Activemq(c) => {
-                let s = StompSource::new(c, 2 * batch_size * concurrency)
-                    .map_err(|e| vec![ConfigError::new("source.activemq.url", e)])?;
-                let arn = c.event_source_arn.clone().unwrap_or_else(|| {
-                    format!("arn:aws:mq:local:000000000000:broker:{}", s.host())
-                });
-                (Arc::new(s), arn)
-            }
-            SourceConfig::Sqs(c) => {
-                // Enough receives of 10 to fill `concurrency` batches.
-                let receives = (batch_size * concurrency).div_ceil(10).clamp(1, 20) as usize;
-                let s = SqsSource::new(c, receives)
-                    .map_err(|e| vec![ConfigError::new("source.sqs.queue_url", e)])?;
-                let arn = s.arn().to_owned();
-                (Arc::new(s), arn)
-            }
-        };
+    let (source, arn): (Arc<dyn Source>, String) = match &cfg.source {
+        SourceConfig::Rabbitmq(c) => {
+            let prefetch = (2 * batch_size * concurrency).min(u32::from(u16::MAX)) as u16;
+            let s = RabbitMqSource::new(c, &cfg.name, prefetch)?;
+            let arn = c
+                .event_source_arn
+                .clone()
+                .unwrap_or_else(|| format!("arn:aws:mq:local:000000000000:broker:{}", s.host()));
+            (Arc::new(s), arn)
+        }
+        SourceConfig::Activemq(c) => {
+            let prefetch = 2 * batch_size * concurrency;
+            let url_error = |e| vec![ConfigError::new("source.activemq.url", e)];
+            let (s, host): (Arc<dyn Source>, String) = match c.protocol {
+                Protocol::Openwire => {
+                    let s = OpenWireSource::new(&c.openwire(), prefetch).map_err(url_error)?;
+                    let host = s.host().to_owned();
+                    (Arc::new(s), host)
+                }
+                Protocol::Stomp => {
+                    let s = StompSource::new(&c.stomp(), prefetch).map_err(url_error)?;
+                    let host = s.host().to_owned();
+                    (Arc::new(s), host)
+                }
+            };
+            let arn = c
+                .event_source_arn
+                .clone()
+                .unwrap_or_else(|| format!("arn:aws:mq:local:000000000000:broker:{host}"));
+            (s, arn)
+        }
+        SourceConfig::Sqs(c) => {
+            // Enough receives of 10 to fill `concurrency` batches.
+            let receives = (batch_size * concurrency).div_ceil(10).clamp(1, 20) as usize;
+            let s = SqsSource::new(c, receives)
+                .map_err(|e| vec![ConfigError::new("source.sqs.queue_url", e)])?;
+            let arn = s.arn().to_owned();
+            (Arc::new(s), arn)
+        }
+    };
     let format = match &cfg.target {
         TargetConfig::Http(h) => h.format,
         _ => Format::Lambda,
@@ -149,10 +164,15 @@ fn build_sink(
             &format!("{path}.rabbitmq"),
             &cfg.name,
         )?),
-        TargetConfig::Activemq(a) => Arc::new(
-            StompSink::new(a)
-                .map_err(|e| vec![ConfigError::new(format!("{path}.activemq.url"), e)])?,
-        ),
+        TargetConfig::Activemq(a) => {
+            let url_error = |e| vec![ConfigError::new(format!("{path}.activemq.url"), e)];
+            match a.protocol {
+                Protocol::Openwire => {
+                    Arc::new(OpenWireSink::new(&a.openwire()).map_err(url_error)?)
+                }
+                Protocol::Stomp => Arc::new(StompSink::new(&a.stomp()).map_err(url_error)?),
+            }
+        }
         TargetConfig::Sqs(s) => Arc::new(
             SqsSink::new(s)
                 .map_err(|e| vec![ConfigError::new(format!("{path}.sqs.queue_url"), e)])?,

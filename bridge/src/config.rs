@@ -3,6 +3,7 @@
 //! Connector settings live in their connectors; this file holds the top level, the choice of
 //! connector (externally tagged enums: `source: {rabbitmq: {...}}`) and cross-field rules.
 
+use crate::activemq::{ActiveMqSourceConfig, ActiveMqTargetConfig};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_amqp::{RabbitMqSourceConfig, RabbitMqTargetConfig};
@@ -10,7 +11,6 @@ use sluice_core::config::{BatchConfig, ConfigError, RetryConfig, validate_common
 use sluice_core::pattern::Pattern;
 use sluice_http::{EnrichmentConfig, HttpTargetConfig};
 use sluice_sqs::{QueueUrl, SqsSourceConfig, SqsTargetConfig};
-use sluice_stomp::{ActiveMqSourceConfig, ActiveMqTargetConfig};
 
 /// One pipe: source → (filter → enrichment) → target.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -87,7 +87,7 @@ fn default_enabled() -> bool {
 pub enum SourceConfig {
     /// RabbitMQ over AMQP 0-9-1.
     Rabbitmq(RabbitMqSourceConfig),
-    /// ActiveMQ (or another STOMP 1.2 broker with `protocol: stomp`).
+    /// ActiveMQ over OpenWire (or any STOMP 1.2 broker with `protocol: stomp`).
     Activemq(ActiveMqSourceConfig),
     /// An Amazon SQS queue (or an SQS-compatible server), standard or FIFO.
     Sqs(SqsSourceConfig),
@@ -120,7 +120,7 @@ pub enum TargetConfig {
     Rabbitmq(RabbitMqTargetConfig),
     /// An SQS queue, with `SendMessageBatch`.
     Sqs(SqsTargetConfig),
-    /// An ActiveMQ destination (`protocol: stomp`), a receipt per message.
+    /// An ActiveMQ destination: a synchronous send (OpenWire) or a receipt (STOMP) per message.
     Activemq(ActiveMqTargetConfig),
 }
 

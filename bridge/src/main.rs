@@ -4,6 +4,7 @@
 //! `config.rs` (the pipe document), `load.rs` (files → validated pipes), `assemble.rs`
 //! (configuration → connectors), `run.rs` (the supervisor), `admin.rs` (HTTP endpoints).
 
+mod activemq;
 mod admin;
 mod assemble;
 mod config;

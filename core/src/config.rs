@@ -262,6 +262,45 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Broker URLs and `failover:` options (name, value), in the order written.
+pub type BrokerList<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// A broker address list as ActiveMQ clients write it: one URL, a comma-separated list, or
+/// `failover:(URL,URL,...)?option=value&...`. Returns the URLs and the failover options.
+pub fn broker_list(url: &str) -> Result<BrokerList<'_>, String> {
+    let (inner, options) = match url.trim().strip_prefix("failover:") {
+        Some(rest) => {
+            let (list, query) = match rest.strip_prefix('(') {
+                Some(r) => {
+                    let close = r
+                        .find(')')
+                        .ok_or("failover:( without its closing parenthesis")?;
+                    (&r[..close], r[close + 1..].strip_prefix('?').unwrap_or(""))
+                }
+                None => rest.split_once('?').unwrap_or((rest, "")),
+            };
+            let mut options = Vec::new();
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("failover option `{pair}` has no value"))?;
+                options.push((k, v));
+            }
+            (list, options)
+        }
+        None => (url, Vec::new()),
+    };
+    let urls: Vec<&str> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    if urls.is_empty() {
+        return Err("no broker address".into());
+    }
+    Ok((urls, options))
+}
+
 /// `batch:` — when a batch is sent.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]

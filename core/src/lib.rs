@@ -15,6 +15,8 @@
 //! - [`enrich`]: enrichment with EventBridge Pipes semantics.
 //! - [`metrics`]: the metric names of the contract (one list) and per-pipe handles.
 //! - [`status`]: the ESM-style pipe state shown by `/pipes` and `/readyz`.
+//! - [`mq`]: the `aws:mq` record shape both ActiveMQ sources fill.
+//! - [`net`]: TCP and TLS streams for connectors with their own wire protocol.
 //! - [`backoff`]: capped exponential backoff with jitter, shared by retries and reconnects.
 //! - [`testkit`]: a scriptable in-memory source, acker and sink for tests.
 
@@ -23,6 +25,8 @@ pub mod config;
 pub mod enrich;
 pub mod event;
 pub mod metrics;
+pub mod mq;
+pub mod net;
 pub mod pattern;
 pub mod record;
 pub mod runner;

@@ -1,76 +1,39 @@
-//! `source.activemq` and `target.activemq` (with `protocol: stomp`), and broker URLs.
+//! The STOMP source's and target's settings (the bridge reads them from `source.activemq` and
+//! `target.activemq` with `protocol: stomp`), and broker URLs.
 
-use schemars::JsonSchema;
-use serde::Deserialize;
-use sluice_core::config::{ConfigError, HumanDuration, Secret, redact_url};
+use sluice_core::config::{broker_list, redact_url};
 use std::time::Duration;
 
-/// Which wire protocol reaches ActiveMQ.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    /// ActiveMQ's native protocol (what Lambda uses). Not in this version yet.
-    #[default]
-    Openwire,
-    /// STOMP 1.2: ActiveMQ, RabbitMQ's STOMP plugin, any STOMP 1.2 broker.
-    Stomp,
-}
-
-/// `source.activemq`: consume one or more queues.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct ActiveMqSourceConfig {
-    /// `openwire` (default) or `stomp`.
-    #[serde(default)]
-    pub protocol: Protocol,
+/// What the STOMP source needs (the bridge builds it from `source.activemq` with
+/// `protocol: stomp`).
+#[derive(Clone, Debug)]
+pub struct StompSourceConfig {
     /// `stomp://HOST:PORT` (also `tcp://`), `stomp+ssl://` (also `ssl://`), a comma-separated
     /// list, or `failover:(URL,URL)`: tried in turn on every (re)connect.
-    pub url: Secret,
+    pub url: String,
     pub username: Option<String>,
-    pub password: Option<Secret>,
-    /// Queues to consume (virtual-topic consumer queues work like any queue).
+    pub password: Option<String>,
     pub queues: Vec<String>,
-    /// Value of `eventSourceArn` in events. Default: `arn:aws:mq:local:000000000000:broker:HOST`.
-    pub event_source_arn: Option<String>,
-    /// Unacknowledged messages the broker may send ahead (`activemq.prefetchSize`), per queue.
-    /// Default: 2 x batch.size x concurrency.
+    /// `activemq.prefetchSize` per queue; None: the pipe's default.
     pub prefetch: Option<u32>,
     /// STOMP `host` header (RabbitMQ's STOMP plugin takes it as the vhost). Default: the
     /// broker's host name.
     pub virtual_host: Option<String>,
-    /// Heart-beat interval asked of the broker and sent to it; a broker silent for twice its
-    /// interval is taken as gone and the connection replaced. 0s turns heart-beats off.
-    /// Default 10s.
-    #[serde(default = "default_heart_beat")]
-    pub heart_beat: HumanDuration,
+    /// Heart-beat interval asked of the broker and sent to it; zero for none.
+    pub heart_beat: Duration,
 }
 
-fn default_heart_beat() -> HumanDuration {
-    HumanDuration(Duration::from_secs(10))
-}
-
-/// `target.activemq` (also usable as `dead_letter`): SEND with a receipt per message.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct ActiveMqTargetConfig {
-    /// `openwire` (default) or `stomp`.
-    #[serde(default)]
-    pub protocol: Protocol,
-    /// As for the source.
-    pub url: Secret,
+/// What the STOMP target needs.
+#[derive(Clone, Debug)]
+pub struct StompTargetConfig {
+    pub url: String,
     pub username: Option<String>,
-    pub password: Option<Secret>,
+    pub password: Option<String>,
     /// Queue name (`orders`), or a STOMP destination (`/queue/orders`, `/topic/x`).
     pub destination: String,
-    /// Send as persistent unless the record says otherwise. Default true.
-    #[serde(default = "default_persistent")]
+    /// Send as persistent unless the record says otherwise.
     pub persistent: bool,
-    /// STOMP `host` header. Default: the broker's host name.
     pub virtual_host: Option<String>,
-}
-
-fn default_persistent() -> bool {
-    true
 }
 
 /// One broker address.
@@ -90,17 +53,11 @@ impl std::fmt::Display for Endpoint {
 
 /// Parse `url`: one URL, a comma-separated list, or `failover:(a,b)?options`.
 pub fn endpoints(url: &str) -> Result<Vec<Endpoint>, String> {
-    let inner = match url.strip_prefix("failover:") {
-        Some(rest) => {
-            let rest = rest.split('?').next().unwrap_or_default();
-            rest.strip_prefix('(')
-                .and_then(|r| r.strip_suffix(')'))
-                .unwrap_or(rest)
-        }
-        None => url,
-    };
+    // Failover options (randomize and others) are not acted on over STOMP: brokers are tried
+    // in the order given.
+    let (urls, _options) = broker_list(url)?;
     let mut out = Vec::new();
-    for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in urls {
         let u = url::Url::parse(part).map_err(|e| format!("`{}`: {e}", redact_url(part)))?;
         let tls = match u.scheme() {
             "stomp" | "tcp" => false,
@@ -122,57 +79,7 @@ pub fn endpoints(url: &str) -> Result<Vec<Endpoint>, String> {
             tls,
         });
     }
-    if out.is_empty() {
-        return Err("no broker address".into());
-    }
     Ok(out)
-}
-
-fn check_protocol(path: &str, p: Protocol, errors: &mut Vec<ConfigError>) {
-    if p == Protocol::Openwire {
-        errors.push(ConfigError::new(
-            format!("{path}.protocol"),
-            "found openwire (the default), which this version of sluice does not speak yet; allowed: stomp",
-        ));
-    }
-}
-
-fn check_url(path: &str, url: &Secret, errors: &mut Vec<ConfigError>) {
-    if let Err(e) = endpoints(url.expose()) {
-        errors.push(ConfigError::new(format!("{path}.url"), e));
-    }
-}
-
-impl ActiveMqSourceConfig {
-    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        check_protocol(path, self.protocol, errors);
-        check_url(path, &self.url, errors);
-        if self.queues.is_empty() {
-            errors.push(ConfigError::new(
-                format!("{path}.queues"),
-                "found an empty list, allowed one or more queue names",
-            ));
-        }
-        if self.prefetch == Some(0) {
-            errors.push(ConfigError::new(
-                format!("{path}.prefetch"),
-                "found 0, allowed 1 or more",
-            ));
-        }
-    }
-}
-
-impl ActiveMqTargetConfig {
-    pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
-        check_protocol(path, self.protocol, errors);
-        check_url(path, &self.url, errors);
-        if self.destination.is_empty() {
-            errors.push(ConfigError::new(
-                format!("{path}.destination"),
-                "found an empty name, allowed a queue name or a /queue/ or /topic/ destination",
-            ));
-        }
-    }
 }
 
 /// A queue name as a STOMP destination.

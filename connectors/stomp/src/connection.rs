@@ -4,15 +4,9 @@ use crate::codec::{Frame, Item, Out, StompCodec};
 use crate::config::Endpoint;
 use crate::error::StompError;
 use futures_util::{SinkExt, StreamExt};
-use std::sync::Arc;
+use sluice_core::net::{self, Io};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
-
-/// A byte stream, plain or TLS.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 pub type Conn = Framed<Box<dyn Io>, StompCodec>;
 
@@ -38,47 +32,8 @@ pub struct Connected {
     pub silent_limit: Option<Duration>,
 }
 
-fn tls_config() -> Arc<tokio_rustls::rustls::ClientConfig> {
-    use tokio_rustls::rustls;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .unwrap_or_else(|_| {
-            rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        });
-    Arc::new(config)
-}
-
 async fn open(e: &Endpoint) -> Result<Box<dyn Io>, StompError> {
-    let io = |source| StompError::Io {
-        endpoint: e.to_string(),
-        source,
-    };
-    let tcp = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        TcpStream::connect((e.host.as_str(), e.port)),
-    )
-    .await
-    .map_err(|_| StompError::Timeout("connecting"))?
-    .map_err(io)?;
-    let _ = tcp.set_nodelay(true);
-    if !e.tls {
-        return Ok(Box::new(tcp));
-    }
-    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(e.host.clone())
-        .map_err(|_| StompError::Protocol(format!("invalid TLS server name {}", e.host)))?;
-    let tls = tokio_rustls::TlsConnector::from(tls_config())
-        .connect(name, tcp)
-        .await
-        .map_err(io)?;
-    Ok(Box::new(tls))
+    Ok(net::open(&e.host, e.port, e.tls, CONNECT_TIMEOUT, &e.to_string()).await?)
 }
 
 /// Connect to the endpoint `attempt` picks (endpoints are tried in turn) and log in.

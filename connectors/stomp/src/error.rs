@@ -4,12 +4,8 @@ use crate::codec::{CodecError, Frame};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StompError {
-    #[error("{endpoint}: {source}")]
-    Io {
-        endpoint: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Connect(#[from] sluice_core::net::ConnectError),
     #[error("timed out {0}")]
     Timeout(&'static str),
     #[error(transparent)]

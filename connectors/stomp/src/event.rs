@@ -11,6 +11,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
+use sluice_core::mq::{BYTES_MESSAGE, MqDestination, MqMessage, TEXT_MESSAGE};
 use sluice_core::record::{DeliveryId, HeaderValue, Metadata, Record, now_ms};
 
 use crate::codec::Frame;
@@ -35,34 +36,6 @@ const NOT_PROPERTIES: [&str; 17] = [
     "redeliveryDelay",
     "receipt",
 ];
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MqRecord<'a> {
-    #[serde(rename = "messageID")]
-    message_id: &'a str,
-    message_type: &'static str,
-    delivery_mode: u8,
-    reply_to: Option<&'a str>,
-    #[serde(rename = "type")]
-    kind: Option<&'a str>,
-    expiration: Option<&'a str>,
-    priority: Option<u8>,
-    correlation_id: Option<&'a str>,
-    redelivered: bool,
-    destination: Destination<'a>,
-    data: String,
-    timestamp: Option<u64>,
-    broker_in_time: Option<u64>,
-    broker_out_time: u64,
-    properties: Properties<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Destination<'a> {
-    physical_name: &'a str,
-}
 
 struct Properties<'a>(&'a [(String, String)]);
 
@@ -103,12 +76,12 @@ pub fn to_record(id: DeliveryId, frame: Frame) -> Record {
     let priority = number("priority").and_then(|p| u8::try_from(p).ok());
     let message_id = get("message-id").unwrap_or("");
     let received = now_ms();
-    let event = serde_json::to_vec(&MqRecord {
+    let event = serde_json::to_vec(&MqMessage {
         message_id,
         message_type: if get("content-length").is_some() {
-            "jms/bytes-message"
+            BYTES_MESSAGE
         } else {
-            "jms/text-message"
+            TEXT_MESSAGE
         },
         delivery_mode: if persistent { 2 } else { 1 },
         reply_to: get("reply-to"),
@@ -117,13 +90,13 @@ pub fn to_record(id: DeliveryId, frame: Frame) -> Record {
         priority,
         correlation_id: get("correlation-id"),
         redelivered: get("redelivered").is_some_and(|v| v == "true"),
-        destination: Destination {
+        destination: MqDestination {
             physical_name: physical_name(get("destination").unwrap_or("")),
         },
         data: base64_simd::STANDARD.encode_to_string(&frame.body),
         timestamp,
         broker_in_time: timestamp,
-        broker_out_time: received,
+        broker_out_time: Some(received),
         properties: Properties(&frame.headers),
     })
     .unwrap_or_default();

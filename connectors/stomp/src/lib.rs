@@ -61,7 +61,7 @@ pub mod event;
 mod sink;
 mod source;
 
-pub use config::{ActiveMqSourceConfig, ActiveMqTargetConfig, Protocol};
+pub use config::{StompSourceConfig, StompTargetConfig};
 pub use error::StompError;
 pub use sink::StompSink;
 pub use source::StompSource;

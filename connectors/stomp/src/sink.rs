@@ -1,7 +1,7 @@
 //! The STOMP target: SEND every record with a receipt, then wait for all the receipts.
 
 use crate::codec::{Frame, Item, Out};
-use crate::config::{ActiveMqTargetConfig, Endpoint, destination, endpoints};
+use crate::config::{Endpoint, StompTargetConfig, destination, endpoints};
 use crate::connection::{self, Conn, Login};
 use crate::error::StompError;
 use async_trait::async_trait;
@@ -31,8 +31,8 @@ pub struct StompSink {
 }
 
 impl StompSink {
-    pub fn new(cfg: &ActiveMqTargetConfig) -> Result<Self, String> {
-        let endpoints = endpoints(cfg.url.expose())?;
+    pub fn new(cfg: &StompTargetConfig) -> Result<Self, String> {
+        let endpoints = endpoints(&cfg.url)?;
         Ok(StompSink {
             display: format!(
                 "activemq(stomp) {} destination={}",
@@ -40,7 +40,7 @@ impl StompSink {
             ),
             login: Login {
                 username: cfg.username.clone(),
-                password: cfg.password.as_ref().map(|p| p.expose().to_owned()),
+                password: cfg.password.clone(),
                 virtual_host: cfg.virtual_host.clone(),
                 heart_beat: Duration::ZERO,
             },

@@ -2,7 +2,7 @@
 
 use crate::acker::StompAcker;
 use crate::codec::{Frame, Item, Out};
-use crate::config::{ActiveMqSourceConfig, Endpoint, destination, endpoints};
+use crate::config::{Endpoint, StompSourceConfig, destination, endpoints};
 use crate::connection::{self, Login};
 use crate::error::StompError;
 use crate::event;
@@ -36,8 +36,8 @@ enum Ended {
 
 impl StompSource {
     /// Build from validated configuration; no I/O.
-    pub fn new(cfg: &ActiveMqSourceConfig, default_prefetch: u32) -> Result<Self, String> {
-        let endpoints = endpoints(cfg.url.expose())?;
+    pub fn new(cfg: &StompSourceConfig, default_prefetch: u32) -> Result<Self, String> {
+        let endpoints = endpoints(&cfg.url)?;
         Ok(StompSource {
             display: format!(
                 "activemq(stomp) {} queues={}",
@@ -50,9 +50,9 @@ impl StompSource {
             ),
             login: Login {
                 username: cfg.username.clone(),
-                password: cfg.password.as_ref().map(|p| p.expose().to_owned()),
+                password: cfg.password.clone(),
                 virtual_host: cfg.virtual_host.clone(),
-                heart_beat: cfg.heart_beat.0,
+                heart_beat: cfg.heart_beat,
             },
             queues: cfg.queues.clone(),
             prefetch: cfg.prefetch.unwrap_or(default_prefetch).max(1),

@@ -64,10 +64,9 @@ impl Decoder for OpenWireCodec {
     }
 }
 
-impl Encoder<&Command> for OpenWireCodec {
-    type Error = CodecError;
-
-    fn encode(&mut self, c: &Command, dst: &mut BytesMut) -> Result<(), CodecError> {
+impl OpenWireCodec {
+    /// Append one frame for `c` to `dst`.
+    pub fn encode_frame(&self, c: &Command, dst: &mut BytesMut) -> Result<(), CodecError> {
         let start = dst.len();
         dst.put_u32(0);
         c.write(dst)?;
@@ -89,6 +88,6 @@ impl Encoder<Command> for OpenWireCodec {
     type Error = CodecError;
 
     fn encode(&mut self, c: Command, dst: &mut BytesMut) -> Result<(), CodecError> {
-        self.encode(&c, dst)
+        self.encode_frame(&c, dst)
     }
 }

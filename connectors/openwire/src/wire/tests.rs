@@ -3,7 +3,7 @@
 
 use super::*;
 use bytes::{Bytes, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 
 const CONNECTION_INFO: &str =
     "00000026030000000101017801000649443a632d31010003636964010001700100017500000001000000";
@@ -45,7 +45,7 @@ fn decode(bytes: &[u8]) -> Command {
 
 fn encode(c: &Command) -> Vec<u8> {
     let mut out = BytesMut::new();
-    OpenWireCodec::default().encode(c, &mut out).unwrap();
+    OpenWireCodec::default().encode_frame(c, &mut out).unwrap();
     out.to_vec()
 }
 

@@ -1,0 +1,42 @@
+//! One record of Lambda's `aws:mq` event (an ActiveMQ message), in Lambda's field order.
+//! Shared by the STOMP and OpenWire sources, which fill it from different wire fields.
+
+use serde::Serialize;
+
+/// Serialized as Lambda sends it: every key present, unset values `null`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MqMessage<'a, P: Serialize> {
+    #[serde(rename = "messageID")]
+    pub message_id: &'a str,
+    /// `jms/text-message` or `jms/bytes-message`.
+    pub message_type: &'static str,
+    /// JMS delivery mode: 2 persistent, 1 not.
+    pub delivery_mode: u8,
+    pub reply_to: Option<&'a str>,
+    /// `JMSType`.
+    #[serde(rename = "type")]
+    pub kind: Option<&'a str>,
+    /// `JMSExpiration` as a string, as Lambda shows it.
+    pub expiration: Option<&'a str>,
+    pub priority: Option<u8>,
+    pub correlation_id: Option<&'a str>,
+    pub redelivered: bool,
+    pub destination: MqDestination<'a>,
+    /// The body, base64.
+    pub data: String,
+    pub timestamp: Option<u64>,
+    pub broker_in_time: Option<u64>,
+    pub broker_out_time: Option<u64>,
+    /// JMS custom properties, values as strings.
+    pub properties: P,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MqDestination<'a> {
+    pub physical_name: &'a str,
+}
+
+pub const TEXT_MESSAGE: &str = "jms/text-message";
+pub const BYTES_MESSAGE: &str = "jms/bytes-message";
