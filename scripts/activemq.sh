@@ -12,6 +12,9 @@
 #   SLUICE_ACTIVEMQ_PORT        OpenWire port (default 61616)
 #   SLUICE_ACTIVEMQ_STOMP_PORT  STOMP port (default 61613)
 #   SLUICE_RUN_DIR              where data and logs go (default /tmp/sluice-run)
+#   SLUICE_ACTIVEMQ_USERS       "user:password,..." turns authentication on (default: off)
+# The OpenWire tests compile a small JMS program with the package's jars, so a JDK is
+# installed too.
 set -euo pipefail
 
 run_dir=${SLUICE_RUN_DIR:-/tmp/sluice-run}
@@ -26,10 +29,21 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install() {
-  command -v activemq >/dev/null && return
-  log "installing Debian's activemq"
+  command -v activemq >/dev/null && command -v javac >/dev/null && return
+  log "installing Debian's activemq and a JDK"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq activemq >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq activemq default-jdk-headless >/dev/null
+}
+
+# <plugins> for SLUICE_ACTIVEMQ_USERS: ActiveMQ's simple authentication, one group for all.
+auth_plugin() {
+  [ -n "${SLUICE_ACTIVEMQ_USERS:-}" ] || return 0
+  echo "    <plugins><simpleAuthenticationPlugin><users>"
+  local pair
+  for pair in ${SLUICE_ACTIVEMQ_USERS//,/ }; do
+    echo "      <authenticationUser username=\"${pair%%:*}\" password=\"${pair#*:}\" groups=\"users\"/>"
+  done
+  echo "    </users></simpleAuthenticationPlugin></plugins>"
 }
 
 # The broker's JVM (a child of the activemq shell wrapper): found by its private config path.
@@ -57,6 +71,7 @@ start() {
     <persistenceAdapter>
       <kahaDB directory="$base/data/kahadb"/>
     </persistenceAdapter>
+$(auth_plugin)
     <transportConnectors>
       <transportConnector name="openwire" uri="tcp://127.0.0.1:$port"/>
       <transportConnector name="stomp" uri="stomp://127.0.0.1:$stomp_port"/>

@@ -15,6 +15,7 @@
 
 pub mod broker;
 pub mod function;
+pub mod jms;
 pub mod process;
 pub mod sqs;
 pub mod stomp;
