@@ -5,6 +5,7 @@
 //                                             one bytes message with every JMS field and a
 //                                             property of each primitive type (PREFIX-full,
 //                                             PREFIX-bytes)
+//   java Jms produce URL QUEUE COUNT PREFIX plain   only the COUNT persistent text messages
 //   java Jms consume URL QUEUE MAX WAIT_MS [SELECTOR]
 //                                             prints one JSON line per message until MAX are
 //                                             read or none came for WAIT_MS
@@ -22,20 +23,21 @@ public class Jms {
         Session s = c.createSession(false, Session.CLIENT_ACKNOWLEDGE);
         Queue q = s.createQueue(a[2]);
         if (a[0].equals("produce")) {
-            produce(s, q, Integer.parseInt(a[3]), a[4]);
+            produce(s, q, Integer.parseInt(a[3]), a[4], a.length > 5 && a[5].equals("plain"));
         } else {
             consume(s, q, Integer.parseInt(a[3]), Long.parseLong(a[4]), a.length > 5 ? a[5] : null);
         }
         c.close();
     }
 
-    static void produce(Session s, Queue q, int n, String prefix) throws Exception {
+    static void produce(Session s, Queue q, int n, String prefix, boolean plain) throws Exception {
         MessageProducer p = s.createProducer(q);
         for (int i = 0; i < n; i++) {
             TextMessage m = s.createTextMessage(prefix + "-" + i);
             m.setStringProperty("test", prefix);
             p.send(m);
         }
+        if (plain) return;
         TextMessage full = s.createTextMessage(prefix + "-full \u00e9\u20ac\uD83D\uDE00");
         full.setJMSCorrelationID("corr-1");
         full.setJMSType("order.created");

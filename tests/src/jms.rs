@@ -61,9 +61,18 @@ fn java(args: &[&str]) -> String {
 /// header and a property of each primitive type, non-persistent, priority 7) and a bytes
 /// message `00 01 02 ff 78`.
 pub async fn produce(url: &str, queue: &str, count: usize, prefix: &str) {
+    produce_with(url, queue, count, prefix, "full").await
+}
+
+/// Only the `count` persistent text messages `PREFIX-i` (fault tests count on persistence).
+pub async fn produce_plain(url: &str, queue: &str, count: usize, prefix: &str) {
+    produce_with(url, queue, count, prefix, "plain").await
+}
+
+async fn produce_with(url: &str, queue: &str, count: usize, prefix: &str, mode: &'static str) {
     let (url, queue, prefix) = (url.to_owned(), queue.to_owned(), prefix.to_owned());
     tokio::task::spawn_blocking(move || {
-        java(&["produce", &url, &queue, &count.to_string(), &prefix]);
+        java(&["produce", &url, &queue, &count.to_string(), &prefix, mode]);
     })
     .await
     .expect("the producer thread");
@@ -114,4 +123,89 @@ pub async fn cli_producer(url: &str, queue: &str, count: usize) {
     })
     .await
     .expect("the producer thread");
+}
+
+/// A broker of the test's own (`scripts/activemq.sh` with private ports and data), for tests
+/// that stop, kill or fail over brokers without disturbing the others. Stopped when dropped.
+pub struct PrivateBroker {
+    pub port: u16,
+    stomp_port: u16,
+    run_dir: PathBuf,
+    users: Option<String>,
+}
+
+impl PrivateBroker {
+    /// Start a fresh broker; `users` ("name:password,...") turns authentication on.
+    pub fn start(users: Option<&str>) -> PrivateBroker {
+        let port = crate::free_port();
+        let base = std::env::var("SLUICE_RUN_DIR").unwrap_or_else(|_| "/tmp/sluice-run".into());
+        let run_dir = PathBuf::from(base).join(format!("activemq-{port}"));
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let broker = PrivateBroker {
+            port,
+            stomp_port: crate::free_port(),
+            run_dir,
+            users: users.map(str::to_owned),
+        };
+        broker.script("start");
+        broker
+    }
+
+    /// `tcp://127.0.0.1:PORT`, with credentials for the Java client when given.
+    pub fn url(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.port)
+    }
+
+    /// Start it again after a stop or kill, on the same data (persistent messages survive).
+    pub fn restart(&self) {
+        self.script("start");
+    }
+
+    /// A clean shutdown.
+    pub fn stop(&self) {
+        self.script("stop");
+    }
+
+    /// SIGKILL to the broker's JVM.
+    pub fn kill(&self) {
+        let pid = self.script("pid");
+        let status = Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -9 {pid}");
+        // Gone only once the JVM has exited and its ports are closed.
+        let path = format!("/proc/{pid}");
+        while std::path::Path::new(&path).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn script(&self, action: &str) -> String {
+        let mut cmd = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/activemq.sh"
+        ));
+        cmd.arg(action)
+            .env("SLUICE_RUN_DIR", &self.run_dir)
+            .env("SLUICE_ACTIVEMQ_PORT", self.port.to_string())
+            .env("SLUICE_ACTIVEMQ_STOMP_PORT", self.stomp_port.to_string());
+        if let Some(u) = &self.users {
+            cmd.env("SLUICE_ACTIVEMQ_USERS", u);
+        }
+        let out = cmd.output().expect("run scripts/activemq.sh");
+        assert!(
+            out.status.success() || action == "stop",
+            "activemq.sh {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.script("stop");
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
 }

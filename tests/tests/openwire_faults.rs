@@ -1,0 +1,182 @@
+//! OpenWire faults, each on brokers of its own: failover between two brokers, a broker
+//! restarted mid-stream, SIGKILL of sluice mid-stream, and credentials the broker refuses.
+//! Every message is counted: none lost, duplicates reported.
+
+use base64::Engine;
+use sluice_tests::function::{Function, records};
+use sluice_tests::jms::{self, PrivateBroker};
+use sluice_tests::process::Sluice;
+use sluice_tests::{unique, wait_for};
+use std::collections::HashSet;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(180);
+
+fn pipe(name: &str, url: &str, queue: &str, function_url: &str, login: &str) -> String {
+    format!(
+        "name: {name}\nsource:\n  activemq:\n    url: {url}\n    queues: [{queue}]\n{login}target:\n  http:\n    url: {function_url}\n    timeout: 10s\nbatch: {{size: 20, window: 50ms}}\n"
+    )
+}
+
+/// Distinct bodies the function accepted that start with `prefix`.
+fn accepted(function: &Function, prefix: &str) -> usize {
+    let events = function.received.lock().unwrap().events.clone();
+    let bodies: HashSet<String> = events
+        .iter()
+        .flat_map(|e| {
+            records(e)
+                .into_iter()
+                .map(|r| {
+                    let raw = base64::engine::general_purpose::STANDARD
+                        .decode(r["data"].as_str().unwrap_or(""))
+                        .unwrap_or_default();
+                    String::from_utf8_lossy(&raw).into_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    bodies.iter().filter(|b| b.starts_with(prefix)).count()
+}
+
+/// Records the function accepted, duplicates included.
+fn delivered(function: &Function) -> usize {
+    let events = function.received.lock().unwrap().events.clone();
+    events.iter().map(|e| records(e).len()).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_between_two_brokers_loses_nothing() {
+    let (one, two) = (PrivateBroker::start(None), PrivateBroker::start(None));
+    let queue = unique("fo");
+    let (a, b) = (unique("a"), unique("b"));
+    let per_broker = 300;
+    jms::produce_plain(&one.url(), &queue, per_broker, &a).await;
+    jms::produce_plain(&two.url(), &queue, per_broker, &b).await;
+    let function =
+        Function::start_slow(0, Duration::from_millis(20), |_| (200, String::new())).await;
+    let name = unique("p").to_lowercase();
+    let url = format!("failover:({},{})?randomize=false", one.url(), two.url());
+    let mut sluice = Sluice::start(&pipe(&name, &url, &queue, &function.url(), ""));
+    wait_for("a first part from the first broker", LIMIT, || async {
+        accepted(&function, &a) >= 60
+    })
+    .await;
+    one.kill();
+    eprintln!(
+        "failover: first broker killed after {} of its messages",
+        accepted(&function, &a)
+    );
+    wait_for("every message of the second broker", LIMIT, || async {
+        accepted(&function, &b) == per_broker
+    })
+    .await;
+    // The second broker's acks are written before it goes (an ack lost with it would be a
+    // redelivery there, which this test could not see).
+    wait_for("every delivery settled", LIMIT, || async {
+        let settled = sluice.acked(&name).await
+            + sluice
+                .pipe_metric("sluice_stale_settlements_total", &name, "")
+                .await;
+        settled == delivered(&function) as f64
+    })
+    .await;
+    one.restart();
+    two.stop();
+    wait_for(
+        "the rest of the first broker's, after failing back",
+        LIMIT,
+        || async { accepted(&function, &a) == per_broker },
+    )
+    .await;
+    eprintln!(
+        "failover: {} messages, {} duplicate deliveries",
+        2 * per_broker,
+        function.duplicates()
+    );
+    assert_eq!(function.distinct(), 2 * per_broker);
+    wait_for("every delivery acknowledged", LIMIT, || async {
+        jms::consume(&one.url(), &queue, 10, 500, None)
+            .await
+            .is_empty()
+    })
+    .await;
+    two.restart();
+    assert!(
+        jms::consume(&two.url(), &queue, 10, 500, None)
+            .await
+            .is_empty(),
+        "the second broker's messages were acknowledged before it stopped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_then_a_broker_restart_and_a_sigkill_lose_nothing() {
+    let broker = PrivateBroker::start(Some("sluice:secret"));
+    let producer_url = format!("{}?jms.userName=sluice&jms.password=secret", broker.url());
+    let queue = unique("rs");
+    let prefix = unique("m");
+    let total = 2_000;
+    jms::produce_plain(&producer_url, &queue, total, &prefix).await;
+    let function =
+        Function::start_slow(0, Duration::from_millis(10), |_| (200, String::new())).await;
+
+    // A wrong password: reported as an authentication error, nothing consumed.
+    let name = unique("p").to_lowercase();
+    let wrong = "    username: sluice\n    password: wrong\n";
+    let mut refused = Sluice::start(&pipe(&name, &broker.url(), &queue, &function.url(), wrong));
+    wait_for(
+        "the pipe reports the refused credentials",
+        LIMIT,
+        || async {
+            match refused.get(&format!("/pipes/{name}")).await {
+                Some((200, body)) => body.contains("EVENT_SOURCE_AUTHN_ERROR"),
+                _ => false,
+            }
+        },
+    )
+    .await;
+    assert!(!refused.ready().await, "not ready while refused");
+    assert_eq!(refused.terminate(), Some(0), "{}", refused.logs());
+    assert_eq!(accepted(&function, &prefix), 0);
+
+    let right = "    username: sluice\n    password: secret\n";
+    let config = pipe(&name, &broker.url(), &queue, &function.url(), right);
+    let mut sluice = Sluice::start(&config);
+    wait_for("a first part delivered", LIMIT, || async {
+        accepted(&function, &prefix) >= 300
+    })
+    .await;
+    broker.stop();
+    eprintln!(
+        "restart: broker stopped after {}",
+        accepted(&function, &prefix)
+    );
+    broker.restart();
+    wait_for("more after the restart", LIMIT, || async {
+        accepted(&function, &prefix) >= 1_000
+    })
+    .await;
+    sluice.kill();
+    eprintln!(
+        "restart: sluice killed after {}",
+        accepted(&function, &prefix)
+    );
+    sluice.restart();
+    wait_for("every message", LIMIT, || async {
+        accepted(&function, &prefix) == total
+    })
+    .await;
+    eprintln!(
+        "restart and kill: {total} messages, {} duplicate deliveries",
+        function.duplicates()
+    );
+    assert_eq!(function.distinct(), total);
+    let consumer_url = producer_url.clone();
+    wait_for("every delivery acknowledged", LIMIT, || async {
+        jms::consume(&consumer_url, &queue, 10, 500, None)
+            .await
+            .is_empty()
+    })
+    .await;
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+}
