@@ -3,6 +3,7 @@
 #   scripts/bench.sh [--messages N] [--size BYTES] [--rounds R] [--prefetch P]   # RabbitMQ
 #   scripts/bench.sh --broker sqs [--messages N] [--rounds R]                    # SQS (moto)
 #   scripts/bench.sh --broker activemq [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, STOMP
+#   scripts/bench.sh --broker openwire [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, OpenWire
 #   scripts/bench.sh --matcher                                                    # filter patterns
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ if [[ " $* " == *" --matcher "* ]]; then
   :
 elif [[ " $* " == *" --broker sqs "* ]]; then
   scripts/sqs.sh start
-elif [[ " $* " == *" --broker activemq "* ]]; then
+elif [[ " $* " == *" --broker activemq "* || " $* " == *" --broker openwire "* ]]; then
   scripts/activemq.sh start
 else
   scripts/rabbitmq.sh start

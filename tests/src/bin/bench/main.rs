@@ -11,10 +11,12 @@
 //!
 //! `--broker sqs` measures SQS instead (`sqs.rs`): Sluice against a bare receive-delete loop
 //! on the same server, in messages/s and SQS requests per message. `--broker activemq`
-//! measures ActiveMQ over STOMP (`stomp.rs`) against a bare STOMP consumer. `--matcher`
+//! measures ActiveMQ over STOMP (`stomp.rs`) against a bare STOMP consumer; `--broker
+//! openwire` ActiveMQ over OpenWire (`openwire.rs`) against ActiveMQ's own Java consumer. `--matcher`
 //! measures filter patterns alone (`matcher.rs`), no broker.
 
 mod matcher;
+mod openwire;
 mod run;
 mod sqs;
 mod stomp;
@@ -226,13 +228,18 @@ async fn main() {
         matcher::run();
         return;
     }
-    if arg(&args, "--broker", "rabbitmq") == "activemq" {
+    let broker = arg(&args, "--broker", "rabbitmq");
+    if broker == "activemq" || broker == "openwire" {
         let n = arg(&args, "--messages", "50000")
             .parse()
             .expect("--messages");
         let size = arg(&args, "--size", "1024").parse().expect("--size");
         let rounds = arg(&args, "--rounds", "3").parse().expect("--rounds");
-        stomp::run(n, size, rounds).await;
+        if broker == "openwire" {
+            openwire::run(n, size, rounds).await;
+        } else {
+            stomp::run(n, size, rounds).await;
+        }
         return;
     }
     if arg(&args, "--broker", "rabbitmq") == "sqs" {

@@ -15,13 +15,13 @@ use sluice_tests::unique;
 use std::time::Instant;
 use tokio_util::codec::Framed;
 
-struct Figures {
-    secs: f64,
-    broker_cpu: f64,
-    process: Option<(f64, f64)>,
+pub(crate) struct Figures {
+    pub(crate) secs: f64,
+    pub(crate) broker_cpu: f64,
+    pub(crate) process: Option<(f64, f64)>,
 }
 
-fn broker_cpu() -> f64 {
+pub(crate) fn broker_cpu() -> f64 {
     let pid = std::process::Command::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../scripts/activemq.sh"
@@ -34,7 +34,7 @@ fn broker_cpu() -> f64 {
     pid.map_or(0.0, |p| usage(p).0)
 }
 
-fn line(name: &str, n: usize, f: &Figures) {
+pub(crate) fn line(name: &str, n: usize, f: &Figures) {
     let process = f.process.map_or(String::new(), |(cpu, rss)| {
         format!(
             "   {:.3} CPU s/1000 msgs {rss:.1} MiB peak RSS",
@@ -49,7 +49,7 @@ fn line(name: &str, n: usize, f: &Figures) {
     );
 }
 
-async fn preload(n: usize, size: usize) -> String {
+pub(crate) async fn preload(n: usize, size: usize) -> String {
     let queue = unique("bench");
     let mut client = Client::connect(activemq_port(), None).await;
     let body = vec![b'x'; size];
