@@ -139,7 +139,7 @@ fn sqs_pipes_are_held_to_lambdas_batch_rules() {
 }
 
 #[test]
-fn activemq_pipes_need_stomp_for_now_and_a_broker_url() {
+fn activemq_pipes_take_openwire_or_stomp_urls() {
     let dir = std::env::temp_dir().join(format!("sluice-cli-amq-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pipe = |source: &str| {
@@ -148,11 +148,22 @@ fn activemq_pipes_need_stomp_for_now_and_a_broker_url() {
         )
     };
     let cases = [
+        (pipe("    url: tcp://127.0.0.1:61616\n"), None),
         (
-            pipe("    url: tcp://127.0.0.1:61616\n"),
-            Some(
-                "source.activemq.protocol: found openwire (the default), which this version of sluice does not speak yet; allowed: stomp",
-            ),
+            pipe("    url: failover:(ssl://b-1:61617,ssl://b-2:61617)?randomize=true\n"),
+            None,
+        ),
+        (
+            pipe("    url: failover:(tcp://a,tcp://b)?maxReconnectAttempts=0\n"),
+            Some("source.activemq.url: failover option `maxReconnectAttempts` is not supported"),
+        ),
+        (
+            pipe("    url: stomp://127.0.0.1:61613\n"),
+            Some("source.activemq.url: `stomp://127.0.0.1:61613`: scheme stomp, allowed tcp://"),
+        ),
+        (
+            pipe("    url: tcp://h\n    virtual_host: v\n"),
+            Some("source.activemq.virtual_host: found a value with protocol openwire"),
         ),
         (
             pipe("    protocol: stomp\n    url: amqp://h\n"),
