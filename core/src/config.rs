@@ -301,6 +301,42 @@ pub fn broker_list(url: &str) -> Result<BrokerList<'_>, String> {
     Ok((urls, options))
 }
 
+/// One broker of a list: host, port, and whether the connection is TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerAddress {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+/// Parse one URL of a broker list. `schemes` are the schemes the connector takes, each with
+/// whether it means TLS; `ports` the default (plain, TLS) ports.
+pub fn broker_address(
+    part: &str,
+    schemes: &[(&str, bool)],
+    ports: (u16, u16),
+) -> Result<BrokerAddress, String> {
+    let shown = redact_url(part);
+    let u = url::Url::parse(part).map_err(|e| format!("`{shown}`: {e}"))?;
+    let Some(&(_, tls)) = schemes.iter().find(|(s, _)| *s == u.scheme()) else {
+        let allowed: Vec<String> = schemes.iter().map(|(s, _)| format!("{s}://")).collect();
+        return Err(format!(
+            "`{shown}`: scheme {}, allowed {} or failover:(...)",
+            u.scheme(),
+            allowed.join(", ")
+        ));
+    };
+    let host = u
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("`{shown}`: no host"))?;
+    Ok(BrokerAddress {
+        host: host.trim_matches(['[', ']']).to_owned(),
+        port: u.port().unwrap_or(if tls { ports.1 } else { ports.0 }),
+        tls,
+    })
+}
+
 /// `batch:` — when a batch is sent.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]

@@ -1,7 +1,16 @@
 //! The OpenWire source's and target's settings (the bridge reads them from `source.activemq`
 //! and `target.activemq` with `protocol: openwire`, the default), and broker URLs.
 
-use sluice_core::config::{broker_list, redact_url};
+use sluice_core::config::{broker_address, broker_list, redact_url};
+
+/// URL schemes and whether they mean TLS.
+const SCHEMES: &[(&str, bool)] = &[
+    ("tcp", false),
+    ("ssl", true),
+    ("nio", false),
+    ("nio+ssl", true),
+    ("tls", true),
+];
 
 /// What the OpenWire source needs.
 #[derive(Clone, Debug)]
@@ -73,33 +82,19 @@ pub fn brokers(url: &str) -> Result<Brokers, String> {
             }
         }
     }
-    let mut endpoints = Vec::new();
+    let mut endpoints = Vec::with_capacity(urls.len());
     for part in urls {
-        let u = url::Url::parse(part).map_err(|e| format!("`{}`: {e}", redact_url(part)))?;
-        let tls = match u.scheme() {
-            "tcp" | "nio" => false,
-            "ssl" | "nio+ssl" | "tls" => true,
-            other => {
-                return Err(format!(
-                    "`{}`: scheme {other}, allowed tcp://, ssl://, nio://, nio+ssl:// or failover:(...)",
-                    redact_url(part)
-                ));
-            }
-        };
-        if u.query().is_some() {
+        if part.contains('?') {
             return Err(format!(
                 "`{}`: transport options are not supported",
                 redact_url(part)
             ));
         }
-        let host = u
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| format!("`{}`: no host", redact_url(part)))?;
+        let a = broker_address(part, SCHEMES, (61616, 61617))?;
         endpoints.push(Endpoint {
-            host: host.trim_matches(['[', ']']).to_owned(),
-            port: u.port().unwrap_or(if tls { 61617 } else { 61616 }),
-            tls,
+            host: a.host,
+            port: a.port,
+            tls: a.tls,
         });
     }
     Ok(Brokers {

@@ -1,7 +1,7 @@
 //! The STOMP source's and target's settings (the bridge reads them from `source.activemq` and
 //! `target.activemq` with `protocol: stomp`), and broker URLs.
 
-use sluice_core::config::{broker_list, redact_url};
+use sluice_core::config::{broker_address, broker_list};
 use std::time::Duration;
 
 /// What the STOMP source needs (the bridge builds it from `source.activemq` with
@@ -56,31 +56,26 @@ pub fn endpoints(url: &str) -> Result<Vec<Endpoint>, String> {
     // Failover options (randomize and others) are not acted on over STOMP: brokers are tried
     // in the order given.
     let (urls, _options) = broker_list(url)?;
-    let mut out = Vec::new();
-    for part in urls {
-        let u = url::Url::parse(part).map_err(|e| format!("`{}`: {e}", redact_url(part)))?;
-        let tls = match u.scheme() {
-            "stomp" | "tcp" => false,
-            "stomp+ssl" | "ssl" | "stomp+tls" => true,
-            other => {
-                return Err(format!(
-                    "`{}`: scheme {other}, allowed stomp://, stomp+ssl://, tcp://, ssl:// or failover:(...)",
-                    redact_url(part)
-                ));
-            }
-        };
-        let host = u
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| format!("`{}`: no host", redact_url(part)))?;
-        out.push(Endpoint {
-            host: host.trim_matches(['[', ']']).to_owned(),
-            port: u.port().unwrap_or(if tls { 61614 } else { 61613 }),
-            tls,
-        });
-    }
-    Ok(out)
+    urls.into_iter()
+        .map(|part| {
+            let a = broker_address(part, SCHEMES, (61613, 61614))?;
+            Ok(Endpoint {
+                host: a.host,
+                port: a.port,
+                tls: a.tls,
+            })
+        })
+        .collect()
 }
+
+/// URL schemes and whether they mean TLS.
+const SCHEMES: &[(&str, bool)] = &[
+    ("stomp", false),
+    ("stomp+ssl", true),
+    ("tcp", false),
+    ("ssl", true),
+    ("stomp+tls", true),
+];
 
 /// A queue name as a STOMP destination.
 pub fn destination(name: &str) -> String {

@@ -6,8 +6,8 @@
 //! (JVM start-up and connecting, measured each round). Sluice runs an `activemq` source with
 //! its defaults (OpenWire, batch 100, concurrency 5) to a local HTTP receiver that answers 200.
 
-use super::run::{SluiceRun, report};
-use super::stomp::{Figures, broker_cpu, line, preload};
+use super::run::report;
+use super::stomp::{Figures, broker_cpu, line, preload, sluice_with};
 use sluice_tests::jms::openwire_url;
 use std::time::Instant;
 
@@ -38,26 +38,13 @@ async fn java(n: usize, size: usize) -> Figures {
 }
 
 async fn sluice(n: usize, size: usize) -> Figures {
-    let queue = preload(n, size).await;
-    let before = broker_cpu();
-    let run = SluiceRun::start(
-        b"\"messageID\"",
-        |port| format!(
-            "name: bench\nsource:\n  activemq:\n    url: {}\n    queues: [{queue}]\ntarget:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\n",
+    sluice_with(n, size, |queue| {
+        format!(
+            "  activemq:\n    url: {}\n    queues: [{queue}]\n",
             openwire_url()
-        ),
-        &[("SLUICE_LOG", "warn".into())],
-    )
-    .await;
-    let secs = run.wait_for(n).await;
-    let process = run.usage();
-    let broker = broker_cpu() - before;
-    run.stop();
-    Figures {
-        secs,
-        broker_cpu: broker,
-        process: Some(process),
-    }
+        )
+    })
+    .await
 }
 
 pub async fn run(n: usize, size: usize, rounds: usize) {

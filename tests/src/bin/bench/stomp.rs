@@ -117,13 +117,28 @@ async fn bare(n: usize, size: usize) -> Figures {
 }
 
 async fn sluice(n: usize, size: usize) -> Figures {
+    sluice_with(n, size, |queue| {
+        format!(
+            "  activemq:\n    protocol: stomp\n    url: stomp://127.0.0.1:{}\n    queues: [{queue}]\n",
+            activemq_port()
+        )
+    })
+    .await
+}
+
+/// Preload a queue and drain it with `sluice` (defaults) whose source is `source(queue)`.
+pub(crate) async fn sluice_with(
+    n: usize,
+    size: usize,
+    source: impl FnOnce(&str) -> String,
+) -> Figures {
     let queue = preload(n, size).await;
+    let source = source(&queue);
     let before = broker_cpu();
     let run = SluiceRun::start(
         b"\"messageID\"",
         |port| format!(
-            "name: bench\nsource:\n  activemq:\n    protocol: stomp\n    url: stomp://127.0.0.1:{}\n    queues: [{queue}]\ntarget:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\n",
-            activemq_port()
+            "name: bench\nsource:\n{source}target:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\n"
         ),
         &[("SLUICE_LOG", "warn".into())],
     )
