@@ -183,7 +183,7 @@ pub async fn connect(
                 Command::ExceptionResponse(_, c, t) if c == info.header.command_id => {
                     return Err(OpenWireError::broker(t));
                 }
-                Command::ConnectionError(_, t) => return Err(OpenWireError::broker(t)),
+                Command::ConnectionError(_, t, _) => return Err(OpenWireError::broker(t)),
                 _ => {}
             }
         }

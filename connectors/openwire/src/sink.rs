@@ -173,7 +173,7 @@ impl OpenWireSink {
                 Command::Response(_, c) => {
                     waiting.remove(&c);
                 }
-                Command::ExceptionResponse(_, _, t) | Command::ConnectionError(_, t) => {
+                Command::ExceptionResponse(_, _, t) | Command::ConnectionError(_, t, _) => {
                     return Err(OpenWireError::broker(t));
                 }
                 Command::ShutdownInfo(_) => return Err(OpenWireError::Closed),

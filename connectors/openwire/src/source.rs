@@ -175,14 +175,14 @@ impl OpenWireSource {
                         Command::ExceptionResponse(_, _, t) => {
                             warn!(error = %t.unwrap_or_default(), "the broker refused a command");
                         }
-                        Command::ConnectionError(_, t) => {
+                        Command::ConnectionError(_, t, _) => {
                             return self.lost(OpenWireError::broker(t), ctx).await;
                         }
                         Command::ShutdownInfo(_) => return self.lost(OpenWireError::Closed, ctx).await,
                         Command::ConnectionControl { close, exit, .. } if close || exit => {
                             return self.lost(OpenWireError::Closed, ctx).await;
                         }
-                        Command::ConsumerControl(_, _, true) => {
+                        Command::ConsumerControl(c) if c.close => {
                             return self.lost(
                                 OpenWireError::Protocol("the broker closed a consumer".into()),
                                 ctx,

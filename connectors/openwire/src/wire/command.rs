@@ -195,6 +195,19 @@ pub struct MessageAck {
     pub poison_cause: Option<Throwable>,
 }
 
+/// The broker changes a consumer: its prefetch, or closes it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ConsumerControl {
+    pub header: Header,
+    pub destination: Option<Destination>,
+    pub close: bool,
+    pub consumer_id: Option<ConsumerId>,
+    pub prefetch: i32,
+    pub flush: bool,
+    pub start: bool,
+    pub stop: bool,
+}
+
 /// Every command OpenWire clients of Sluice's kind send or receive.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -214,16 +227,19 @@ pub enum Command {
     Message(Box<Message>),
     Response(Header, i32),
     ExceptionResponse(Header, i32, Option<Throwable>),
-    ConnectionError(Header, Option<Throwable>),
+    /// The broker ends the connection with an exception.
+    ConnectionError(Header, Option<Throwable>, Option<String>),
     /// The broker asks a client to close, reconnect elsewhere, or learns of other brokers.
     ConnectionControl {
         header: Header,
         close: bool,
         exit: bool,
+        /// The brokers of the cluster, comma-separated (Java sends "" when none).
+        connected_brokers: Option<String>,
         reconnect_to: Option<String>,
     },
     /// The broker changes a consumer's prefetch or closes it.
-    ConsumerControl(Header, Option<ConsumerId>, bool),
+    ConsumerControl(ConsumerControl),
     ProducerAck(Header, Option<ProducerId>, i32),
     /// A type Sluice does not use; the size prefix lets it be skipped whole.
     Unknown(u8),
@@ -357,12 +373,11 @@ impl Command {
             types::EXCEPTION_RESPONSE => {
                 Command::ExceptionResponse(Header::read(r)?, r.i32()?, data::read_throwable(r)?)
             }
-            types::CONNECTION_ERROR => {
-                let header = Header::read(r)?;
-                let error = data::read_throwable(r)?;
-                data::read_connection_id(r)?;
-                Command::ConnectionError(header, error)
-            }
+            types::CONNECTION_ERROR => Command::ConnectionError(
+                Header::read(r)?,
+                data::read_throwable(r)?,
+                data::read_connection_id(r)?,
+            ),
             types::CONNECTION_CONTROL => {
                 let header = Header::read(r)?;
                 let close = r.bool()?;
@@ -370,7 +385,7 @@ impl Command {
                 let _fault_tolerant = r.bool()?;
                 let _resume = r.bool()?;
                 let _suspend = r.bool()?;
-                let _connected_brokers = r.opt_string()?;
+                let connected_brokers = r.opt_string()?;
                 let reconnect_to = r.opt_string()?;
                 let _rebalance = r.bool()?;
                 let _token = r.opt_bytes()?;
@@ -378,20 +393,20 @@ impl Command {
                     header,
                     close,
                     exit,
+                    connected_brokers,
                     reconnect_to,
                 }
             }
-            types::CONSUMER_CONTROL => {
-                let header = Header::read(r)?;
-                data::read_destination(r)?;
-                let close = r.bool()?;
-                let id = data::read_consumer_id(r)?;
-                let _prefetch = r.i32()?;
-                let _flush = r.bool()?;
-                let _start = r.bool()?;
-                let _stop = r.bool()?;
-                Command::ConsumerControl(header, id, close)
-            }
+            types::CONSUMER_CONTROL => Command::ConsumerControl(ConsumerControl {
+                header: Header::read(r)?,
+                destination: data::read_destination(r)?,
+                close: r.bool()?,
+                consumer_id: data::read_consumer_id(r)?,
+                prefetch: r.i32()?,
+                flush: r.bool()?,
+                start: r.bool()?,
+                stop: r.bool()?,
+            }),
             types::PRODUCER_ACK => {
                 Command::ProducerAck(Header::read(r)?, data::read_producer_id(r)?, r.i32()?)
             }
@@ -535,16 +550,20 @@ impl Command {
                 w.i32(*correlation);
                 data::write_throwable(w, t.as_ref())?;
             }
-            Command::ConnectionError(h, t) => {
+            Command::ConnectionError(h, t, connection) => {
                 w.u8(types::CONNECTION_ERROR);
                 h.write(w);
                 data::write_throwable(w, t.as_ref())?;
-                w.bool(false);
+                match connection {
+                    Some(c) => data::write_connection_id(w, c)?,
+                    None => w.bool(false),
+                }
             }
             Command::ConnectionControl {
                 header,
                 close,
                 exit,
+                connected_brokers,
                 reconnect_to,
             } => {
                 w.u8(types::CONNECTION_CONTROL);
@@ -552,22 +571,22 @@ impl Command {
                 for b in [*close, *exit, false, false, false] {
                     w.bool(b);
                 }
-                w.opt_string(None)?;
+                w.opt_string(connected_brokers.as_deref())?;
                 w.opt_string(reconnect_to.as_deref())?;
                 w.bool(false);
                 w.opt_bytes(None)?;
             }
-            Command::ConsumerControl(h, id, close) => {
+            Command::ConsumerControl(c) => {
                 w.u8(types::CONSUMER_CONTROL);
-                h.write(w);
-                w.bool(false);
-                w.bool(*close);
-                match id {
-                    Some(c) => data::write_consumer_id(w, c)?,
+                c.header.write(w);
+                data::write_destination(w, c.destination.as_ref())?;
+                w.bool(c.close);
+                match &c.consumer_id {
+                    Some(id) => data::write_consumer_id(w, id)?,
                     None => w.bool(false),
                 }
-                w.i32(0);
-                for b in [false, false, false] {
+                w.i32(c.prefetch);
+                for b in [c.flush, c.start, c.stop] {
                     w.bool(b);
                 }
             }
@@ -597,9 +616,9 @@ impl Command {
             | Command::RemoveInfo(h, ..)
             | Command::Response(h, _)
             | Command::ExceptionResponse(h, ..)
-            | Command::ConnectionError(h, _)
-            | Command::ConsumerControl(h, ..)
+            | Command::ConnectionError(h, ..)
             | Command::ProducerAck(h, ..) => *h,
+            Command::ConsumerControl(c) => c.header,
             Command::ConsumerInfo(c) => c.header,
             Command::MessageDispatch(d) => d.header,
             Command::MessageAck(a) => a.header,

@@ -30,8 +30,8 @@ pub mod types;
 pub use buf::{Reader, WireError, Writer};
 pub use codec::{CodecError, MAX_FRAME, OpenWireCodec};
 pub use command::{
-    BrokerInfo, Command, ConnectionInfo, ConsumerInfo, Header, MessageAck, MessageDispatch,
-    WireFormatInfo, encode,
+    BrokerInfo, Command, ConnectionInfo, ConsumerControl, ConsumerInfo, Header, MessageAck,
+    MessageDispatch, WireFormatInfo, encode,
 };
 pub use data::{
     ConsumerId, Data, Destination, DestinationKind, MessageId, ProducerId, SessionId, Throwable,

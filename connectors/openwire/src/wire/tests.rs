@@ -25,6 +25,13 @@ const REMOVE_INFO: &str =
 const BROKER_INFO: &str = "00000042020000000e00017c01000649443a622d310100157463703a2f2f3132372e302e302e313a363136313600010006736c75696365000000000000000000000000000000";
 const WIRE_FORMAT_INFO: &str =
     "00000026014163746976654d510000000c010000001400000001000c4361636865456e61626c65640100";
+const CONNECTION_ERROR: &str = "00000046100000000f000101001f6a6176612e6c616e672e496c6c6567616c5374617465457863657074696f6e01000f62726f6b65722073746f7070696e67017801000649443a632d31";
+const CONSUMER_CONTROL: &str = "0000003411000000100001640100066f726465727301017a01000649443a632d310000000000000001000000000000000300000005000000";
+const CONNECTION_CONTROL: &str =
+    "0000002812000000110000000000000100000100157463703a2f2f3132372e302e302e313a36313631370000";
+const PRODUCER_ACK: &str =
+    "00000025130000001200017b01000649443a632d310000000000000004000000000000000100000400";
+const TRANSACTED_MESSAGE: &str = "000000b51c0000001300000165010006707269636573016f0000000000000009017801000649443a632d3100016e00017b01000649443a702d31000000000000000100000000000000010000000000000005000000000000000000010003672d3100000003000000000000000000000000000000000000000000010000001400000010696e2061207472616e73616374696f6e0000000000000002000000000000000000000000000000000000000000000000000000000000";
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -258,6 +265,71 @@ fn responses_keep_alive_shutdown_remove_and_broker_info_match_java() {
 }
 
 #[test]
+fn what_the_broker_sends_to_end_or_steer_a_client_matches_java() {
+    golden(
+        CONNECTION_ERROR,
+        Command::ConnectionError(
+            h(15, false),
+            Some(Throwable {
+                class: Some("java.lang.IllegalStateException".into()),
+                message: Some("broker stopping".into()),
+            }),
+            Some("ID:c-1".into()),
+        ),
+    );
+    golden(
+        CONSUMER_CONTROL,
+        Command::ConsumerControl(ConsumerControl {
+            header: h(16, false),
+            destination: Some(Destination::queue("orders")),
+            close: true,
+            consumer_id: Some(consumer()),
+            prefetch: 5,
+            ..ConsumerControl::default()
+        }),
+    );
+    golden(
+        CONNECTION_CONTROL,
+        Command::ConnectionControl {
+            header: h(17, false),
+            close: false,
+            exit: false,
+            connected_brokers: Some(String::new()),
+            reconnect_to: Some("tcp://127.0.0.1:61617".into()),
+        },
+    );
+    let producer = ProducerId {
+        connection: "ID:c-1".into(),
+        value: 4,
+        session: 1,
+    };
+    golden(
+        PRODUCER_ACK,
+        Command::ProducerAck(h(18, false), Some(producer), 1024),
+    );
+}
+
+#[test]
+fn a_transacted_grouped_redelivered_message_to_a_topic_matches_java() {
+    let m = Message {
+        header: h(19, false),
+        class: types::TEXT_MESSAGE,
+        destination: Some(Destination::parse("topic://prices")),
+        transaction_id: Some(TransactionId::Local {
+            value: 9,
+            connection: "ID:c-1".into(),
+        }),
+        message_id: Some(message_id()),
+        group_id: Some("g-1".into()),
+        group_sequence: 3,
+        redelivery_counter: 2,
+        content: Some(Message::text_content("in a transaction")),
+        ..Message::default()
+    };
+    golden(TRANSACTED_MESSAGE, Command::Message(Box::new(m)));
+}
+
+#[test]
 fn compressed_bodies_inflate() {
     use std::io::Write;
     let deflate = |data: &[u8]| {
@@ -367,6 +439,11 @@ fn the_decoder_survives_any_input() {
         EXCEPTION_RESPONSE,
         BROKER_INFO,
         WIRE_FORMAT_INFO,
+        CONNECTION_ERROR,
+        CONSUMER_CONTROL,
+        CONNECTION_CONTROL,
+        PRODUCER_ACK,
+        TRANSACTED_MESSAGE,
     ]
     .iter()
     .map(|g| hex(g))

@@ -138,6 +138,40 @@ public class Golden {
         bi.setCommandId(14);
         print("broker_info", bi);
 
+        ConnectionError ce = new ConnectionError();
+        ce.setException(new IllegalStateException("broker stopping"));
+        ce.setConnectionId(conn);
+        ce.setCommandId(15);
+        print("connection_error", ce);
+
+        ConsumerControl cc = new ConsumerControl();
+        cc.setConsumerId(cid);
+        cc.setDestination(queue);
+        cc.setClose(true);
+        cc.setPrefetch(5);
+        cc.setCommandId(16);
+        print("consumer_control", cc);
+
+        ConnectionControl ctl = new ConnectionControl();
+        ctl.setReconnectTo("tcp://127.0.0.1:61617");
+        ctl.setCommandId(17);
+        print("connection_control", ctl);
+
+        ProducerAck pa = new ProducerAck(pid, 1024);
+        pa.setCommandId(18);
+        print("producer_ack", pa);
+
+        ActiveMQTextMessage tx = new ActiveMQTextMessage();
+        tx.setText("in a transaction");
+        tx.setMessageId(mid);
+        tx.setDestination(new ActiveMQTopic("prices"));
+        tx.setTransactionId(new LocalTransactionId(conn, 9));
+        tx.setGroupID("g-1");
+        tx.setGroupSequence(3);
+        tx.setRedeliveryCounter(2);
+        tx.setCommandId(19);
+        print("transacted_message", tx);
+
         WireFormatInfo wf = new WireFormatInfo();
         wf.setVersion(12);
         wf.setCacheEnabled(false);
