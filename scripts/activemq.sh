@@ -13,6 +13,9 @@
 #   SLUICE_ACTIVEMQ_STOMP_PORT  STOMP port (default 61613)
 #   SLUICE_RUN_DIR              where data and logs go (default /tmp/sluice-run)
 #   SLUICE_ACTIVEMQ_USERS       "user:password,..." turns authentication on (default: off)
+#   SLUICE_ACTIVEMQ_SSL_PORT    adds OpenWire over TLS on this port, with a self-signed
+#                               certificate for localhost and 127.0.0.1 (its PEM is written to
+#                               $SLUICE_RUN_DIR/activemq/broker.pem for clients to trust)
 # The OpenWire tests compile a small JMS program with the package's jars, so a JDK is
 # installed too.
 set -euo pipefail
@@ -33,6 +36,24 @@ install() {
   log "installing Debian's activemq and a JDK"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq activemq default-jdk-headless >/dev/null
+}
+
+# <sslContext> and the TLS connector for SLUICE_ACTIVEMQ_SSL_PORT, with a keystore made once.
+ssl_context() {
+  [ -n "${SLUICE_ACTIVEMQ_SSL_PORT:-}" ] || return 0
+  if [ ! -f "$base/conf/broker.ks" ]; then
+    keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
+      -dname "CN=localhost" -ext "SAN=dns:localhost,ip:127.0.0.1" \
+      -keystore "$base/conf/broker.ks" -storepass sluice-test -keypass sluice-test -noprompt 2>/dev/null
+    keytool -exportcert -rfc -alias broker -keystore "$base/conf/broker.ks" \
+      -storepass sluice-test -file "$base/broker.pem" 2>/dev/null
+  fi
+  echo "    <sslContext><sslContext keyStore=\"file:$base/conf/broker.ks\" keyStorePassword=\"sluice-test\"/></sslContext>"
+}
+
+ssl_connector() {
+  [ -n "${SLUICE_ACTIVEMQ_SSL_PORT:-}" ] || return 0
+  echo "      <transportConnector name=\"ssl\" uri=\"ssl://127.0.0.1:$SLUICE_ACTIVEMQ_SSL_PORT\"/>"
 }
 
 # <plugins> for SLUICE_ACTIVEMQ_USERS: ActiveMQ's simple authentication, one group for all.
@@ -72,7 +93,9 @@ start() {
       <kahaDB directory="$base/data/kahadb"/>
     </persistenceAdapter>
 $(auth_plugin)
+$(ssl_context)
     <transportConnectors>
+$(ssl_connector)
       <transportConnector name="openwire" uri="tcp://127.0.0.1:$port"/>
       <transportConnector name="stomp" uri="stomp://127.0.0.1:$stomp_port"/>
     </transportConnectors>

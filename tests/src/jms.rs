@@ -130,6 +130,8 @@ pub async fn cli_producer(url: &str, queue: &str, count: usize) {
 pub struct PrivateBroker {
     pub port: u16,
     stomp_port: u16,
+    /// OpenWire over TLS, when started with [`PrivateBroker::start_tls`].
+    pub ssl_port: Option<u16>,
     run_dir: PathBuf,
     users: Option<String>,
 }
@@ -137,6 +139,20 @@ pub struct PrivateBroker {
 impl PrivateBroker {
     /// Start a fresh broker; `users` ("name:password,...") turns authentication on.
     pub fn start(users: Option<&str>) -> PrivateBroker {
+        PrivateBroker::launch(users, None)
+    }
+
+    /// Also OpenWire over TLS, with a self-signed certificate ([`PrivateBroker::certificate`]).
+    pub fn start_tls() -> PrivateBroker {
+        PrivateBroker::launch(None, Some(crate::free_port()))
+    }
+
+    /// The broker's certificate (PEM), for clients to trust.
+    pub fn certificate(&self) -> PathBuf {
+        self.run_dir.join("activemq").join("broker.pem")
+    }
+
+    fn launch(users: Option<&str>, ssl_port: Option<u16>) -> PrivateBroker {
         let port = crate::free_port();
         let base = std::env::var("SLUICE_RUN_DIR").unwrap_or_else(|_| "/tmp/sluice-run".into());
         let run_dir = PathBuf::from(base).join(format!("activemq-{port}"));
@@ -144,6 +160,7 @@ impl PrivateBroker {
         let broker = PrivateBroker {
             port,
             stomp_port: crate::free_port(),
+            ssl_port,
             run_dir,
             users: users.map(str::to_owned),
         };
@@ -192,6 +209,9 @@ impl PrivateBroker {
             .env("SLUICE_ACTIVEMQ_STOMP_PORT", self.stomp_port.to_string());
         if let Some(u) = &self.users {
             cmd.env("SLUICE_ACTIVEMQ_USERS", u);
+        }
+        if let Some(p) = self.ssl_port {
+            cmd.env("SLUICE_ACTIVEMQ_SSL_PORT", p.to_string());
         }
         let out = cmd.output().expect("run scripts/activemq.sh");
         assert!(

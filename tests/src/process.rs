@@ -26,18 +26,29 @@ pub struct Sluice {
     pub admin: String,
     pub dir: PathBuf,
     pub log: PathBuf,
+    /// Added to the process environment (kept for restarts).
+    env: Vec<(String, String)>,
 }
 
 impl Sluice {
     /// Write `pipe` (YAML) to a fresh directory and run `sluice run` on it.
     pub fn start(pipe: &str) -> Sluice {
+        Sluice::start_env(pipe, &[])
+    }
+
+    /// Like [`Sluice::start`], with `env` added to the process environment.
+    pub fn start_env(pipe: &str, env: &[(&str, &str)]) -> Sluice {
         let dir = std::env::temp_dir().join(crate::unique("sluice-test"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("pipe.yaml");
         std::fs::File::create(&file)
             .and_then(|mut f| f.write_all(pipe.as_bytes()))
             .expect("write pipe");
-        Sluice::start_in(dir, "pipe.yaml")
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Sluice::start_in(dir, "pipe.yaml", env)
     }
 
     /// Run `sluice run` on a directory holding `files` (name, YAML); the test may change the
@@ -48,10 +59,10 @@ impl Sluice {
         for (name, yaml) in files {
             std::fs::write(dir.join(name), yaml).expect("write pipe");
         }
-        Sluice::start_in(dir, ".")
+        Sluice::start_in(dir, ".", Vec::new())
     }
 
-    fn start_in(dir: PathBuf, target: &str) -> Sluice {
+    fn start_in(dir: PathBuf, target: &str, env: Vec<(String, String)>) -> Sluice {
         let port = crate::free_port();
         // Outside the watched directory's *.yaml pattern.
         let log = dir.join(format!("sluice-{port}.log"));
@@ -69,6 +80,7 @@ impl Sluice {
                 std::env::var("SLUICE_LOG").unwrap_or_else(|_| "info".into()),
             )
             .envs(crate::sqs::child_env())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -78,12 +90,13 @@ impl Sluice {
             admin: format!("127.0.0.1:{port}"),
             dir,
             log,
+            env,
         }
     }
 
     /// A new process on the same pipe file (after a kill).
     pub fn restart(&mut self) {
-        let next = Sluice::start_in(self.dir.clone(), "pipe.yaml");
+        let next = Sluice::start_in(self.dir.clone(), "pipe.yaml", self.env.clone());
         // The old process is already gone; dropping it only reaps it.
         drop(std::mem::replace(self, next));
     }

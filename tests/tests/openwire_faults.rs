@@ -1,5 +1,6 @@
 //! OpenWire faults, each on brokers of its own: failover between two brokers, a broker
-//! restarted mid-stream, SIGKILL of sluice mid-stream, and credentials the broker refuses.
+//! restarted mid-stream, SIGKILL of sluice mid-stream, and credentials the broker refuses; and
+//! OpenWire over TLS, which needs a broker with a certificate.
 //! Every message is counted: none lost, duplicates reported.
 
 use base64::Engine;
@@ -180,5 +181,52 @@ async fn refused_credentials_then_a_broker_restart_and_a_sigkill_lose_nothing() 
             .await
             .is_empty(),
         "every delivery was acknowledged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_urls_connect_over_tls_and_an_untrusted_certificate_is_refused() {
+    let broker = PrivateBroker::start_tls();
+    let ssl_port = broker.ssl_port.expect("a TLS port");
+    let queue = unique("tls");
+    let prefix = unique("t");
+    jms::produce_plain(&broker.url(), &queue, 100, &prefix).await;
+    let function = Function::ok().await;
+    let url = format!("ssl://localhost:{ssl_port}");
+
+    // Without the broker's certificate among the trusted roots: no connection, nothing lost.
+    let name = unique("p").to_lowercase();
+    let pipe = pipe(&name, &url, &queue, &function.url(), "");
+    let untrusted_roots = std::env::temp_dir().join(unique("no-roots.pem"));
+    std::fs::write(&untrusted_roots, "").unwrap();
+    let mut refused = Sluice::start_env(
+        &pipe,
+        &[("SSL_CERT_FILE", untrusted_roots.to_str().unwrap())],
+    );
+    wait_for("the TLS failure reported", LIMIT, || async {
+        refused.logs().contains("openwire connection failed")
+    })
+    .await;
+    assert!(!refused.ready().await);
+    assert!(
+        refused.logs().contains("invalid peer certificate"),
+        "{}",
+        refused.logs()
+    );
+    assert_eq!(refused.terminate(), Some(0), "{}", refused.logs());
+    assert_eq!(accepted(&function, &prefix), 0);
+
+    let certificate = broker.certificate();
+    let mut sluice = Sluice::start_env(&pipe, &[("SSL_CERT_FILE", certificate.to_str().unwrap())]);
+    wait_for("every message over TLS", LIMIT, || async {
+        accepted(&function, &prefix) == 100
+    })
+    .await;
+    assert_eq!(function.duplicates(), 0);
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+    assert!(
+        jms::consume(&broker.url(), &queue, 10, 500, None)
+            .await
+            .is_empty()
     );
 }
