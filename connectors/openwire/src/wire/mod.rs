@@ -22,6 +22,7 @@ mod buf;
 mod codec;
 mod command;
 mod data;
+mod info;
 mod message;
 pub mod mutf8;
 mod primitive;
