@@ -91,6 +91,50 @@ pub enum SessionEnd {
     },
 }
 
+/// How a session of a connection-holding source ended, for [`run_sessions`].
+pub enum Ended<E> {
+    /// `stop` was cancelled.
+    Stopped,
+    /// The connection failed or was lost.
+    Lost(E),
+}
+
+/// A connector's error that knows its ESM state transition reason.
+pub trait SessionError: std::fmt::Display {
+    fn reason(&self) -> &'static str;
+}
+
+/// [`reconnect_loop`] for a source that bumps `epoch` on every connection it makes: a session
+/// that moved the epoch got connected before it was lost.
+pub async fn run_sessions<E, F, Fut>(
+    ctx: &SourceContext,
+    stop: &CancellationToken,
+    broker: &str,
+    epoch: &std::sync::atomic::AtomicU64,
+    mut session: F,
+) where
+    E: SessionError,
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = Ended<E>>,
+{
+    use std::sync::atomic::Ordering;
+    reconnect_loop(ctx, stop, broker, |attempt| {
+        let before = epoch.load(Ordering::Relaxed);
+        let ended = session(attempt);
+        async move {
+            match ended.await {
+                Ended::Stopped => SessionEnd::Stopped,
+                Ended::Lost(e) => SessionEnd::Lost {
+                    reason: e.reason(),
+                    error: e.to_string(),
+                    connected: epoch.load(Ordering::Relaxed) != before,
+                },
+            }
+        }
+    })
+    .await;
+}
+
 /// Run `session(attempt)` again and again until it ends with [`SessionEnd::Stopped`], waiting
 /// a capped, jittered backoff after each loss. A session that got connected resets the
 /// backoff: reconnect quickly after a broker restart, slowly while the broker keeps refusing.

@@ -71,3 +71,9 @@ pub fn classify(e: &lapin::Error) -> ErrorClass {
     }
     ErrorClass::Transient
 }
+
+impl sluice_core::source::SessionError for AmqpError {
+    fn reason(&self) -> &'static str {
+        self.class().reason()
+    }
+}

@@ -16,7 +16,7 @@ use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection};
 use sluice_core::config::ConfigError;
 use sluice_core::record::{DeliveryId, Record};
-use sluice_core::source::{Acker, SessionEnd, Source, SourceContext, forward, reconnect_loop};
+use sluice_core::source::{Acker, Ended, Source, SourceContext, forward, run_sessions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -40,11 +40,6 @@ pub struct RabbitMqSource {
 }
 
 /// Why a consume session ended.
-enum Ended {
-    Stopped,
-    Lost(AmqpError),
-}
-
 impl RabbitMqSource {
     /// Build from validated configuration; no I/O. `default_prefetch` comes from the pipe's
     /// batch size and concurrency.
@@ -108,7 +103,7 @@ impl RabbitMqSource {
         out: &mpsc::Sender<Record>,
         ctx: &SourceContext,
         stop: &CancellationToken,
-    ) -> Ended {
+    ) -> Ended<AmqpError> {
         // A blackholed broker can make a connect hang for minutes; shutdown must not wait.
         let connecting = connection::connect(&self.uris, attempt, &self.name);
         let conn = tokio::select! {
@@ -247,16 +242,8 @@ fn chan(what: &'static str) -> impl Fn(lapin::Error) -> AmqpError {
 impl Source for RabbitMqSource {
     async fn run(&self, out: mpsc::Sender<Record>, ctx: SourceContext, stop: CancellationToken) {
         let (out, context, token) = (&out, &ctx, &stop);
-        reconnect_loop(&ctx, &stop, "rabbitmq", |attempt| async move {
-            let before = self.epoch.load(Ordering::Relaxed);
-            match self.session(attempt, out, context, token).await {
-                Ended::Stopped => SessionEnd::Stopped,
-                Ended::Lost(e) => SessionEnd::Lost {
-                    reason: e.class().reason(),
-                    error: e.to_string(),
-                    connected: self.epoch.load(Ordering::Relaxed) != before,
-                },
-            }
+        run_sessions(&ctx, &stop, "rabbitmq", &self.epoch, |attempt| {
+            self.session(attempt, out, context, token)
         })
         .await;
     }

@@ -52,3 +52,9 @@ impl OpenWireError {
         matches!(self, OpenWireError::Broker(_))
     }
 }
+
+impl sluice_core::source::SessionError for OpenWireError {
+    fn reason(&self) -> &'static str {
+        OpenWireError::reason(self)
+    }
+}

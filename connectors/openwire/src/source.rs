@@ -9,7 +9,7 @@ use crate::wire::{Command, ConsumerId, ConsumerInfo, Data, Destination, Header};
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::record::{DeliveryId, Record};
-use sluice_core::source::{Acker, SessionEnd, Source, SourceContext, forward, reconnect_loop};
+use sluice_core::source::{Acker, Ended, Source, SourceContext, forward, run_sessions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -33,11 +33,6 @@ pub struct OpenWireSource {
     epoch: AtomicU64,
     seq: AtomicU64,
     display: String,
-}
-
-enum Ended {
-    Stopped,
-    Lost(OpenWireError),
 }
 
 impl OpenWireSource {
@@ -86,7 +81,7 @@ impl OpenWireSource {
         out: &mpsc::Sender<Record>,
         ctx: &SourceContext,
         stop: &CancellationToken,
-    ) -> Ended {
+    ) -> Ended<OpenWireError> {
         let connected = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
             c = connection::connect(&self.brokers, self.start, attempt, &self.login) => match c {
@@ -202,7 +197,7 @@ impl OpenWireSource {
         }
     }
 
-    async fn lost(&self, e: OpenWireError, ctx: &SourceContext) -> Ended {
+    async fn lost(&self, e: OpenWireError, ctx: &SourceContext) -> Ended<OpenWireError> {
         self.acker.lost().await;
         ctx.status.set_connected(false);
         Ended::Lost(e)
@@ -213,16 +208,8 @@ impl OpenWireSource {
 impl Source for OpenWireSource {
     async fn run(&self, out: mpsc::Sender<Record>, ctx: SourceContext, stop: CancellationToken) {
         let (out, context, token) = (&out, &ctx, &stop);
-        reconnect_loop(&ctx, &stop, "openwire", |attempt| async move {
-            let before = self.epoch.load(Ordering::Relaxed);
-            match self.session(attempt, out, context, token).await {
-                Ended::Stopped => SessionEnd::Stopped,
-                Ended::Lost(e) => SessionEnd::Lost {
-                    reason: e.reason(),
-                    error: e.to_string(),
-                    connected: self.epoch.load(Ordering::Relaxed) != before,
-                },
-            }
+        run_sessions(&ctx, &stop, "openwire", &self.epoch, |attempt| {
+            self.session(attempt, out, context, token)
         })
         .await;
     }

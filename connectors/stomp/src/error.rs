@@ -53,3 +53,9 @@ impl StompError {
         }
     }
 }
+
+impl sluice_core::source::SessionError for StompError {
+    fn reason(&self) -> &'static str {
+        StompError::reason(self)
+    }
+}

@@ -9,7 +9,7 @@ use crate::event;
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::record::{DeliveryId, Record};
-use sluice_core::source::{Acker, SessionEnd, Source, SourceContext, forward, reconnect_loop};
+use sluice_core::source::{Acker, Ended, Source, SourceContext, forward, run_sessions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,11 +27,6 @@ pub struct StompSource {
     epoch: AtomicU64,
     seq: AtomicU64,
     display: String,
-}
-
-enum Ended {
-    Stopped,
-    Lost(StompError),
 }
 
 impl StompSource {
@@ -74,7 +69,7 @@ impl StompSource {
         out: &mpsc::Sender<Record>,
         ctx: &SourceContext,
         stop: &CancellationToken,
-    ) -> Ended {
+    ) -> Ended<StompError> {
         let connected = tokio::select! {
             _ = stop.cancelled() => return Ended::Stopped,
             c = connection::connect(&self.endpoints, attempt, &self.login) => match c {
@@ -147,7 +142,7 @@ impl StompSource {
         }
     }
 
-    async fn lost(&self, e: StompError, ctx: &SourceContext) -> Ended {
+    async fn lost(&self, e: StompError, ctx: &SourceContext) -> Ended<StompError> {
         self.acker.lost().await;
         ctx.status.set_connected(false);
         Ended::Lost(e)
@@ -158,16 +153,8 @@ impl StompSource {
 impl Source for StompSource {
     async fn run(&self, out: mpsc::Sender<Record>, ctx: SourceContext, stop: CancellationToken) {
         let (out, context, token) = (&out, &ctx, &stop);
-        reconnect_loop(&ctx, &stop, "stomp", |attempt| async move {
-            let before = self.epoch.load(Ordering::Relaxed);
-            match self.session(attempt, out, context, token).await {
-                Ended::Stopped => SessionEnd::Stopped,
-                Ended::Lost(e) => SessionEnd::Lost {
-                    reason: e.reason(),
-                    error: e.to_string(),
-                    connected: self.epoch.load(Ordering::Relaxed) != before,
-                },
-            }
+        run_sessions(&ctx, &stop, "stomp", &self.epoch, |attempt| {
+            self.session(attempt, out, context, token)
         })
         .await;
     }
