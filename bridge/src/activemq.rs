@@ -80,6 +80,10 @@ fn default_persistent() -> bool {
     true
 }
 
+fn exposed(secret: &Option<Secret>) -> Option<String> {
+    secret.as_ref().map(|p| p.expose().to_owned())
+}
+
 fn check_url(path: &str, protocol: Protocol, url: &Secret, errors: &mut Vec<ConfigError>) {
     let parsed = match protocol {
         Protocol::Openwire => sluice_openwire::config::brokers(url.expose()).map(|_| ()),
@@ -126,7 +130,7 @@ impl ActiveMqSourceConfig {
         StompSourceConfig {
             url: self.url.expose().to_owned(),
             username: self.username.clone(),
-            password: self.password.as_ref().map(|p| p.expose().to_owned()),
+            password: exposed(&self.password),
             queues: self.queues.clone(),
             prefetch: self.prefetch,
             virtual_host: self.virtual_host.clone(),
@@ -138,7 +142,7 @@ impl ActiveMqSourceConfig {
         OpenWireSourceConfig {
             url: self.url.expose().to_owned(),
             username: self.username.clone(),
-            password: self.password.as_ref().map(|p| p.expose().to_owned()),
+            password: exposed(&self.password),
             queues: self.queues.clone(),
             prefetch: self.prefetch,
         }
@@ -161,7 +165,7 @@ impl ActiveMqTargetConfig {
         StompTargetConfig {
             url: self.url.expose().to_owned(),
             username: self.username.clone(),
-            password: self.password.as_ref().map(|p| p.expose().to_owned()),
+            password: exposed(&self.password),
             destination: self.destination.clone(),
             persistent: self.persistent,
             virtual_host: self.virtual_host.clone(),
@@ -172,7 +176,7 @@ impl ActiveMqTargetConfig {
         OpenWireTargetConfig {
             url: self.url.expose().to_owned(),
             username: self.username.clone(),
-            password: self.password.as_ref().map(|p| p.expose().to_owned()),
+            password: exposed(&self.password),
             destination: self.destination.clone(),
             persistent: self.persistent,
         }

@@ -79,7 +79,7 @@ pub async fn forward(out: &mpsc::Sender<Record>, record: Record, stop: &Cancella
 }
 
 /// How one connection of a source ended.
-pub enum SessionEnd {
+enum SessionEnd {
     /// `stop` was cancelled: the source is done.
     Stopped,
     /// The connection failed or was lost; `reason` is the ESM state transition reason.
@@ -139,7 +139,7 @@ pub async fn run_sessions<E, F, Fut>(
 /// a capped, jittered backoff after each loss. A session that got connected resets the
 /// backoff: reconnect quickly after a broker restart, slowly while the broker keeps refusing.
 /// `broker` names the broker kind in logs.
-pub async fn reconnect_loop<F, Fut>(
+async fn reconnect_loop<F, Fut>(
     ctx: &SourceContext,
     stop: &CancellationToken,
     broker: &str,

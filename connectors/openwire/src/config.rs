@@ -62,6 +62,18 @@ pub struct Brokers {
     pub randomize: bool,
 }
 
+impl Brokers {
+    /// Where round-robin over the brokers starts: a random broker with `randomize`, else the
+    /// first.
+    pub fn start(&self) -> usize {
+        if self.randomize {
+            fastrand::usize(..self.endpoints.len())
+        } else {
+            0
+        }
+    }
+}
+
 /// Parse `url`. Failover options other than `randomize` are refused: Sluice reconnects forever
 /// with its own capped backoff, and a silently ignored option would mislead.
 pub fn brokers(url: &str) -> Result<Brokers, String> {

@@ -44,17 +44,12 @@ pub struct OpenWireSink {
 impl OpenWireSink {
     pub fn new(cfg: &OpenWireTargetConfig) -> Result<Self, String> {
         let brokers = brokers(&cfg.url)?;
-        let start = if brokers.randomize {
-            fastrand::usize(..brokers.endpoints.len())
-        } else {
-            0
-        };
         Ok(OpenWireSink {
             display: format!(
                 "activemq(openwire) {} destination={}",
                 brokers.endpoints[0], cfg.destination
             ),
-            start,
+            start: brokers.start(),
             login: Login {
                 username: cfg.username.clone(),
                 password: cfg.password.clone(),

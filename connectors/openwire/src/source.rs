@@ -39,11 +39,6 @@ impl OpenWireSource {
     /// Build from validated configuration; no I/O.
     pub fn new(cfg: &OpenWireSourceConfig, default_prefetch: u32) -> Result<Self, String> {
         let brokers = brokers(&cfg.url)?;
-        let start = if brokers.randomize {
-            fastrand::usize(..brokers.endpoints.len())
-        } else {
-            0
-        };
         Ok(OpenWireSource {
             display: format!(
                 "activemq(openwire) {} queues={}",
@@ -55,7 +50,7 @@ impl OpenWireSource {
                     .join(","),
                 cfg.queues.join(",")
             ),
-            start,
+            start: brokers.start(),
             login: Login {
                 username: cfg.username.clone(),
                 password: cfg.password.clone(),

@@ -11,7 +11,7 @@ pub use super::info::{
 use super::message::Message;
 use super::primitive;
 use super::types;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 /// Every command OpenWire clients of Sluice's kind send or receive.
 #[derive(Clone, Debug, PartialEq)]
@@ -432,11 +432,4 @@ impl Command {
             Command::WireFormatInfo(_) | Command::Unknown(_) => return None,
         })
     }
-}
-
-/// A frame payload encoded into its own buffer (for tests and one-off sends).
-pub fn encode(c: &Command) -> Result<Bytes, WireError> {
-    let mut out = BytesMut::new();
-    c.write(&mut out)?;
-    Ok(out.freeze())
 }

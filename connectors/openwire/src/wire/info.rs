@@ -39,11 +39,6 @@ pub struct WireFormatInfo {
 pub(super) const MAGIC: &[u8; 8] = b"ActiveMQ";
 
 impl WireFormatInfo {
-    /// A boolean option (absent means false, as in Java).
-    pub fn flag(&self, name: &str) -> bool {
-        matches!(self.option(name), Some(Primitive::Bool(true)))
-    }
-
     /// A numeric option.
     pub fn number(&self, name: &str) -> Option<i64> {
         match self.option(name)? {

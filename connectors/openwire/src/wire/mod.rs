@@ -32,7 +32,7 @@ pub use buf::{Reader, WireError, Writer};
 pub use codec::{CodecError, MAX_FRAME, OpenWireCodec};
 pub use command::{
     BrokerInfo, Command, ConnectionInfo, ConsumerControl, ConsumerInfo, Header, MessageAck,
-    MessageDispatch, WireFormatInfo, encode,
+    MessageDispatch, WireFormatInfo,
 };
 pub use data::{
     ConsumerId, Data, Destination, DestinationKind, MessageId, ProducerId, SessionId, Throwable,
