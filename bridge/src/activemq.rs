@@ -124,6 +124,13 @@ impl ActiveMqSourceConfig {
                 "found 0, allowed 1 or more",
             ));
         }
+        let hb = self.heart_beat.0;
+        if !hb.is_zero() && !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&hb) {
+            errors.push(ConfigError::new(
+                format!("{path}.heart_beat"),
+                format!("found {}, allowed 0s (off) or 100ms..10m", self.heart_beat),
+            ));
+        }
     }
 
     pub fn stomp(&self) -> StompSourceConfig {

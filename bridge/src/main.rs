@@ -11,6 +11,7 @@ mod config;
 mod de;
 mod load;
 mod run;
+mod supervise;
 mod yaml;
 
 use clap::{Parser, Subcommand};
@@ -37,8 +38,8 @@ enum Command {
         /// Address of the admin endpoints (/metrics, /healthz, /readyz, /pipes).
         #[arg(long, env = "SLUICE_ADMIN_ADDR", default_value = "127.0.0.1:9595")]
         admin_addr: SocketAddr,
-        /// Longest wait for batches in flight at shutdown.
-        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        /// Longest wait for the whole shutdown (batches in flight, settling, closing); 0s..1h.
+        #[arg(long, default_value = "30s", value_parser = parse_shutdown_timeout)]
         shutdown_timeout: HumanDuration,
         /// Pipe files or directories of them.
         #[arg(required = true)]
@@ -63,8 +64,12 @@ enum Command {
     Schema,
 }
 
-fn parse_duration(s: &str) -> Result<HumanDuration, String> {
-    HumanDuration::parse(s)
+fn parse_shutdown_timeout(s: &str) -> Result<HumanDuration, String> {
+    let d = HumanDuration::parse(s)?;
+    if d.0 > std::time::Duration::from_secs(3600) {
+        return Err(format!("found {d}, allowed 0s..1h"));
+    }
+    Ok(d)
 }
 
 fn init_logging() {
@@ -136,7 +141,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(run::run(paths, admin_addr, shutdown_timeout.0))
+            let code = runtime.block_on(run::run(paths, admin_addr, shutdown_timeout.0));
+            // Tasks still closing after the bounded drain are not waited for.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            code
         }
     }
 }

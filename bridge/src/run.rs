@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+/// Past `--shutdown-timeout`, the most the exit waits for what is still closing.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// One pipe the supervisor owns.
 struct Running {
@@ -105,16 +107,34 @@ pub async fn run(
             }
         }
     }
-    info!("shutting down: draining pipes");
+    info!("shutting down: draining pipes (a second signal exits at once)");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        // Whatever was not acknowledged comes back from the broker.
+        eprintln!("second signal: exiting without draining");
+        std::process::exit(1);
+    });
     let names: Vec<String> = sup.running.keys().cloned().collect();
     for r in names.iter().filter_map(|n| sup.running.get(n)) {
         r.stop.cancel();
     }
-    for name in names {
-        sup.stop(&name).await;
+    // Each pipe bounds its own drain by the timeout; this bounds the whole exit even if a
+    // close hangs somewhere below.
+    let drain = async {
+        for name in names {
+            sup.stop(&name).await;
+        }
+    };
+    if tokio::time::timeout(shutdown_timeout + EXIT_GRACE, drain)
+        .await
+        .is_err()
+    {
+        warn!(
+            "shutdown timeout: exiting with pipes still closing; the broker redelivers what was not acknowledged"
+        );
     }
     admin_stop.cancel();
-    let _ = admin_task.await;
+    let _ = tokio::time::timeout(EXIT_GRACE, admin_task).await;
     info!("sluice stopped");
     ExitCode::SUCCESS
 }
@@ -136,7 +156,21 @@ impl Supervisor {
         });
         let stop = CancellationToken::new();
         let task = if l.config.enabled {
-            Some(tokio::spawn(pipe.run(stop.clone(), self.shutdown_timeout)))
+            let (config, metrics) = (l.config.clone(), self.metrics.clone());
+            let rebuild = move || {
+                assemble(&config, &metrics).map_err(|e| {
+                    e.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+            };
+            Some(tokio::spawn(crate::supervise::supervise(
+                pipe,
+                rebuild,
+                stop.clone(),
+                self.shutdown_timeout,
+            )))
         } else {
             pipe.status.set_state(State::Disabled, "USER_INITIATED");
             None

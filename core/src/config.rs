@@ -32,6 +32,12 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// The largest duration any key or flag accepts.
+const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The largest `retry.backoff.initial` and `retry.backoff.max`.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
 /// A duration written as `500ms`, `30s`, `5m`, `1h` (or a combination such as `1m30s`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
@@ -71,6 +77,11 @@ impl HumanDuration {
             };
             total = total.saturating_add(unit);
             rest = &rest[unit_len..];
+        }
+        // Every key has its own, smaller bound; this one keeps absurd values out of any
+        // arithmetic on instants.
+        if total > MAX_DURATION {
+            return Err(format!("`{s}` is too large (at most 7 days)"));
         }
         Ok(HumanDuration(total))
     }
@@ -463,6 +474,17 @@ pub fn validate_common(
             "found 0s, allowed at least 1ms",
         ));
     }
+    for (key, d) in [
+        ("retry.backoff.initial", retry.backoff.initial),
+        ("retry.backoff.max", retry.backoff.max),
+    ] {
+        if d.0 > MAX_BACKOFF {
+            errors.push(ConfigError::new(
+                key,
+                format!("found {d}, allowed at most 1h"),
+            ));
+        }
+    }
     if retry.backoff.max < retry.backoff.initial {
         errors.push(ConfigError::new(
             "retry.backoff.max",
@@ -493,7 +515,18 @@ mod tests {
             Duration::from_secs(90)
         );
         assert_eq!(HumanDuration::parse("0s").unwrap().0, Duration::ZERO);
-        for bad in ["", "5", "s", "5x", "1.5s", "-1s"] {
+        for bad in [
+            "",
+            "5",
+            "s",
+            "5x",
+            "1.5s",
+            "-1s",
+            "8d",
+            "169h",
+            "18446744073709551615s",
+            "99999999999999999999999h",
+        ] {
             assert!(HumanDuration::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(

@@ -36,6 +36,9 @@ pub const ENRICHMENT_REQUEST_DURATION: &str = "sluice_enrichment_request_duratio
 pub const STALE_SETTLEMENTS: &str = "sluice_stale_settlements_total";
 /// Beyond the contract (section 7): pipe files that failed to reload.
 pub const CONFIG_RELOAD_ERRORS: &str = "sluice_config_reload_errors_total";
+pub const SOURCE_INFLIGHT: &str = "sluice_source_inflight_messages";
+pub const ACK_ERRORS: &str = "sluice_ack_errors_total";
+pub const PIPE_RESTARTS: &str = "sluice_pipe_restarts_total";
 
 type Labels = Vec<(&'static str, String)>;
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
@@ -77,6 +80,9 @@ pub struct Metrics {
     pipe_up: Family<Labels, Gauge>,
     connection_errors: Family<Labels, Counter>,
     stale: Family<Labels, Counter>,
+    source_inflight: Family<Labels, Gauge>,
+    ack_errors: Family<Labels, Counter>,
+    restarts: Family<Labels, Counter>,
     enrichment_requests: Family<Labels, Counter>,
     enrichment_duration: HistogramFamily,
     pub reload_errors: Counter,
@@ -103,6 +109,9 @@ impl Metrics {
             pipe_up: Family::default(),
             connection_errors: Family::default(),
             stale: Family::default(),
+            source_inflight: Family::default(),
+            ack_errors: Family::default(),
+            restarts: Family::default(),
             enrichment_requests: Family::default(),
             enrichment_duration: Family::new_with_constructor(latency_histogram),
             reload_errors: Counter::default(),
@@ -205,6 +214,21 @@ impl Metrics {
             m.stale.clone(),
         );
         registry.register(
+            SOURCE_INFLIGHT,
+            "Records received and not yet settled at the source",
+            m.source_inflight.clone(),
+        );
+        registry.register(
+            c(ACK_ERRORS),
+            "Settlements the broker refused or that failed after retries",
+            m.ack_errors.clone(),
+        );
+        registry.register(
+            c(PIPE_RESTARTS),
+            "Times the pipe's task failed unexpectedly and was restarted",
+            m.restarts.clone(),
+        );
+        registry.register(
             c(CONFIG_RELOAD_ERRORS),
             "Pipe files that failed to reload",
             m.reload_errors.clone(),
@@ -250,6 +274,9 @@ impl Metrics {
             target_conn_errors: counter(&self.connection_errors, &[("component", "target")]),
             dlq_conn_errors: counter(&self.connection_errors, &[("component", "dead_letter")]),
             stale: counter(&self.stale, &[]),
+            source_inflight: self.source_inflight.get_or_create(&l(&[])).clone(),
+            ack_errors: counter(&self.ack_errors, &[]),
+            restarts: counter(&self.restarts, &[]),
             enrich_success: counter(&self.enrichment_requests, &[("outcome", "success")]),
             enrich_empty: counter(&self.enrichment_requests, &[("outcome", "empty")]),
             enrich_error: counter(&self.enrichment_requests, &[("outcome", "error")]),
@@ -289,6 +316,12 @@ pub struct PipeMetrics {
     pub target_conn_errors: Counter,
     pub dlq_conn_errors: Counter,
     pub stale: Counter,
+    /// Records received and not yet settled at the source.
+    pub source_inflight: Gauge,
+    /// Settlements the broker refused, or that failed after retries.
+    pub ack_errors: Counter,
+    /// Unexpected failures of the pipe's task.
+    pub restarts: Counter,
     pub enrich_success: Counter,
     pub enrich_empty: Counter,
     pub enrich_error: Counter,

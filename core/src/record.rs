@@ -63,6 +63,8 @@ pub struct Record {
     pub attempts: u32,
     /// Why the last delivery failed, for dead-letter headers and logs.
     pub last_error: Option<Arc<str>>,
+    /// Times the dead-letter destination refused it (an answer, not an outage).
+    pub dead_letter_refusals: u32,
     /// When Sluice received it, epoch milliseconds.
     pub received_ms: u64,
 }
@@ -78,6 +80,7 @@ impl Record {
             meta: Metadata::default(),
             attempts: 0,
             last_error: None,
+            dead_letter_refusals: 0,
             received_ms: now_ms(),
         }
     }

@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub state_transition_reason: String,
     pub last_processing_result: String,
     pub connected: bool,
+    /// False while the target (or dead-letter destination) cannot be reached at all.
+    pub target_reachable: bool,
 }
 
 /// Live state of one pipe.
@@ -30,6 +32,7 @@ pub struct Snapshot {
 pub struct PipeStatus {
     inner: Mutex<Snapshot>,
     connected: AtomicBool,
+    target_reachable: AtomicBool,
     /// `sluice_pipe_up`, kept equal to [`PipeStatus::ready`] on every change.
     up: Option<Gauge>,
 }
@@ -42,8 +45,10 @@ impl Default for PipeStatus {
                 state_transition_reason: "USER_INITIATED".into(),
                 last_processing_result: "No records processed".into(),
                 connected: false,
+                target_reachable: true,
             }),
             connected: AtomicBool::new(false),
+            target_reachable: AtomicBool::new(true),
             up: None,
         }
     }
@@ -101,16 +106,31 @@ impl PipeStatus {
         self.connected.load(Ordering::Relaxed)
     }
 
+    /// Whether the target answered the last call (any answer counts; only "no response at
+    /// all" makes it unreachable). A pipe whose target is unreachable is not ready.
+    pub fn set_target_reachable(&self, reachable: bool) {
+        if self.target_reachable.swap(reachable, Ordering::Relaxed) != reachable {
+            self.refresh_up();
+        }
+    }
+
+    pub fn target_reachable(&self) -> bool {
+        self.target_reachable.load(Ordering::Relaxed)
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let connected = self.connected();
+        let target_reachable = self.target_reachable();
         self.with(|s| Snapshot {
             connected,
+            target_reachable,
             ..s.clone()
         })
     }
 
-    /// Enabled and connected: what `/readyz` and `sluice_pipe_up` report.
+    /// Enabled, connected to its source, and its target reachable: what `/readyz` and
+    /// `sluice_pipe_up` report.
     pub fn ready(&self) -> bool {
-        self.connected() && self.with(|s| s.state == State::Enabled)
+        self.connected() && self.target_reachable() && self.with(|s| s.state == State::Enabled)
     }
 }

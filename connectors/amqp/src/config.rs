@@ -101,6 +101,21 @@ pub(crate) fn uris(
                 if let Some(v) = vhost {
                     uri.vhost = v.clone();
                 }
+                // AMQP carries the vhost as a short string.
+                if uri.vhost.len() > SHORT_STRING_MAX {
+                    errors.push(ConfigError::new(
+                        if vhost.is_some() {
+                            format!("{path}.vhost")
+                        } else {
+                            p
+                        },
+                        format!(
+                            "found a vhost of {} bytes, allowed at most {SHORT_STRING_MAX}",
+                            uri.vhost.len()
+                        ),
+                    ));
+                    continue;
+                }
                 out.push(uri);
             }
             Err(e) => errors.push(ConfigError::new(
@@ -110,6 +125,23 @@ pub(crate) fn uris(
         }
     }
     out
+}
+
+/// The longest AMQP short string (queue, exchange, routing key, vhost, property values).
+pub const SHORT_STRING_MAX: usize = 255;
+
+/// A name AMQP carries as a short string: at most 255 bytes.
+fn check_short(path: String, value: &str, allow_empty: bool, errors: &mut Vec<ConfigError>) {
+    if (value.is_empty() && !allow_empty) || value.len() > SHORT_STRING_MAX {
+        errors.push(ConfigError::new(
+            path,
+            format!(
+                "found {} bytes, allowed {}..{SHORT_STRING_MAX}",
+                value.len(),
+                u8::from(!allow_empty)
+            ),
+        ));
+    }
 }
 
 /// The first URL, redacted, for display.
@@ -131,12 +163,7 @@ impl RabbitMqSourceConfig {
             ));
         }
         for (i, q) in self.queues.iter().enumerate() {
-            if q.is_empty() || q.len() > 255 {
-                errors.push(ConfigError::new(
-                    format!("{path}.queues[{i}]"),
-                    "found an empty or over-long name, allowed 1..255 bytes",
-                ));
-            }
+            check_short(format!("{path}.queues[{i}]"), q, false, errors);
         }
         if self.prefetch == Some(0) {
             errors.push(ConfigError::new(
@@ -156,5 +183,12 @@ impl RabbitMqTargetConfig {
                 "missing: with the default exchange the routing key is the queue name",
             ));
         }
+        check_short(format!("{path}.exchange"), &self.exchange, true, errors);
+        check_short(
+            format!("{path}.routing_key"),
+            &self.routing_key,
+            true,
+            errors,
+        );
     }
 }

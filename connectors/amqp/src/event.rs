@@ -7,6 +7,10 @@
 //! decimals are numbers, arrays are arrays and nested tables are objects (string values inside
 //! them keep the `bytes` form). The timestamp is written like Lambda's
 //! (`"Jan 1, 1970, 12:33:41 AM"`, UTC).
+//!
+//! Tables and arrays nested deeper than [`MAX_DEPTH`] levels are written as the string
+//! `"(nested too deeply)"`: rendering is recursive, and a hostile header must not exhaust the
+//! stack.
 
 use bytes::Bytes;
 use lapin::BasicProperties;
@@ -47,19 +51,27 @@ struct BasicProps<'a> {
     body_size: usize,
 }
 
-struct Headers<'a>(&'a FieldTable);
+/// Levels of nested header tables and arrays rendered in an event.
+pub const MAX_DEPTH: u8 = 32;
+
+/// A table and its depth (the top-level headers are depth 0).
+struct Headers<'a>(&'a FieldTable, u8);
 
 impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.1 > MAX_DEPTH {
+            return s.serialize_str("(nested too deeply)");
+        }
         let mut map = s.serialize_map(Some(self.0.inner().len()))?;
         for (k, v) in self.0.inner() {
-            map.serialize_entry(k.as_str(), &Value(v))?;
+            map.serialize_entry(k.as_str(), &Value(v, self.1 + 1))?;
         }
         map.end()
     }
 }
 
-struct Value<'a>(&'a AMQPValue);
+/// A header value and its depth.
+struct Value<'a>(&'a AMQPValue, u8);
 
 /// `{"bytes":[...]}`, Lambda's form for string header values.
 struct ByteList<'a>(&'a [u8]);
@@ -92,14 +104,17 @@ impl Serialize for Value<'_> {
             AMQPValue::LongString(v) => ByteList(v.as_bytes()).serialize(s),
             AMQPValue::ByteArray(v) => ByteList(v.as_slice()).serialize(s),
             AMQPValue::Timestamp(t) => s.serialize_u64(*t),
+            AMQPValue::FieldArray(_) | AMQPValue::FieldTable(_) if self.1 > MAX_DEPTH => {
+                s.serialize_str("(nested too deeply)")
+            }
             AMQPValue::FieldArray(a) => {
                 let mut seq = s.serialize_seq(Some(a.as_slice().len()))?;
                 for v in a.as_slice() {
-                    seq.serialize_element(&Value(v))?;
+                    seq.serialize_element(&Value(v, self.1 + 1))?;
                 }
                 seq.end()
             }
-            AMQPValue::FieldTable(t) => Headers(t).serialize(s),
+            AMQPValue::FieldTable(t) => Headers(t, self.1).serialize(s),
             AMQPValue::Void => s.serialize_unit(),
         }
     }
@@ -115,7 +130,7 @@ pub fn record_json(props: &BasicProperties, redelivered: bool, body: &[u8]) -> V
         basic_properties: BasicProps {
             content_type: opt(props.content_type()),
             content_encoding: opt(props.content_encoding()),
-            headers: props.headers().as_ref().map(Headers),
+            headers: props.headers().as_ref().map(|h| Headers(h, 0)),
             delivery_mode: *props.delivery_mode(),
             priority: *props.priority(),
             correlation_id: opt(props.correlation_id()),
@@ -259,6 +274,28 @@ mod tests {
     use super::*;
     use lapin::types::LongString;
     use serde_json::json;
+
+    #[test]
+    fn deeply_nested_headers_are_cut_off_not_recursed_into() {
+        let mut table = FieldTable::default();
+        table.insert("leaf".into(), AMQPValue::LongInt(1));
+        for i in 0..1000 {
+            let mut outer = FieldTable::default();
+            let inner = if i % 2 == 0 {
+                AMQPValue::FieldTable(table)
+            } else {
+                AMQPValue::FieldArray(vec![AMQPValue::FieldTable(table)].into())
+            };
+            outer.insert("n".into(), inner);
+            table = outer;
+        }
+        let props = BasicProperties::default().with_headers(table);
+        let json: serde_json::Value =
+            serde_json::from_slice(&record_json(&props, false, b"{}")).unwrap();
+        let text = json.to_string();
+        assert!(text.contains("(nested too deeply)"));
+        assert!(!text.contains("leaf"));
+    }
 
     #[test]
     fn timestamps_like_lambda() {

@@ -1,6 +1,6 @@
 //! The RabbitMQ target: publish each record with publisher confirms.
 
-use crate::config::{self, RabbitMqTargetConfig};
+use crate::config::{self, RabbitMqTargetConfig, SHORT_STRING_MAX};
 use crate::connection;
 use crate::error::AmqpError;
 use async_trait::async_trait;
@@ -92,7 +92,11 @@ impl RabbitMqSink {
         }
     }
 
-    fn properties(&self, r: &Record) -> BasicProperties {
+    /// The AMQP properties of a record. AMQP carries properties and header names as short
+    /// strings (at most 255 bytes; lapin panics on longer ones). A longer property value (a
+    /// JMS correlation id may be any length) is carried as an `x-sluice-PROPERTY` header
+    /// instead; a longer header name cannot be carried at all, and the record is refused.
+    fn properties(&self, r: &Record) -> Result<BasicProperties, String> {
         let m = &r.meta;
         let mut p = BasicProperties::default().with_delivery_mode(
             if m.persistent.unwrap_or(self.persistent) {
@@ -101,24 +105,35 @@ impl RabbitMqSink {
                 1
             },
         );
-        let s = |v: &String| ShortString::from(v.as_str());
-        if let Some(v) = &m.content_type {
-            p = p.with_content_type(s(v));
+        let mut headers = FieldTable::default();
+        let mut short = |name: &'static str, v: &Option<String>| -> Option<ShortString> {
+            let v = v.as_ref()?;
+            if v.len() <= SHORT_STRING_MAX {
+                return Some(ShortString::from(v.as_str()));
+            }
+            headers.insert(
+                format!("x-sluice-{name}").into(),
+                AMQPValue::LongString(LongString::from(v.as_str())),
+            );
+            None
+        };
+        if let Some(v) = short("content-type", &m.content_type) {
+            p = p.with_content_type(v);
         }
-        if let Some(v) = &m.content_encoding {
-            p = p.with_content_encoding(s(v));
+        if let Some(v) = short("content-encoding", &m.content_encoding) {
+            p = p.with_content_encoding(v);
         }
-        if let Some(v) = &m.message_id {
-            p = p.with_message_id(s(v));
+        if let Some(v) = short("message-id", &m.message_id) {
+            p = p.with_message_id(v);
         }
-        if let Some(v) = &m.correlation_id {
-            p = p.with_correlation_id(s(v));
+        if let Some(v) = short("correlation-id", &m.correlation_id) {
+            p = p.with_correlation_id(v);
         }
-        if let Some(v) = &m.reply_to {
-            p = p.with_reply_to(s(v));
+        if let Some(v) = short("reply-to", &m.reply_to) {
+            p = p.with_reply_to(v);
         }
-        if let Some(v) = &m.kind {
-            p = p.with_type(s(v));
+        if let Some(v) = short("type", &m.kind) {
+            p = p.with_type(v);
         }
         if let Some(v) = m.priority {
             p = p.with_priority(v);
@@ -126,8 +141,13 @@ impl RabbitMqSink {
         if let Some(ms) = m.timestamp_ms {
             p = p.with_timestamp(ms / 1000);
         }
-        let mut headers = FieldTable::default();
         for (k, v) in &m.headers {
+            if k.len() > SHORT_STRING_MAX {
+                return Err(format!(
+                    "header name of {} bytes: AMQP allows at most {SHORT_STRING_MAX}",
+                    k.len()
+                ));
+            }
             let v = match v {
                 HeaderValue::String(s) => AMQPValue::LongString(LongString::from(s.as_str())),
                 HeaderValue::Int(n) => AMQPValue::LongLongInt(*n),
@@ -153,7 +173,7 @@ impl RabbitMqSink {
         if !headers.inner().is_empty() {
             p = p.with_headers(headers);
         }
-        p
+        Ok(p)
     }
 }
 
@@ -166,7 +186,16 @@ impl Sink for RabbitMqSink {
             .map_err(|e| SinkError::Connection(e.to_string()))?;
         // Publish the whole batch, then wait for the confirms: one round trip per batch.
         let mut confirms = Vec::with_capacity(batch.len());
-        for r in batch {
+        let mut failed = Vec::new();
+        for (i, r) in batch.iter().enumerate() {
+            let properties = match self.properties(r) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(error = %e, "record cannot be published to RabbitMQ; it fails (and is dead-lettered after its attempts)");
+                    failed.push(i);
+                    continue;
+                }
+            };
             let published = ch
                 .basic_publish(
                     self.exchange.clone(),
@@ -176,19 +205,18 @@ impl Sink for RabbitMqSink {
                         immediate: false,
                     },
                     &r.body,
-                    self.properties(r),
+                    properties,
                 )
                 .await;
             match published {
-                Ok(c) => confirms.push(c),
+                Ok(c) => confirms.push((i, c)),
                 Err(e) => {
                     self.reset().await;
                     return Err(SinkError::Connection(e.to_string()));
                 }
             }
         }
-        let mut failed = Vec::new();
-        for (i, c) in confirms.into_iter().enumerate() {
+        for (i, c) in confirms {
             match c.await {
                 Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => {}
                 Ok(Confirmation::Ack(Some(_))) => {
@@ -206,11 +234,57 @@ impl Sink for RabbitMqSink {
         Ok(if failed.is_empty() {
             SinkOutcome::Delivered
         } else {
+            failed.sort_unstable();
             SinkOutcome::Partial { failed }
         })
     }
 
     fn describe(&self) -> String {
         self.display.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::config::Secret;
+    use sluice_core::testkit::record;
+
+    fn sink() -> RabbitMqSink {
+        let cfg = RabbitMqTargetConfig {
+            url: Some(Secret::new("amqp://u:p@127.0.0.1:1/%2f")),
+            urls: Vec::new(),
+            vhost: None,
+            exchange: String::new(),
+            routing_key: "q".into(),
+            persistent: true,
+        };
+        RabbitMqSink::new(&cfg, "target", "t").unwrap()
+    }
+
+    #[test]
+    fn over_long_properties_travel_as_headers_and_over_long_header_names_refuse_the_record() {
+        let mut r = record(1);
+        let long = "c".repeat(300);
+        r.meta.correlation_id = Some(long.clone());
+        r.meta.reply_to = Some("short".into());
+        let p = sink().properties(&r).unwrap();
+        assert_eq!(p.correlation_id(), &None);
+        assert_eq!(
+            p.reply_to().as_ref().map(ShortString::as_str),
+            Some("short")
+        );
+        let headers = p.headers().as_ref().unwrap();
+        assert_eq!(
+            headers.inner().get("x-sluice-correlation-id"),
+            Some(&AMQPValue::LongString(LongString::from(long.as_str())))
+        );
+        // Exactly 255 bytes is still a property.
+        r.meta.correlation_id = Some("c".repeat(255));
+        assert!(sink().properties(&r).unwrap().correlation_id().is_some());
+
+        r.meta.headers = vec![("h".repeat(256), HeaderValue::Bool(true))];
+        let e = sink().properties(&r).unwrap_err();
+        assert!(e.contains("256 bytes"), "{e}");
     }
 }

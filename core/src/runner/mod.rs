@@ -18,6 +18,12 @@
 //! broker's own dead-letter path. A broker that counts deliveries itself (SQS) gets failed
 //! records back at once, with the backoff as their delay, and its own count decides.
 //!
+//! A target that cannot be reached at all (refused, reset, DNS, TLS: no response) is not an
+//! attempt: its records are held and tried again with capped backoff until it answers, and
+//! the pipe is not ready meanwhile. A delivery task that panics counts as a failed attempt.
+//! Held records are bounded in count and in bytes; while either bound is reached nothing new
+//! is taken, so the broker's prefetch holds the rest.
+//!
 //! Ordered pipes (SQS FIFO) keep the order of each message group: see `order.rs`.
 //!
 //! A `filter` is applied as records arrive: a record no pattern matches is acknowledged at
@@ -42,7 +48,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
 /// Resolved settings of one pipe (defaults applied, validated).
 #[derive(Clone, Debug)]
@@ -59,6 +65,22 @@ pub struct PipeSettings {
     /// record holds back its group's successors in the batch (SQS FIFO).
     pub ordered: bool,
 }
+
+/// How [`Pipe::run`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PipeExit {
+    /// `stop` was cancelled and the pipe drained.
+    Stopped,
+    /// The pipe stopped by itself (its source task failed or panicked): it drained what it
+    /// could and closed its connections; the caller restarts it.
+    Failed(String),
+}
+
+/// Bytes of held records (retries, throttled and unreachable batches) above which no new
+/// records are taken, unless the pipe's own batches need more (`2 x max_bytes x
+/// concurrency`, capped at [`HOLD_BYTES_MAX`]).
+const HOLD_BYTES_MIN: usize = 64 * 1024 * 1024;
+const HOLD_BYTES_MAX: usize = 512 * 1024 * 1024;
 
 /// A pipe ready to run: connectors built, nothing connected yet.
 pub struct Pipe {
@@ -105,8 +127,9 @@ struct Done {
 
 impl Pipe {
     /// Run until `stop` is cancelled, then drain: stop receiving, finish the batches in flight
-    /// within `shutdown_timeout`, settle, close the source.
-    pub async fn run(self, stop: CancellationToken, shutdown_timeout: Duration) {
+    /// within `shutdown_timeout`, settle, close the source. The whole drain, closing included,
+    /// takes at most `shutdown_timeout`.
+    pub async fn run(self, stop: CancellationToken, shutdown_timeout: Duration) -> PipeExit {
         let span = info_span!("pipe", pipe = %self.name);
         Runner::new(self)
             .run(stop, shutdown_timeout)
@@ -125,9 +148,14 @@ struct Runner {
     ready: VecDeque<Job>,
     retries: BTreeMap<(Instant, u64), Job>,
     retry_seq: u64,
-    /// Records in `retries`; while it is at `hold_cap` no new records are taken.
+    /// Records in `retries`; while it is at `hold_cap` (or their bytes at `hold_bytes_cap`) no
+    /// new records are taken.
     held: usize,
     hold_cap: usize,
+    held_bytes: usize,
+    hold_bytes_cap: usize,
+    /// Target calls in a row that got no response at all (backoff for the next one).
+    unreachable: u32,
     tasks: JoinSet<Done>,
     inflight: HashMap<tokio::task::Id, InFlight>,
     /// Message groups with a batch in flight (ordered pipes only).
@@ -156,6 +184,13 @@ impl Runner {
             retry_seq: 0,
             held: 0,
             hold_cap: 2 * batch_cap * pipe.settings.concurrency.max(1),
+            held_bytes: 0,
+            hold_bytes_cap: pipe
+                .settings
+                .max_bytes
+                .saturating_mul(2 * pipe.settings.concurrency.max(1))
+                .clamp(HOLD_BYTES_MIN, HOLD_BYTES_MAX),
+            unreachable: 0,
             tasks: JoinSet::new(),
             inflight: HashMap::new(),
             busy: HashMap::new(),
@@ -168,7 +203,7 @@ impl Runner {
         }
     }
 
-    async fn run(mut self, stop: CancellationToken, shutdown_timeout: Duration) {
+    async fn run(mut self, stop: CancellationToken, shutdown_timeout: Duration) -> PipeExit {
         let p = &self.pipe;
         p.status.set_state(State::Enabling, "USER_INITIATED");
         // Room for one batch in the channel: enough to keep the batcher busy, small enough
@@ -181,7 +216,7 @@ impl Runner {
         };
         let source = p.source.clone();
         let rs = receive_stop.clone();
-        let receiver = tokio::spawn(
+        let mut receiver = tokio::spawn(
             async move { source.run(tx, ctx, rs).await }.instrument(tracing::Span::current()),
         );
         p.status.set_state(State::Enabled, "USER_INITIATED");
@@ -189,14 +224,14 @@ impl Runner {
 
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut receiving = true;
         let mut received = Vec::with_capacity(self.batch_cap);
+        let mut exit = PipeExit::Stopped;
         loop {
             self.dispatch();
-            let accept = receiving
-                && self.ready.is_empty()
+            let accept = self.ready.is_empty()
                 && self.pending.len() < self.batch_cap
-                && self.held < self.hold_cap;
+                && self.held < self.hold_cap
+                && self.held_bytes < self.hold_bytes_cap;
             let deadline = self.deadline;
             let next_retry = self.retries.keys().next().map(|(t, _)| *t);
             tokio::select! {
@@ -209,21 +244,28 @@ impl Runner {
                             self.finished(id);
                             self.on_done(done).await
                         }
-                        Err(e) => {
-                            self.finished(e.id());
-                            warn!(error = %e, "delivery task failed; its records will be redelivered by the broker")
-                        }
+                        // Only an abort ends a delivery task this way (panics are caught inside).
+                        Err(e) => self.finished(e.id()),
                     }
+                }
+                // The source stopped receiving by itself: a panic or a bug, never a broker
+                // problem (those are retried inside the source).
+                ended = &mut receiver => {
+                    exit = source_ended(ended);
+                    break;
                 }
                 // Everything already queued in one wake-up, up to the room in the batch.
                 n = rx.recv_many(&mut received, self.batch_cap - self.pending.len()), if accept => {
-                    if n == 0 {
-                        receiving = false;
-                    }
                     for r in received.drain(..) {
                         self.on_record(r).await;
                     }
                     self.ack_filtered().await;
+                    if n == 0 {
+                        // The sender is gone, so the receiver task has ended: let its branch
+                        // say how.
+                        exit = source_ended((&mut receiver).await);
+                        break;
+                    }
                 }
                 _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => self.close_batch(),
                 _ = sleep_until(next_retry.unwrap_or_else(Instant::now)), if next_retry.is_some() => self.release_retries(),
@@ -231,14 +273,34 @@ impl Runner {
             }
         }
 
-        // Shutdown: stop receiving, finish what is in flight, settle, close.
-        self.pipe
-            .status
-            .set_state(State::Disabling, "USER_INITIATED");
+        // Shutdown: stop receiving, finish what is in flight, settle, close. Batches in flight
+        // get the timeout less a budget for settling and closing, so the whole drain is bounded.
+        let started = Instant::now();
+        let close_budget = (shutdown_timeout / 4).min(Duration::from_secs(5));
+        let drain_until = started + (shutdown_timeout - close_budget);
+        let close_until = started + shutdown_timeout;
+        match &exit {
+            PipeExit::Stopped => self
+                .pipe
+                .status
+                .set_state(State::Disabling, "USER_INITIATED"),
+            PipeExit::Failed(why) => {
+                self.pipe.status.set_connected(false);
+                self.pipe
+                    .status
+                    .set_last_result(&format!("PROBLEM: Pipe failed: {why}"));
+            }
+        }
         receive_stop.cancel();
-        let _ = receiver.await;
+        if !receiver.is_finished()
+            && tokio::time::timeout_at(drain_until, &mut receiver)
+                .await
+                .is_err()
+        {
+            warn!("source did not stop receiving in time; abandoning it");
+            receiver.abort();
+        }
         self.draining = true;
-        let drain_until = Instant::now() + shutdown_timeout;
         while !self.tasks.is_empty() {
             match tokio::time::timeout_at(drain_until, self.tasks.join_next()).await {
                 Ok(Some(Ok(done))) => self.on_done(done).await,
@@ -254,17 +316,49 @@ impl Runner {
                 }
             }
         }
-        self.release_held().await;
-        self.pipe.source.close().await;
+        if tokio::time::timeout_at(close_until, self.release_held())
+            .await
+            .is_err()
+        {
+            warn!("shutdown timeout: held records not released; the broker redelivers them");
+        }
+        // Never skipped: a close that cannot finish in time is abandoned, and the broker
+        // redelivers what was not settled when the process exits.
+        let close_by = close_until.max(Instant::now() + Duration::from_millis(500));
+        if tokio::time::timeout_at(close_by, self.pipe.source.close())
+            .await
+            .is_err()
+        {
+            warn!("shutdown timeout: source connections not closed cleanly");
+        }
         self.pipe.metrics.inflight.set(0);
-        self.pipe
-            .status
-            .set_state(State::Disabled, "USER_INITIATED");
-        info!("pipe stopped");
+        self.pipe.metrics.source_inflight.set(0);
+        if exit == PipeExit::Stopped {
+            self.pipe
+                .status
+                .set_state(State::Disabled, "USER_INITIATED");
+            info!("pipe stopped");
+        }
+        exit
+    }
+
+    /// Settle at the source: the one place the runner talks to the acker, so that
+    /// `sluice_source_inflight_messages` and stale settlements are counted once. Returns how
+    /// many were stale.
+    async fn settle(&self, settlements: &[(crate::record::DeliveryId, Outcome)]) -> usize {
+        if settlements.is_empty() {
+            return 0;
+        }
+        let stale = self.acker.settle(settlements).await;
+        let m = &self.pipe.metrics;
+        m.stale.inc_by(stale as u64);
+        m.source_inflight.dec_by(settlements.len() as i64);
+        stale
     }
 
     /// One record from the source.
     async fn on_record(&mut self, record: Record) {
+        self.pipe.metrics.source_inflight.inc();
         if let Some(filter) = &self.pipe.filter
             && !filter.accepts(&record, &mut self.flat)
         {
@@ -312,14 +406,15 @@ impl Runner {
             return;
         }
         let n = self.filtered.len();
-        let stale = self.acker.settle(&self.filtered).await;
+        let filtered = std::mem::take(&mut self.filtered);
+        let stale = self.settle(&filtered).await;
+        self.filtered = filtered;
         self.filtered.clear();
         let m = &self.pipe.metrics;
         m.source_messages.inc_by(n as u64);
         m.source_bytes
             .inc_by(std::mem::take(&mut self.filtered_bytes));
         m.filtered.inc_by(n as u64);
-        m.stale.inc_by(stale as u64);
         m.acked.inc_by((n - stale) as u64);
     }
 
@@ -380,19 +475,33 @@ impl Runner {
             let metrics = self.pipe.metrics.clone();
             let handle = self.tasks.spawn(
                 async move {
+                    use futures_util::FutureExt;
                     let started = Instant::now();
-                    let result = match &enricher {
-                        Some(e) => {
-                            crate::enrich::deliver(
-                                e.as_ref(),
-                                sink.as_ref(),
-                                &job.records,
-                                &metrics,
-                            )
-                            .await
+                    let call = async {
+                        match &enricher {
+                            Some(e) => {
+                                crate::enrich::deliver(
+                                    e.as_ref(),
+                                    sink.as_ref(),
+                                    &job.records,
+                                    &metrics,
+                                )
+                                .await
+                            }
+                            None => sink.deliver(&job.records).await,
                         }
-                        None => sink.deliver(&job.records).await,
                     };
+                    // A connector that panics on some input fails this batch (an attempt),
+                    // rather than losing track of its records.
+                    let result = std::panic::AssertUnwindSafe(call)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|p| {
+                            Err(SinkError::Failed(format!(
+                                "the connector panicked: {}",
+                                panic_message(p)
+                            )))
+                        });
                     Done {
                         dest: job.dest,
                         records: job.records,
@@ -445,6 +554,7 @@ impl Runner {
         // Ahead of newer records: retried records are older than anything waiting.
         for job in due.into_iter().rev() {
             self.held -= job.records.len();
+            self.held_bytes -= body_bytes(&job.records);
             self.ready.push_front(job);
         }
     }
@@ -455,10 +565,14 @@ impl Runner {
         }
         self.retry_seq += 1;
         self.held += records.len();
-        self.retries.insert(
-            (Instant::now() + delay, self.retry_seq),
-            Job { dest, records },
-        );
+        self.held_bytes += body_bytes(&records);
+        // Delays are capped by validation; this also survives an absurd one.
+        let now = Instant::now();
+        let at = now
+            .checked_add(delay)
+            .unwrap_or(now + self.pipe.settings.backoff_max);
+        self.retries
+            .insert((at, self.retry_seq), Job { dest, records });
     }
 
     /// Once a second: the age of the oldest record held (else of the last one received).
@@ -486,9 +600,7 @@ impl Runner {
                 .flat_map(|j| j.records),
         );
         self.held = 0;
-        if held.is_empty() {
-            return;
-        }
+        self.held_bytes = 0;
         let settlements: Vec<_> = held
             .iter()
             .map(|r| {
@@ -500,13 +612,38 @@ impl Runner {
                 )
             })
             .collect();
-        self.acker.settle(&settlements).await;
+        self.settle(&settlements).await;
     }
 }
 
 /// The earliest `born_ms` of a batch.
 fn oldest(records: &[Record]) -> Option<u64> {
     records.iter().map(Record::born_ms).min()
+}
+
+/// The receive task ended while the pipe was running.
+fn source_ended(ended: Result<(), tokio::task::JoinError>) -> PipeExit {
+    let why = match ended {
+        Err(e) if e.is_panic() => {
+            format!("source task panicked: {}", panic_message(e.into_panic()))
+        }
+        _ => "source task ended unexpectedly".to_owned(),
+    };
+    error!(error = %why, "pipe failed; closing its connections so the broker redelivers");
+    PipeExit::Failed(why)
+}
+
+fn body_bytes(records: &[Record]) -> usize {
+    records.iter().map(|r| r.body.len()).sum()
+}
+
+/// The text of a panic's payload, for logs and `last_processing_result`.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 #[cfg(test)]

@@ -1,5 +1,15 @@
 //! What the runner does with a finished delivery: acknowledge, retry, or give up.
 
+/// Times a dead-letter destination may refuse a record (answer with a failure, not be
+/// unreachable) before the record takes the broker's own dead-letter path instead: a record
+/// the destination can never take (binary body to SQS, too large, a property it cannot
+/// carry) must not hold the pipe forever.
+pub(super) const DEAD_LETTER_REFUSALS: u32 = 3;
+
+/// Longest wait between calls to an unreachable target or dead-letter destination, so the
+/// pipe resumes soon after it comes back (also capped by `retry.backoff.max`).
+const UNREACHABLE_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
 use super::order::{Fates, partition};
 use super::{Dest, Done, Runner};
 use crate::backoff;
@@ -21,6 +31,11 @@ impl Runner {
         let m = self.pipe.metrics.clone();
         if dest == Dest::Target {
             m.request_duration.observe(elapsed.as_secs_f64());
+        }
+        // Any answer, even a failure, means the destination is reachable again.
+        if !matches!(result, Err(SinkError::Connection(_))) && self.unreachable > 0 {
+            self.unreachable = 0;
+            self.pipe.status.set_target_reachable(true);
         }
         match (dest, result) {
             (Dest::Target, Ok(SinkOutcome::Delivered)) => {
@@ -53,6 +68,7 @@ impl Runner {
                 // target asked for (or the first backoff step).
                 let s = &self.pipe.settings;
                 let delay = retry_after
+                    .map(|d| d.min(s.backoff_max))
                     .unwrap_or_else(|| backoff::delay(s.backoff_initial, s.backoff_max, 1));
                 self.pipe
                     .status
@@ -60,13 +76,17 @@ impl Runner {
                 self.hold_or_release(Dest::Target, records, delay, false)
                     .await;
             }
+            (Dest::Target, Err(SinkError::Connection(e))) => {
+                m.target_conn_errors.inc();
+                m.req_error.inc();
+                self.pipe
+                    .status
+                    .set_last_result("PROBLEM: Target unreachable");
+                self.wait_for_reachable(Dest::Target, records, &e).await;
+            }
             (Dest::Target, Err(e)) => {
                 match &e {
                     SinkError::Timeout(_) => m.req_timeout.inc(),
-                    SinkError::Connection(_) => {
-                        m.target_conn_errors.inc();
-                        m.req_error.inc()
-                    }
                     _ => m.req_error.inc(),
                 };
                 warn!(error = %e, records = records.len(), "batch failed");
@@ -84,16 +104,49 @@ impl Runner {
                 let fates = partition(records, &failed, false);
                 m.dead_lettered.inc_by(fates.delivered.len() as u64);
                 self.ack(fates.delivered).await;
-                self.retry_dead_letter(fates.failed, "dead-letter destination refused records")
+                self.dead_letter_refused(fates.failed, "dead-letter destination refused records")
+                    .await;
+            }
+            (Dest::DeadLetter, Err(SinkError::Connection(e))) => {
+                m.dlq_conn_errors.inc();
+                self.wait_for_reachable(Dest::DeadLetter, records, &e).await;
+            }
+            (Dest::DeadLetter, Err(SinkError::Throttled { retry_after })) => {
+                let s = &self.pipe.settings;
+                let delay = retry_after
+                    .map(|d| d.min(s.backoff_max))
+                    .unwrap_or_else(|| backoff::delay(s.backoff_initial, s.backoff_max, 1));
+                self.hold_or_release(Dest::DeadLetter, records, delay, false)
                     .await;
             }
             (Dest::DeadLetter, Err(e)) => {
-                if matches!(e, SinkError::Connection(_)) {
-                    m.dlq_conn_errors.inc();
-                }
-                self.retry_dead_letter(records, &e.to_string()).await;
+                self.dead_letter_refused(records, &e.to_string()).await;
             }
         }
+    }
+
+    /// No response at all: not an attempt. Hold the records and call again with capped
+    /// backoff until the destination answers; meanwhile the pipe is not ready.
+    async fn wait_for_reachable(&mut self, dest: Dest, records: Vec<Record>, error: &str) {
+        self.unreachable = self.unreachable.saturating_add(1);
+        self.pipe.status.set_target_reachable(false);
+        let s = &self.pipe.settings;
+        let delay = backoff::delay(
+            s.backoff_initial.min(UNREACHABLE_BACKOFF_MAX),
+            s.backoff_max.min(UNREACHABLE_BACKOFF_MAX),
+            self.unreachable,
+        );
+        if self.unreachable == 1 || self.unreachable.is_power_of_two() {
+            error!(
+                ?dest,
+                records = records.len(),
+                error,
+                retry_in = ?delay,
+                calls = self.unreachable,
+                "cannot reach the destination; records are held (not an attempt) until it answers"
+            );
+        }
+        self.hold_or_release(dest, records, delay, false).await;
     }
 
     /// Ordered pipes: the records still waiting here (in the batch being filled or ready to
@@ -141,9 +194,8 @@ impl Runner {
             return;
         }
         let settlements: Vec<_> = records.iter().map(|r| (r.id, Outcome::Ack)).collect();
-        let stale = self.acker.settle(&settlements).await;
+        let stale = self.settle(&settlements).await;
         let m = &self.pipe.metrics;
-        m.stale.inc_by(stale as u64);
         m.acked.inc_by((records.len() - stale) as u64);
         let now = now_ms();
         for r in &records {
@@ -209,7 +261,7 @@ impl Runner {
                 .iter()
                 .map(|r| (r.id, Outcome::Retry { delay }))
                 .collect();
-            self.acker.settle(&settlements).await;
+            self.settle(&settlements).await;
         } else {
             self.schedule(dest, records, delay);
         }
@@ -251,8 +303,7 @@ impl Runner {
             }
         } else {
             let settlements: Vec<_> = records.iter().map(|r| (r.id, Outcome::Reject)).collect();
-            let stale = self.acker.settle(&settlements).await;
-            self.pipe.metrics.stale.inc_by(stale as u64);
+            let stale = self.settle(&settlements).await;
             self.pipe
                 .metrics
                 .broker_dead_lettered
@@ -260,20 +311,44 @@ impl Runner {
         }
     }
 
-    /// The dead-letter destination failed: keep trying, never drop.
-    async fn retry_dead_letter(&mut self, records: Vec<Record>, reason: &str) {
+    /// The dead-letter destination answered with a failure: try again a few times, then hand
+    /// the records to the broker's own dead-letter path. Never dropped.
+    async fn dead_letter_refused(&mut self, records: Vec<Record>, reason: &str) {
         if records.is_empty() {
             return;
         }
+        let (again, to_broker): (Vec<Record>, Vec<Record>) = records
+            .into_iter()
+            .map(|mut r| {
+                r.dead_letter_refusals += 1;
+                r
+            })
+            .partition(|r| r.dead_letter_refusals < DEAD_LETTER_REFUSALS);
+        if !to_broker.is_empty() {
+            error!(
+                records = to_broker.len(),
+                error = reason,
+                refusals = DEAD_LETTER_REFUSALS,
+                "dead-letter destination keeps refusing; records go to the broker's dead-letter path"
+            );
+            self.give_up(to_broker, true).await;
+        }
+        if again.is_empty() {
+            return;
+        }
         error!(
-            records = records.len(),
+            records = again.len(),
             error = reason,
-            "dead-letter destination failed; will retry"
+            "dead-letter destination refused records; will retry"
         );
-        let attempts = records.iter().map(|r| r.attempts).max().unwrap_or(1);
+        let tries = again
+            .iter()
+            .map(|r| r.dead_letter_refusals)
+            .max()
+            .unwrap_or(1);
         let s = &self.pipe.settings;
-        let delay = backoff::delay(s.backoff_initial, s.backoff_max, attempts);
-        self.hold_or_release(Dest::DeadLetter, records, delay, false)
+        let delay = backoff::delay(s.backoff_initial, s.backoff_max, tries);
+        self.hold_or_release(Dest::DeadLetter, again, delay, false)
             .await;
     }
 }

@@ -22,7 +22,9 @@ struct Harness {
     source: Arc<MemorySource>,
     feed: mpsc::UnboundedSender<Record>,
     stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<PipeExit>,
+    status: Arc<PipeStatus>,
+    metrics: PipeMetrics,
 }
 
 fn start(
@@ -31,6 +33,18 @@ fn start(
     dead_letter: Option<Arc<ScriptedSink>>,
 ) -> Harness {
     let (source, feed) = MemorySource::new();
+    start_with(source, feed, settings, sink, dead_letter)
+}
+
+fn start_with(
+    source: Arc<MemorySource>,
+    feed: mpsc::UnboundedSender<Record>,
+    settings: PipeSettings,
+    sink: Arc<dyn Sink>,
+    dead_letter: Option<Arc<ScriptedSink>>,
+) -> Harness {
+    let status = Arc::new(PipeStatus::default());
+    let metrics = PipeMetrics::detached("t");
     let pipe = Pipe {
         name: "t".into(),
         source: source.clone(),
@@ -40,8 +54,8 @@ fn start(
         enricher: None,
         envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
         settings,
-        metrics: PipeMetrics::detached("t"),
-        status: Arc::new(PipeStatus::default()),
+        metrics: metrics.clone(),
+        status: status.clone(),
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(pipe.run(stop.clone(), Duration::from_secs(30)));
@@ -50,6 +64,8 @@ fn start(
         feed,
         stop,
         task,
+        status,
+        metrics,
     }
 }
 
@@ -84,9 +100,22 @@ impl Harness {
         v
     }
 
+    fn outcomes_of(&self, want: fn(&Outcome) -> bool) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .source
+            .acker
+            .outcomes()
+            .into_iter()
+            .filter(|(_, o)| want(o))
+            .map(|(n, _)| n)
+            .collect();
+        v.sort();
+        v
+    }
+
     async fn shutdown(self) {
         self.stop.cancel();
-        self.task.await.unwrap();
+        assert_eq!(self.task.await.unwrap(), PipeExit::Stopped);
     }
 }
 
@@ -359,4 +388,183 @@ async fn ordered_pipes_hold_a_failed_records_group_back_with_it() {
     // group's successors 3 and 5 left that batch and went again with it, in order.
     assert_eq!(sink.batches(), vec![vec![0, 1, 2], vec![4], vec![1, 3, 5]]);
     h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_target_is_not_an_attempt_and_the_pipe_is_not_ready_meanwhile() {
+    // The target refuses connections for ten minutes of (virtual) time, then answers.
+    let t0 = Instant::now();
+    let sink = ScriptedSink::new(move |_| {
+        if t0.elapsed() < Duration::from_secs(600) {
+            Err(SinkError::Connection("connection refused".into()))
+        } else {
+            Ok(SinkOutcome::Delivered)
+        }
+    });
+    let h = start(settings(), sink.clone(), None);
+    h.send(0..10);
+    h.until("target seen down", || !h.status.target_reachable())
+        .await;
+    assert!(
+        !h.status.ready(),
+        "an unreachable target makes the pipe not ready"
+    );
+    h.until("all acked", || h.acked().len() == 10).await;
+    // Far more calls than max_attempts (3), nothing given up, nothing counted as failed.
+    assert!(sink.batches().len() > 3, "{}", sink.batches().len());
+    assert!(h.outcomes_of(|o| *o == Outcome::Reject).is_empty());
+    assert_eq!(h.metrics.failed.get(), 0);
+    assert_eq!(h.metrics.retried.get(), 0);
+    assert!(h.metrics.target_conn_errors.get() > 3);
+    assert!(h.status.target_reachable() && h.status.ready());
+    // Backoff between calls is capped at 30s: the last wait before recovery was short.
+    assert!(
+        t0.elapsed() < Duration::from_secs(600 + 31),
+        "{:?}",
+        t0.elapsed()
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_retry_after_is_capped_at_backoff_max() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let sink = ScriptedSink::new(move |_| {
+        if c.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err(SinkError::Throttled {
+                retry_after: Some(Duration::from_secs(u64::MAX)),
+            })
+        } else {
+            Ok(SinkOutcome::Delivered)
+        }
+    });
+    let h = start(settings(), sink.clone(), None);
+    let t0 = Instant::now();
+    h.send(0..3);
+    h.until("acked", || h.acked().len() == 3).await;
+    // backoff_max is 10s: delivered after it, not never (and no overflow panic).
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited < Duration::from_secs(12),
+        "{waited:?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_target_fails_the_batch_as_an_attempt_and_the_pipe_goes_on() {
+    let sink = ScriptedSink::new(|batch| {
+        if batch.iter().any(|r| r.id.seq == 2) {
+            panic!("connector bug on record 2");
+        }
+        Ok(SinkOutcome::Delivered)
+    });
+    let dlq = ScriptedSink::ok();
+    let h = start(
+        PipeSettings {
+            batch_size: 1,
+            ..settings()
+        },
+        sink.clone(),
+        Some(dlq.clone()),
+    );
+    h.send(0..5);
+    h.until("all acked", || h.acked().len() == 5).await;
+    // Record 2 was tried max_attempts (3) times, then dead-lettered; the others delivered.
+    assert_eq!(dlq.batches(), vec![vec![2]]);
+    assert_eq!(sink.batches().iter().filter(|b| b == &&vec![2]).count(), 3);
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_letter_destination_that_keeps_refusing_hands_records_to_the_broker() {
+    let sink = ScriptedSink::new(|_| Err(SinkError::Failed("HTTP 500".into())));
+    let dlq = ScriptedSink::new(|_| Err(SinkError::Failed("binary body not allowed".into())));
+    let h = start(settings(), sink.clone(), Some(dlq.clone()));
+    h.send(0..2);
+    h.until("rejected to the broker", || {
+        h.outcomes_of(|o| *o == Outcome::Reject).len() == 2
+    })
+    .await;
+    assert_eq!(dlq.batches().len() as u32, settle::DEAD_LETTER_REFUSALS);
+    assert!(h.acked().is_empty());
+    assert_eq!(h.metrics.broker_dead_lettered.get(), 2);
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn held_records_are_bounded_in_bytes() {
+    // The target is down; records of 1 MiB arrive faster than anything leaves.
+    let sink = ScriptedSink::new(|_| Err(SinkError::Connection("refused".into())));
+    let (source, feed) = MemorySource::new();
+    let h = start_with(
+        source,
+        feed,
+        PipeSettings {
+            batch_size: 10,
+            window: Duration::ZERO,
+            concurrency: 5,
+            max_bytes: 6 << 20,
+            ..settings()
+        },
+        sink,
+        None,
+    );
+    for n in 0..400 {
+        let mut r = record(n);
+        r.body = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+        h.feed.send(r).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    // The runner took no more than its byte bound (64 MiB) plus one batch and the channel.
+    let taken = h.metrics.source_inflight.get();
+    assert!(taken > 0 && taken <= 64 + 10 + 16, "{taken} records held");
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_source_that_panics_ends_the_pipe_as_failed_and_closes_it() {
+    struct Boom(Arc<MemorySource>, Arc<AtomicUsize>);
+    #[async_trait::async_trait]
+    impl Source for Boom {
+        async fn run(&self, _: mpsc::Sender<Record>, ctx: SourceContext, _: CancellationToken) {
+            ctx.status.set_connected(true);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            panic!("frame from a hostile broker");
+        }
+        fn acker(&self) -> Arc<dyn Acker> {
+            self.0.acker.clone()
+        }
+        async fn close(&self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+        fn describe(&self) -> String {
+            "boom".into()
+        }
+    }
+    let closes = Arc::new(AtomicUsize::new(0));
+    let (inner, _feed) = MemorySource::new();
+    let status = Arc::new(PipeStatus::default());
+    let pipe = Pipe {
+        name: "t".into(),
+        source: Arc::new(Boom(inner, closes.clone())),
+        sink: ScriptedSink::ok(),
+        dead_letter: None,
+        filter: None,
+        enricher: None,
+        envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
+        settings: settings(),
+        metrics: PipeMetrics::detached("t"),
+        status: status.clone(),
+    };
+    let exit = pipe
+        .run(CancellationToken::new(), Duration::from_secs(5))
+        .await;
+    match exit {
+        PipeExit::Failed(why) => assert!(why.contains("frame from a hostile broker"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(closes.load(Ordering::SeqCst), 1);
+    assert!(!status.ready());
 }
