@@ -5,13 +5,15 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sluice_core::metrics::PipeMetrics;
+use sluice_core::redact::redact;
 use sluice_core::status::PipeStatus;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -81,8 +83,8 @@ fn pipe_json(p: &PipeView) -> PipeJson<'_> {
         name: &p.name,
         enabled: p.enabled,
         state: s.state,
-        state_transition_reason: s.state_transition_reason,
-        last_processing_result: s.last_processing_result,
+        state_transition_reason: redact(&s.state_transition_reason).into_owned(),
+        last_processing_result: redact(&s.last_processing_result).into_owned(),
         connected: s.connected,
         source: Endpoint {
             kind: p.source_kind,
@@ -192,27 +194,52 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
+/// Connections served at once; past it, new ones wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 256;
+/// Longest wait for a request's headers (a client that never sends them is dropped).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest life of one connection, idle keep-alive included; clients reconnect.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+/// Pause after a failed accept (out of file descriptors): no busy loop, and the error is
+/// logged at most once per pause.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
+
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: CancellationToken) {
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "admin server listening");
     }
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let (stream, _) = tokio::select! {
             _ = stop.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
-                Err(e) => { warn!(error = %e, "admin accept failed"); continue; }
+                Err(e) => {
+                    warn!(error = %e, "admin accept failed; pausing");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
             },
         };
         let state = state.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = service_fn(move |req| {
                 let resp = handle(&state, &req);
                 async move { Ok::<_, std::convert::Infallible>(resp) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
         });
     }
 }

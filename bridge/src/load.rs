@@ -11,9 +11,12 @@ use std::path::{Path, PathBuf};
 pub struct Loaded {
     pub config: PipeConfig,
     pub file: PathBuf,
-    /// A hash of the pipe's document (after secrets are resolved), shown as
-    /// `config_revision`; a reload restarts a pipe only when it changes.
+    /// A hash of the pipe's document as written (secrets unresolved), shown as
+    /// `config_revision`; a reload restarts a pipe when it changes.
     pub revision: String,
+    /// A hash of the resolved secret values, never shown: a reload also restarts a pipe
+    /// when one of its secrets changed (a rotated password).
+    pub secrets: u64,
 }
 
 /// `FILE:LINE:COLUMN: message`, or `FILE: message` when no place is known.
@@ -28,6 +31,14 @@ impl std::fmt::Display for LoadError {
 
 fn at(file: &Path, line: usize, col: usize, message: &str) -> LoadError {
     LoadError(format!("{}:{line}:{col}: {message}", file.display()))
+}
+
+/// Every error as it may be shown: no secret value in it.
+fn redacted(errors: Vec<LoadError>) -> Vec<LoadError> {
+    errors
+        .into_iter()
+        .map(|e| LoadError(sluice_core::redact::redact(&e.0).into_owned()))
+        .collect()
 }
 
 /// Pipe files named by `paths`: files as given, directories' `*.yaml`/`*.yml` (not recursive),
@@ -73,19 +84,33 @@ pub fn pipe_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<LoadError>> {
     }
 }
 
-/// A hash of the pipe files' names and contents (read through symlinks), to notice changes.
+/// A hash of the pipe files' names and contents (read through symlinks) and of the secret
+/// files they name (`${file:PATH}`), to notice changes.
 pub fn fingerprint(paths: &[PathBuf]) -> u64 {
     let mut h = Fnv::default();
     match pipe_files(paths) {
         Ok(files) => {
             for f in files {
                 h.feed(f.to_string_lossy().as_bytes());
-                h.feed(&std::fs::read(&f).unwrap_or_default());
+                let text = std::fs::read(&f).unwrap_or_default();
+                h.feed(&text);
+                for secret in secret_files(&String::from_utf8_lossy(&text)) {
+                    h.feed(secret.as_bytes());
+                    h.feed(&std::fs::read(secret).unwrap_or_default());
+                }
             }
         }
         Err(errors) => errors.iter().for_each(|e| h.feed(e.0.as_bytes())),
     }
     h.0
+}
+
+/// The paths of `${file:PATH}` references in a pipe file's text.
+fn secret_files(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices("${file:").filter_map(|(i, m)| {
+        let rest = &text[i + m.len()..];
+        rest.find('}').map(|end| &rest[..end])
+    })
 }
 
 /// FNV-1a: a short, stable, dependency-free hash for change detection (not for security).
@@ -106,63 +131,108 @@ impl Fnv {
     }
 }
 
-/// Load and validate every pipe. All problems are reported, not just the first.
+/// Load and validate every pipe. All problems are reported, not just the first, and none
+/// shows a secret's value.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
-    let files = pipe_files(paths)?;
-    let mut loaded = Vec::new();
-    let mut errors = Vec::new();
+    let files = load_each(paths)?;
+    if files.broken.is_empty() {
+        Ok(files.loaded)
+    } else {
+        Err(files.broken.into_iter().flat_map(|(_, e)| e).collect())
+    }
+}
+
+/// The pipes of every file that validated, and the errors of every file that did not: a
+/// reload applies the first and keeps the running pipes of the second.
+pub struct Files {
+    pub loaded: Vec<Loaded>,
+    pub broken: Vec<(PathBuf, Vec<LoadError>)>,
+}
+
+/// Load every file on its own: a file with any problem contributes no pipe. `Err` when the
+/// paths themselves cannot be listed. No error shows a secret's value.
+pub fn load_each(paths: &[PathBuf]) -> Result<Files, Vec<LoadError>> {
+    let files = pipe_files(paths).map_err(redacted)?;
+    let mut out = Files {
+        loaded: Vec::new(),
+        broken: Vec::new(),
+    };
     let mut names: HashMap<String, (PathBuf, usize, usize)> = HashMap::new();
     for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(LoadError(format!("{}: cannot read: {e}", file.display())));
-                continue;
+        let (pipes, mut errors) = load_file(&file);
+        for (l, line, col) in &pipes {
+            if let Some((f, l0, c0)) = names.get(&l.config.name) {
+                errors.push(at(
+                    &file,
+                    *line,
+                    *col,
+                    &format!(
+                        "name: pipe {:?} is already defined at {}:{l0}:{c0}",
+                        l.config.name,
+                        f.display()
+                    ),
+                ));
             }
-        };
-        let docs = match yaml::parse(&text) {
-            Ok(d) => d,
-            Err(problems) => {
-                errors.extend(
-                    problems
-                        .iter()
-                        .map(|p| at(&file, p.line, p.col, &p.message)),
-                );
-                continue;
-            }
-        };
-        if docs.is_empty() {
-            errors.push(LoadError(format!("{}: holds no pipe", file.display())));
         }
-        for doc in docs {
-            match document(&doc, &file) {
-                Ok(l) => {
-                    let (line, col) = doc.locate("name");
-                    if let Some((f, l0, c0)) = names.get(&l.config.name) {
-                        errors.push(at(
-                            &file,
-                            line,
-                            col,
-                            &format!(
-                                "name: pipe {:?} is already defined at {}:{l0}:{c0}",
-                                l.config.name,
-                                f.display()
-                            ),
-                        ));
-                    } else {
-                        names.insert(l.config.name.clone(), (file.clone(), line, col));
-                        loaded.push(l);
-                    }
+        if errors.is_empty() {
+            for (l, line, col) in pipes {
+                names.insert(l.config.name.clone(), (file.clone(), line, col));
+                out.loaded.push(l);
+            }
+        } else {
+            out.broken.push((file, redacted(errors)));
+        }
+    }
+    Ok(out)
+}
+
+/// One file's pipes (with the place of each name) and its problems.
+fn load_file(file: &Path) -> (Vec<(Loaded, usize, usize)>, Vec<LoadError>) {
+    let mut pipes = Vec::new();
+    let mut errors = Vec::new();
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(LoadError(format!("{}: cannot read: {e}", file.display())));
+            return (pipes, errors);
+        }
+    };
+    let docs = match yaml::parse(&text) {
+        Ok(d) => d,
+        Err(problems) => {
+            errors.extend(problems.iter().map(|p| at(file, p.line, p.col, &p.message)));
+            return (pipes, errors);
+        }
+    };
+    if docs.is_empty() {
+        errors.push(LoadError(format!("{}: holds no pipe", file.display())));
+    }
+    for doc in docs {
+        match document(&doc, file) {
+            Ok(l) => {
+                let (line, col) = doc.locate("name");
+                if let Some((_, l0, c0)) = pipes
+                    .iter()
+                    .find(|(p, _, _): &&(Loaded, usize, usize)| p.config.name == l.config.name)
+                {
+                    errors.push(at(
+                        file,
+                        line,
+                        col,
+                        &format!(
+                            "name: pipe {:?} is already defined at {}:{l0}:{c0}",
+                            l.config.name,
+                            file.display()
+                        ),
+                    ));
+                } else {
+                    pipes.push((l, line, col));
                 }
-                Err(e) => errors.extend(e),
             }
+            Err(e) => errors.extend(e),
         }
     }
-    if errors.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(errors)
-    }
+    (pipes, errors)
 }
 
 fn document(doc: &Node, file: &Path) -> Result<Loaded, Vec<LoadError>> {
@@ -184,10 +254,13 @@ fn document(doc: &Node, file: &Path) -> Result<Loaded, Vec<LoadError>> {
             })
             .collect());
     }
+    let mut secrets = Fnv::default();
+    doc.hash_secrets_into(&mut |bytes: &[u8]| secrets.feed(bytes));
     Ok(Loaded {
         config,
         file: file.to_owned(),
         revision: revision(doc),
+        secrets: secrets.0,
     })
 }
 

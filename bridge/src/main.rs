@@ -2,7 +2,8 @@
 //!
 //! Layout: `yaml.rs` (located YAML and secrets), `de.rs` (serde over located YAML),
 //! `config.rs` (the pipe document), `load.rs` (files → validated pipes), `assemble.rs`
-//! (configuration → connectors), `run.rs` (the supervisor), `admin.rs` (HTTP endpoints).
+//! (configuration → connectors), `run.rs` (the supervisor), `supervise.rs` (one pipe kept alive), `admin.rs` (HTTP
+//! endpoints), `logging.rs` (redacted logs).
 
 mod activemq;
 mod admin;
@@ -10,6 +11,7 @@ mod assemble;
 mod config;
 mod de;
 mod load;
+mod logging;
 mod run;
 mod supervise;
 mod yaml;
@@ -72,22 +74,6 @@ fn parse_shutdown_timeout(s: &str) -> Result<HumanDuration, String> {
     Ok(d)
 }
 
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    // lapin logs its own view of connection errors (including our own clean closes) at ERROR;
-    // Sluice reports every connection problem itself, with the pipe and what it does next.
-    let filter = EnvFilter::try_from_env("SLUICE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,lapin=off,amq_protocol=off"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("SLUICE_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -130,7 +116,7 @@ fn main() -> ExitCode {
             shutdown_timeout,
             paths,
         } => {
-            init_logging();
+            logging::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

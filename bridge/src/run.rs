@@ -30,6 +30,8 @@ const EXIT_GRACE: Duration = Duration::from_secs(1);
 struct Running {
     file: PathBuf,
     revision: String,
+    /// Hash of its resolved secrets: a rotated secret restarts the pipe.
+    secrets: u64,
     view: Arc<PipeView>,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
@@ -90,7 +92,10 @@ pub async fn run(
     let admin_task = tokio::spawn(admin::serve(listener, admin, admin_stop.clone()));
     info!(pipes = loaded.len(), "sluice running");
 
+    // A change is applied once the files read the same on two polls in a row, so that a file
+    // still being written is never applied half-written.
     let mut seen = load::fingerprint(&paths);
+    let mut settling: Option<u64> = None;
     let mut tick = tokio::time::interval(RELOAD_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let signal = wait_for_signal();
@@ -100,9 +105,14 @@ pub async fn run(
             _ = &mut signal => break,
             _ = tick.tick() => {
                 let now = load::fingerprint(&paths);
-                if now != seen {
+                if now == seen {
+                    settling = None;
+                } else if settling == Some(now) {
                     seen = now;
+                    settling = None;
                     sup.reload(&paths).await;
+                } else {
+                    settling = Some(now);
                 }
             }
         }
@@ -180,6 +190,7 @@ impl Supervisor {
             Running {
                 file: l.file.clone(),
                 revision: l.revision.clone(),
+                secrets: l.secrets,
                 view,
                 stop,
                 task,
@@ -204,33 +215,50 @@ impl Supervisor {
         *self.admin.pipes.write().unwrap_or_else(|e| e.into_inner()) = views;
     }
 
-    /// The files changed: start added pipes, drain removed ones, restart changed ones; leave
-    /// everything as it runs when the new files do not validate.
+    /// The files changed: start added pipes, drain removed ones, restart changed ones (or ones
+    /// whose secrets changed). A file that does not validate holds back only its own pipes:
+    /// they keep running as they were, with the error as their reason.
     async fn reload(&mut self, paths: &[PathBuf]) {
-        let loaded = match load::load(paths) {
-            Ok(l) => l,
+        let files = match load::load_each(paths) {
+            Ok(f) => f,
             Err(errors) => {
                 self.metrics.reload_errors.inc();
                 for e in &errors {
-                    error!(error = %e, "pipe files changed but do not validate; the running pipes are kept");
-                }
-                for r in self.running.values() {
-                    let file = r.file.display().to_string();
-                    if let Some(e) = errors.iter().find(|e| e.0.starts_with(&file)) {
-                        r.view
-                            .status
-                            .set_reason(format!("ESM_CONFIG_NOT_VALID: {e}"));
-                    }
+                    error!(error = %e, "pipe paths cannot be read; the running pipes are kept");
                 }
                 return;
             }
         };
-        let wanted: BTreeMap<&str, &Loaded> =
-            loaded.iter().map(|l| (l.config.name.as_str(), l)).collect();
+        for (file, errors) in &files.broken {
+            self.metrics.reload_errors.inc();
+            for e in errors {
+                error!(error = %e, "pipe file changed but does not validate; its running pipes are kept");
+            }
+            for r in self.running.values().filter(|r| &r.file == file) {
+                r.view
+                    .status
+                    .set_reason(format!("ESM_CONFIG_NOT_VALID: {}", errors[0]));
+            }
+        }
+        let held: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(_, r)| files.broken.iter().any(|(f, _)| f == &r.file))
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut wanted: BTreeMap<&str, &Loaded> = BTreeMap::new();
+        for l in &files.loaded {
+            if held.contains(&l.config.name) {
+                self.metrics.reload_errors.inc();
+                error!(pipe = %l.config.name, file = %l.file.display(), "pipe is also defined by a file that does not validate; that definition keeps running");
+                continue;
+            }
+            wanted.insert(l.config.name.as_str(), l);
+        }
         let removed: Vec<String> = self
             .running
             .keys()
-            .filter(|n| !wanted.contains_key(n.as_str()))
+            .filter(|n| !wanted.contains_key(n.as_str()) && !held.contains(n))
             .cloned()
             .collect();
         for name in removed {
@@ -242,7 +270,7 @@ impl Supervisor {
         }
         for (name, l) in wanted {
             let changed = match self.running.get(name) {
-                Some(r) if r.revision == l.revision => {
+                Some(r) if r.revision == l.revision && r.secrets == l.secrets => {
                     // Unchanged; a reason left by an earlier invalid version is cleared.
                     r.view.status.set_reason("USER_INITIATED");
                     continue;

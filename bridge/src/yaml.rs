@@ -32,6 +32,9 @@ pub struct Node {
     pub col: usize,
     /// The value came (partly) from a secret: never print it.
     pub secret: bool,
+    /// For a value that came from a secret, the text as written (`${env:NAME}`): what the
+    /// revision is computed from, so that it says nothing about the secret.
+    pub template: Option<String>,
 }
 
 /// A problem at a place in a file.
@@ -70,6 +73,7 @@ fn convert(y: &MarkedYaml<'_>, problems: &mut Vec<Problem>) -> Node {
     let line = y.span.start.line();
     let col = y.span.start.col() + 1;
     let mut secret = false;
+    let mut template = None;
     let kind = match &y.data {
         YamlData::Value(Scalar::Null) => Kind::Null,
         YamlData::Value(Scalar::Boolean(b)) => Kind::Bool(*b),
@@ -79,6 +83,9 @@ fn convert(y: &MarkedYaml<'_>, problems: &mut Vec<Problem>) -> Node {
             match interpolate(s) {
                 Ok((v, from_secret)) => {
                     secret = from_secret;
+                    if from_secret {
+                        template = Some(s.to_string());
+                    }
                     Kind::Str(v)
                 }
                 Err(message) => {
@@ -134,6 +141,7 @@ fn convert(y: &MarkedYaml<'_>, problems: &mut Vec<Problem>) -> Node {
         line,
         col,
         secret,
+        template,
     }
 }
 
@@ -176,6 +184,7 @@ pub fn interpolate(s: &str) -> Result<(String, bool), String> {
                 ));
             }
         };
+        sluice_core::redact::register(&value);
         out.push_str(&value);
         from_secret = true;
         rest = &rest[i + end + 1..];
@@ -185,8 +194,15 @@ pub fn interpolate(s: &str) -> Result<(String, bool), String> {
 }
 
 impl Node {
-    /// Feed the node's content (kinds, keys, values; not locations) to `sink`.
+    /// Feed the node's content (kinds, keys, values; not locations) to `sink`. Values from
+    /// secrets are fed as written (`${env:NAME}`), never resolved.
     pub fn hash_into(&self, sink: &mut impl FnMut(&[u8])) {
+        if let Some(t) = &self.template {
+            sink(b"t");
+            sink(&t.len().to_le_bytes());
+            sink(t.as_bytes());
+            return;
+        }
         match &self.kind {
             Kind::Null => sink(b"n"),
             Kind::Bool(b) => sink(if *b { b"t" } else { b"f" }),
@@ -217,6 +233,20 @@ impl Node {
                 }
                 sink(b"}");
             }
+        }
+    }
+
+    /// Feed the resolved values of secrets only: a rotated secret changes this, and the pipe
+    /// restarts with it, while its revision stays the same.
+    pub fn hash_secrets_into(&self, sink: &mut impl FnMut(&[u8])) {
+        match &self.kind {
+            Kind::Str(s) if self.secret => {
+                sink(&s.len().to_le_bytes());
+                sink(s.as_bytes());
+            }
+            Kind::Seq(items) => items.iter().for_each(|i| i.hash_secrets_into(sink)),
+            Kind::Map(entries) => entries.iter().for_each(|(_, v)| v.hash_secrets_into(sink)),
+            _ => {}
         }
     }
 

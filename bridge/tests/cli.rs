@@ -188,3 +188,88 @@ fn activemq_pipes_take_openwire_or_stomp_urls() {
         }
     }
 }
+
+/// `validate` on one file's text, with extra environment; (exit code, stderr).
+fn validate_text(name: &str, text: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("p.yaml");
+    std::fs::write(&file, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.args(["validate", &file.display().to_string()]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run sluice");
+    let _ = std::fs::remove_dir_all(dir);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const RABBIT_TO_HTTP: &str = "name: p\nsource:\n  rabbitmq:\n    url: URL\n    queues: [q]\ntarget:\n  http: {url: 'http://127.0.0.1:1/'}\n";
+
+#[test]
+fn secrets_with_url_delimiters_are_never_printed() {
+    for pw in ["pa/ss-wörd", "pa?ss=1&x", "pa#ss", "p@ss:w/o?r#d"] {
+        // A URL that fails validation (wrong scheme) so that validate prints it.
+        let text = RABBIT_TO_HTTP.replace("URL", "http://app:${env:SLUICE_T_PW}@rabbit:5672/%2f");
+        let (code, stderr) = validate_text("pw", &text, &[("SLUICE_T_PW", pw)]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("app:***@"), "{stderr}");
+        assert!(!stderr.contains(pw), "{pw} printed: {stderr}");
+        // A secret in the query string, or as the whole URL.
+        let text = RABBIT_TO_HTTP.replace("URL", "'http://rabbit/%2f?token=${env:SLUICE_T_PW}'");
+        let (_, stderr) = validate_text("pw", &text, &[("SLUICE_T_PW", pw)]);
+        assert!(!stderr.contains(pw), "{pw} printed: {stderr}");
+        assert!(stderr.contains("token=***"), "{stderr}");
+    }
+}
+
+#[test]
+fn over_long_amqp_names_and_absurd_durations_are_refused_by_validate() {
+    let long = "x".repeat(256);
+    let text = format!(
+        "name: p\nsource:\n  rabbitmq:\n    url: amqp://u:p@h/%2f\n    queues: [q]\ntarget:\n  rabbitmq: {{url: 'amqp://u:p@h/%2f', exchange: {long}, routing_key: {long}}}\n"
+    );
+    let (code, stderr) = validate_text("long", &text, &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("target.rabbitmq.exchange: found 256 bytes, allowed 0..255"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("target.rabbitmq.routing_key: found 256 bytes"),
+        "{stderr}"
+    );
+    let text = format!("{RABBIT_TO_HTTP}retry:\n  backoff: {{max: 18446744073709551615s}}\n")
+        .replace("URL", "amqp://u:p@h/%2f");
+    let (code, stderr) = validate_text("long", &text, &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("retry.backoff.max: `18446744073709551615s` is too large"),
+        "{stderr}"
+    );
+    let text = "name: p\nsource:\n  rabbitmq:\n    url: amqp://u:p@h/%2f\n    queues: [q]\ntarget:\n  http: {url: 'http://127.0.0.1:1/'}\nretry:\n  backoff: {initial: 2h, max: 3h}\n";
+    let (code, stderr) = validate_text("long", text, &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("retry.backoff.initial: found 2h, allowed at most 1h"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn deeply_nested_yaml_and_patterns_get_an_error_not_a_crash() {
+    let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+    let (code, stderr) = validate_text("deep", &format!("name: p\nx: {deep}\n"), &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("p.yaml:"), "{stderr}");
+    let pattern = format!("{}[1]{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+    let text =
+        format!("{RABBIT_TO_HTTP}filter:\n  - '{pattern}'\n").replace("URL", "amqp://u:p@h/%2f");
+    let (code, stderr) = validate_text("deep", &text, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("filter[0]"), "{stderr}");
+}

@@ -14,6 +14,7 @@
 //! - [`pattern`]: the EventBridge event-pattern language (filters, `sluice match`).
 //! - [`enrich`]: enrichment with EventBridge Pipes semantics.
 //! - [`metrics`]: the metric names of the contract (one list) and per-pipe handles.
+//! - [`redact`]: secrets kept out of logs, `validate`, `/pipes` and errors.
 //! - [`status`]: the ESM-style pipe state shown by `/pipes` and `/readyz`.
 //! - [`mq`]: the `aws:mq` record shape both ActiveMQ sources fill.
 //! - [`net`]: TCP and TLS streams for connectors with their own wire protocol.
@@ -29,6 +30,7 @@ pub mod mq;
 pub mod net;
 pub mod pattern;
 pub mod record;
+pub mod redact;
 pub mod runner;
 pub mod sink;
 pub mod source;
