@@ -113,7 +113,7 @@ pub async fn deliver(
             r
         })
         .collect();
-    match sink.deliver(&enriched).await? {
+    match crate::sink::deliver_within(sink, &enriched).await? {
         SinkOutcome::Partial { failed } if !same_shape && !failed.is_empty() => {
             Err(SinkError::Failed(format!(
                 "target failed {} of {} enriched records; the enrichment changed the batch size, \

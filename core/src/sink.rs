@@ -30,10 +30,29 @@ pub enum SinkError {
     Failed(String),
 }
 
+/// [`Sink::call_timeout`] unless a sink says otherwise.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Deliver within the sink's [`Sink::call_timeout`]: no call, however stuck, holds a batch
+/// forever.
+pub async fn deliver_within(sink: &dyn Sink, batch: &[Record]) -> Result<SinkOutcome, SinkError> {
+    let limit = sink.call_timeout();
+    tokio::time::timeout(limit, sink.deliver(batch))
+        .await
+        .unwrap_or(Err(SinkError::Timeout(limit)))
+}
+
 /// A target or dead-letter destination. `Ok` means the target confirmed.
 #[async_trait]
 pub trait Sink: Send + Sync {
     async fn deliver(&self, batch: &[Record]) -> Result<SinkOutcome, SinkError>;
+
+    /// Longest a call may take before the runner abandons it as a timeout (an attempt). A
+    /// last resort above the connector's own timeouts: a connector must be safe to cancel
+    /// at any await (a late confirmation never confirms another batch).
+    fn call_timeout(&self) -> Duration {
+        DEFAULT_CALL_TIMEOUT
+    }
 
     /// Largest number of records one call takes (SQS: 10); the runner never exceeds it.
     fn max_batch(&self) -> usize {

@@ -9,6 +9,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Longest wait for one write to a broker (settlements, heart-beats, goodbyes). A write that
+/// takes longer means the connection is black-holed: it is given up, and the broker
+/// redelivers what was not settled.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What happens to a record at its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

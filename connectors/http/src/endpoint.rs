@@ -57,6 +57,10 @@ impl Endpoint {
         })
     }
 
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// POST `body`; `Ok` only for a 2xx answer that is not a function error.
     pub(crate) async fn post(&self, body: Vec<u8>) -> Result<Answer, SinkError> {
         match tokio::time::timeout(self.timeout, self.exchange(body)).await {

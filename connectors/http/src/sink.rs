@@ -55,6 +55,11 @@ impl Sink for HttpSink {
         }
     }
 
+    /// The endpoint's own timeout fires first; this only bounds building the request.
+    fn call_timeout(&self) -> std::time::Duration {
+        self.endpoint.timeout() + std::time::Duration::from_secs(10)
+    }
+
     fn describe(&self) -> String {
         format!(
             "http {} format={}",

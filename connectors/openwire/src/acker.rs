@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use sluice_core::record::DeliveryId;
-use sluice_core::source::{Acker, Outcome};
+use sluice_core::source::{Acker, Outcome, WRITE_TIMEOUT};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
@@ -87,7 +87,14 @@ impl OpenWireAcker {
             return false;
         };
         let beat = Command::KeepAliveInfo(live.header());
-        live.writer.send(beat).await.is_ok()
+        match tokio::time::timeout(WRITE_TIMEOUT, live.writer.send(beat)).await {
+            Ok(r) => r.is_ok(),
+            Err(_) => {
+                warn!(timeout = ?WRITE_TIMEOUT, "keep-alive write timed out; connection given up");
+                guard.take();
+                false
+            }
+        }
     }
 
     /// Answer a keep-alive the broker asked a response for.
@@ -114,12 +121,16 @@ impl OpenWireAcker {
             -2,
         ));
         goodbye.push(Command::ShutdownInfo(live.header()));
-        for c in goodbye {
-            if live.writer.feed(c).await.is_err() {
-                return;
+        let write = async {
+            for c in goodbye {
+                if live.writer.feed(c).await.is_err() {
+                    return;
+                }
             }
-        }
-        let _ = live.writer.close().await;
+            let _ = live.writer.close().await;
+        };
+        // Dropping the writer closes the socket anyway.
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, write).await;
     }
 }
 
@@ -179,10 +190,16 @@ impl Acker for OpenWireAcker {
                 live.writer.feed(Command::MessageAck(ack)).await?;
             }
             live.writer.flush().await
-        }
-        .await;
-        if let Err(e) = result {
-            warn!(error = %e, "writing acks to the broker failed: it redelivers those messages");
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, result).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "writing acks to the broker failed: it redelivers those messages")
+            }
+            Err(_) => {
+                warn!(timeout = ?WRITE_TIMEOUT, "writing acks timed out; connection given up: the broker redelivers those messages");
+                guard.take();
+            }
         }
         stale
     }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use futures_util::SinkExt;
 use sluice_core::record::{HeaderValue, Record, now_ms};
 use sluice_core::sink::{Sink, SinkError, SinkOutcome};
+use sluice_core::source::WRITE_TIMEOUT;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
@@ -154,12 +155,18 @@ impl OpenWireSink {
 
     async fn send_all(&self, p: &mut Producer, batch: &[Record]) -> Result<(), OpenWireError> {
         let mut waiting = HashSet::with_capacity(batch.len());
-        for r in batch {
-            let m = self.message(p, r);
-            waiting.insert(m.header.command_id);
-            p.conn.feed(Command::Message(Box::new(m))).await?;
-        }
-        p.conn.flush().await?;
+        let write = async {
+            for r in batch {
+                let m = self.message(p, r);
+                waiting.insert(m.header.command_id);
+                p.conn.feed(Command::Message(Box::new(m))).await?;
+            }
+            p.conn.flush().await
+        };
+        // A broker that takes no bytes for this long is black-holed: the connection goes.
+        tokio::time::timeout(WRITE_TIMEOUT, write)
+            .await
+            .map_err(|_| OpenWireError::Closed)??;
         while !waiting.is_empty() {
             let command = tokio::time::timeout(RESPONSE_TIMEOUT, connection::next(&mut p.conn))
                 .await

@@ -18,6 +18,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
     BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
 };
+use prometheus_client::metrics::counter::Counter;
 use sluice_core::record::DeliveryId;
 use sluice_core::source::{Acker, Outcome};
 use std::collections::{HashMap, HashSet};
@@ -100,6 +101,9 @@ pub struct SqsAcker {
     max_receive_count: AtomicU32,
     closing: CancellationToken,
     worker: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// `sluice_ack_errors_total`: deletes and visibility changes SQS refused, or that failed
+    /// after their tries (the message comes back).
+    errors: std::sync::OnceLock<Counter>,
 }
 
 impl SqsAcker {
@@ -116,7 +120,17 @@ impl SqsAcker {
             max_receive_count: AtomicU32::new(0),
             closing: CancellationToken::new(),
             worker: tokio::sync::Mutex::new(None),
+            errors: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Count failed settlements in the pipe's `sluice_ack_errors_total`.
+    pub fn count_errors_in(&self, counter: Counter) {
+        let _ = self.errors.set(counter);
+    }
+
+    fn errors(&self) -> Counter {
+        self.errors.get().cloned().unwrap_or_default()
     }
 
     pub fn set_queue(&self, visibility_secs: u64, max_receive_count: u32) {
@@ -219,6 +233,7 @@ impl SqsAcker {
                 client.clone(),
                 self.queue_url.clone(),
                 chunk.to_vec(),
+                self.errors(),
             ));
         }
         for chunk in changes.chunks(PER_CALL) {
@@ -226,6 +241,7 @@ impl SqsAcker {
                 client.clone(),
                 self.queue_url.clone(),
                 chunk.to_vec(),
+                self.errors(),
             ));
         }
     }
@@ -262,6 +278,7 @@ impl SqsAcker {
                 client.clone(),
                 self.queue_url.clone(),
                 chunk.to_vec(),
+                self.errors(),
             ));
         }
     }
@@ -328,7 +345,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Calls are tried a few times: a failed delete means a duplicate delivery later.
 const TRIES: u32 = 3;
 
-async fn delete(client: Client, queue_url: String, handles: Vec<String>) {
+async fn delete(client: Client, queue_url: String, handles: Vec<String>, errors: Counter) {
     let entries: Vec<_> = handles
         .iter()
         .enumerate()
@@ -350,13 +367,19 @@ async fn delete(client: Client, queue_url: String, handles: Vec<String>) {
             .map(|out| out.failed)
             .map_err(|e| SqsError::from_sdk("DeleteMessageBatch", e))
     };
-    let failed = with_tries(call, handles.len()).await;
+    let failed = with_tries(call, handles.len(), &errors).await;
+    errors.inc_by(failed.len() as u64);
     for f in failed {
         warn!(code = %f.code, message = f.message().unwrap_or_default(), "sqs delete failed for one message; it will be delivered again");
     }
 }
 
-async fn change_visibility(client: Client, queue_url: String, changes: Vec<(String, i32)>) {
+async fn change_visibility(
+    client: Client,
+    queue_url: String,
+    changes: Vec<(String, i32)>,
+    errors: Counter,
+) {
     let entries: Vec<_> = changes
         .iter()
         .enumerate()
@@ -379,14 +402,20 @@ async fn change_visibility(client: Client, queue_url: String, changes: Vec<(Stri
             .map(|out| out.failed)
             .map_err(|e| SqsError::from_sdk("ChangeMessageVisibilityBatch", e))
     };
-    for f in with_tries(call, changes.len()).await {
+    let failed = with_tries(call, changes.len(), &errors).await;
+    errors.inc_by(failed.len() as u64);
+    for f in failed {
         debug!(code = %f.code, message = f.message().unwrap_or_default(), "sqs visibility change failed for one message");
     }
 }
 
 /// Run a batch call up to `TRIES` times; its per-entry failures, none if it never got through
-/// (that is logged here).
-async fn with_tries<F, Fut>(call: F, messages: usize) -> Vec<BatchResultErrorEntry>
+/// (that is logged here and counted in `errors`).
+async fn with_tries<F, Fut>(
+    call: F,
+    messages: usize,
+    errors: &Counter,
+) -> Vec<BatchResultErrorEntry>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<Vec<BatchResultErrorEntry>, SqsError>>,
@@ -395,6 +424,7 @@ where
         match call().await {
             Ok(failed) => return failed,
             Err(e) if attempt == TRIES => {
+                errors.inc_by(messages as u64);
                 warn!(error = %e, messages, "sqs call failed; messages not deleted are delivered again");
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,

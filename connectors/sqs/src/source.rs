@@ -301,6 +301,7 @@ impl Source for SqsSource {
         if !self.connect(&client, &ctx, &stop).await {
             return;
         }
+        self.acker.count_errors_in(ctx.metrics.ack_errors.clone());
         self.acker.start(client.clone()).await;
         let wanted = Arc::new(watch::Sender::new(1usize));
         // The loops borrow `self`, so they run on this task rather than spawned: they spend

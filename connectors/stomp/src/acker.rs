@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
 use sluice_core::record::DeliveryId;
-use sluice_core::source::{Acker, Outcome};
+use sluice_core::source::{Acker, Outcome, WRITE_TIMEOUT};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,7 +67,7 @@ impl StompAcker {
         let Some(w) = guard.as_mut() else {
             return false;
         };
-        let result = async {
+        let write = async {
             if frames.is_empty() {
                 w.feed(Out::Heartbeat).await?;
             }
@@ -75,21 +75,33 @@ impl StompAcker {
                 w.feed(Out::Frame(f)).await?;
             }
             w.flush().await
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                warn!(error = %e, "writing to the stomp broker failed");
+                false
+            }
+            Err(_) => {
+                // Black-holed: give the connection up for writing; the source's silence
+                // watchdog replaces it.
+                warn!(timeout = ?WRITE_TIMEOUT, "writing to the stomp broker timed out; connection given up");
+                guard.take();
+                false
+            }
         }
-        .await;
-        if let Err(e) = result {
-            warn!(error = %e, "writing to the stomp broker failed");
-            return false;
-        }
-        true
     }
 
     /// Say goodbye and close: unacknowledged messages go back to their queues.
     pub async fn close(&self) {
         self.epoch.fetch_add(1 << 32, Ordering::Relaxed);
         if let Some(mut w) = self.writer.lock().await.take() {
-            let _ = w.send(Out::Frame(Frame::new("DISCONNECT"))).await;
-            let _ = w.close().await;
+            let goodbye = async {
+                let _ = w.send(Out::Frame(Frame::new("DISCONNECT"))).await;
+                let _ = w.close().await;
+            };
+            // Dropping the writer closes the socket anyway.
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, goodbye).await;
         }
     }
 }

@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::record::{HeaderValue, Record};
 use sluice_core::sink::{Sink, SinkError, SinkOutcome};
+use sluice_core::source::WRITE_TIMEOUT;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -104,18 +106,30 @@ impl StompSink {
 
     async fn send_all(&self, conn: &mut Conn, batch: &[Record]) -> Result<(), StompError> {
         let base = self.receipts.fetch_add(batch.len(), Ordering::Relaxed);
-        for (i, r) in batch.iter().enumerate() {
-            conn.feed(Out::Frame(self.frame(r, format!("s-{}", base + i))))
-                .await?;
-        }
-        conn.flush().await?;
-        let mut waiting = batch.len();
-        while waiting > 0 {
+        // Receipts are matched by id, not counted: a receipt for a batch whose call was
+        // abandoned can never confirm another batch.
+        let mut waiting: HashSet<String> = HashSet::with_capacity(batch.len());
+        let write = async {
+            for (i, r) in batch.iter().enumerate() {
+                let receipt = format!("s-{}", base + i);
+                waiting.insert(receipt.clone());
+                conn.feed(Out::Frame(self.frame(r, receipt))).await?;
+            }
+            conn.flush().await
+        };
+        tokio::time::timeout(WRITE_TIMEOUT, write)
+            .await
+            .map_err(|_| StompError::Closed)??;
+        while !waiting.is_empty() {
             let item = tokio::time::timeout(RECEIPT_TIMEOUT, conn.next())
                 .await
                 .map_err(|_| StompError::Timeout("waiting for receipts"))?;
             match item {
-                Some(Ok(Item::Frame(f))) if f.command == "RECEIPT" => waiting -= 1,
+                Some(Ok(Item::Frame(f))) if f.command == "RECEIPT" => {
+                    if let Some(id) = f.get("receipt-id") {
+                        waiting.remove(id);
+                    }
+                }
                 Some(Ok(Item::Frame(f))) if f.command == "ERROR" => {
                     return Err(StompError::from_error_frame(&f));
                 }

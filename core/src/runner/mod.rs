@@ -300,6 +300,12 @@ impl Runner {
             warn!("source did not stop receiving in time; abandoning it");
             receiver.abort();
         }
+        // Records the source handed over that were never taken: released with the rest, so
+        // a broker that can (SQS) makes them visible again at once.
+        while let Ok(r) = rx.try_recv() {
+            self.pipe.metrics.source_inflight.inc();
+            self.pending.push(r);
+        }
         self.draining = true;
         while !self.tasks.is_empty() {
             match tokio::time::timeout_at(drain_until, self.tasks.join_next()).await {
@@ -488,7 +494,7 @@ impl Runner {
                                 )
                                 .await
                             }
-                            None => sink.deliver(&job.records).await,
+                            None => crate::sink::deliver_within(sink.as_ref(), &job.records).await,
                         }
                     };
                     // A connector that panics on some input fails this batch (an attempt),
