@@ -13,8 +13,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
-/// How the function answers one event: a status and a body.
-pub type Behaviour = dyn Fn(&Value) -> (u16, String) + Send + Sync;
+/// How the function answers one event: a status, headers and a body.
+pub type Behaviour = dyn Fn(&Value) -> Answer + Send + Sync;
+
+/// One answer of the function.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
 
 #[derive(Default)]
 pub struct Received {
@@ -77,6 +84,23 @@ impl Function {
         delay: std::time::Duration,
         behaviour: impl Fn(&Value) -> (u16, String) + Send + Sync + 'static,
     ) -> Function {
+        Function::start_answering(port, delay, move |e| {
+            let (status, body) = behaviour(e);
+            Answer {
+                status,
+                headers: Vec::new(),
+                body,
+            }
+        })
+        .await
+    }
+
+    /// The most general form: answers with headers too.
+    pub async fn start_answering(
+        port: u16,
+        delay: std::time::Duration,
+        behaviour: impl Fn(&Value) -> Answer + Send + Sync + 'static,
+    ) -> Function {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind function");
@@ -104,7 +128,11 @@ impl Function {
                                 .unwrap_or_default();
                             let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                             tokio::time::sleep(delay).await;
-                            let (status, answer) = behaviour(&event);
+                            let Answer {
+                                status,
+                                headers,
+                                body: answer,
+                            } = behaviour(&event);
                             if (200..300).contains(&status) {
                                 let mut r = rec.lock().unwrap();
                                 for record in records(&event) {
@@ -116,6 +144,11 @@ impl Function {
                             let mut resp = Response::new(Full::new(Bytes::from(answer)));
                             *resp.status_mut() =
                                 StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                            for (k, v) in headers {
+                                if let Ok(v) = http::HeaderValue::try_from(v) {
+                                    resp.headers_mut().insert(k, v);
+                                }
+                            }
                             Ok::<_, std::convert::Infallible>(resp)
                         }
                     });

@@ -11,12 +11,13 @@
 //!
 //! Layout: `broker.rs` (RabbitMQ helpers), `sqs.rs` (SQS helpers), `function.rs` (a test HTTP
 //! function standing in for the user's code), `process.rs` (the `sluice` child process and its
-//! admin endpoints).
+//! admin endpoints), `proxy.rs` (a TCP fault proxy: cut, black hole, reset, latency).
 
 pub mod broker;
 pub mod function;
 pub mod jms;
 pub mod process;
+pub mod proxy;
 pub mod sqs;
 pub mod stomp;
 

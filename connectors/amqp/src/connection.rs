@@ -4,6 +4,13 @@ use crate::error::AmqpError;
 use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties};
 use sluice_core::config::redact_url;
+use std::time::Duration;
+
+/// Longest wait for a connection to open (TCP, TLS, AMQP handshake).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Heart-beat asked for when the URL names none (`?heartbeat=N` overrides): RabbitMQ's own
+/// default of 60s would leave a black-holed connection unnoticed for two minutes.
+const DEFAULT_HEARTBEAT_SECS: u16 = 10;
 
 /// Connect to node number `attempt` (mod the list), so that successive attempts walk the
 /// cluster's nodes in turn.
@@ -12,12 +19,19 @@ pub(crate) async fn connect(
     attempt: usize,
     name: &str,
 ) -> Result<Connection, AmqpError> {
-    let uri = uris[attempt % uris.len()].clone();
+    let mut uri = uris[attempt % uris.len()].clone();
+    if uri.query.heartbeat.is_none() {
+        uri.query.heartbeat = Some(DEFAULT_HEARTBEAT_SECS);
+    }
     let node = node_name(&uri);
     let props = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect_uri(uri, props)
-        .await
-        .map_err(|source| AmqpError::Connect { node, source })
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, props)).await {
+        Ok(r) => r.map_err(|source| AmqpError::Connect { node, source }),
+        Err(_) => Err(AmqpError::ConnectTimeout {
+            node,
+            after: CONNECT_TIMEOUT,
+        }),
+    }
 }
 
 /// `host:port/vhost`, never the credentials.
@@ -26,4 +40,10 @@ pub(crate) fn node_name(uri: &AMQPUri) -> String {
         "{}:{}/{}",
         uri.authority.host, uri.authority.port, uri.vhost
     ))
+}
+
+/// A close (or other goodbye) that gives up after the write timeout: a black-holed broker
+/// never answers `close-ok`, and dropping the connection closes the socket anyway.
+pub(crate) async fn bounded<T>(goodbye: impl std::future::Future<Output = T>) {
+    let _ = tokio::time::timeout(sluice_core::source::WRITE_TIMEOUT, goodbye).await;
 }

@@ -41,13 +41,20 @@ pub enum AmqpError {
     },
     #[error("the broker cancelled the consumer or closed the channel")]
     ConsumerGone,
+    #[error("connecting to {node}: no answer within {after:?}")]
+    ConnectTimeout {
+        node: String,
+        after: std::time::Duration,
+    },
 }
 
 impl AmqpError {
     pub fn class(&self) -> ErrorClass {
         let source = match self {
             AmqpError::Connect { source, .. } | AmqpError::Channel { source, .. } => source,
-            AmqpError::ConsumerGone => return ErrorClass::Transient,
+            AmqpError::ConsumerGone | AmqpError::ConnectTimeout { .. } => {
+                return ErrorClass::Transient;
+            }
         };
         classify(source)
     }

@@ -88,7 +88,7 @@ impl RabbitMqSink {
 
     async fn reset(&self) {
         if let Some((conn, _)) = self.live.lock().await.take() {
-            let _ = conn.close(200, "reconnecting".into()).await;
+            crate::connection::bounded(conn.close(200, "reconnecting".into())).await;
         }
     }
 

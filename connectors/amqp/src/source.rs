@@ -147,11 +147,11 @@ impl RabbitMqSource {
         let (channel, consumers, stats) = match set_up {
             Some(Ok(x)) => x,
             Some(Err(e)) => {
-                let _ = conn.close(200, "setup failed".into()).await;
+                crate::connection::bounded(conn.close(200, "setup failed".into())).await;
                 return Ended::Lost(e);
             }
             None => {
-                let _ = conn.close(200, "sluice shutting down".into()).await;
+                crate::connection::bounded(conn.close(200, "sluice shutting down".into())).await;
                 return Ended::Stopped;
             }
         };
@@ -208,7 +208,7 @@ impl RabbitMqSource {
                 self.acker.lost();
                 ctx.status.set_connected(false);
                 if let Some((conn, _)) = self.connection.lock().await.take() {
-                    let _ = conn.close(200, "reconnecting".into()).await;
+                    crate::connection::bounded(conn.close(200, "reconnecting".into())).await;
                 }
             }
         }
@@ -258,9 +258,9 @@ impl Source for RabbitMqSource {
             // Channels first, so that no frame arrives for a channel the connection is
             // already tearing down; unacknowledged deliveries go back to their queues.
             for ch in channels {
-                let _ = ch.close(200, "sluice shutting down".into()).await;
+                crate::connection::bounded(ch.close(200, "sluice shutting down".into())).await;
             }
-            let _ = conn.close(200, "sluice shutting down".into()).await;
+            crate::connection::bounded(conn.close(200, "sluice shutting down".into())).await;
         }
     }
 
