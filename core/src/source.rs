@@ -64,6 +64,14 @@ pub trait Acker: Send + Sync {
         false
     }
 
+    /// The connection epoch settlements are accepted for now, for a source whose broker
+    /// redelivers everything of a lost connection (`None`: the source keeps no epochs). The
+    /// runner drops records of another epoch before delivering them: the broker sends them
+    /// again, so delivering the old copy would only make a duplicate.
+    fn live_epoch(&self) -> Option<u64> {
+        None
+    }
+
     /// Deliveries after which the broker dead-letters a record itself (an SQS redrive
     /// policy's `maxReceiveCount`). When set it replaces `retry.max_attempts`, and records that
     /// reach it are rejected to the broker's path rather than sent to `dead_letter`.

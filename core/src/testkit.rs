@@ -25,6 +25,8 @@ pub fn record(n: u64) -> Record {
 #[derive(Default)]
 pub struct RecordingAcker {
     pub settled: Mutex<Vec<(DeliveryId, Outcome)>>,
+    /// The live connection epoch it reports; 0 reports none (no epochs kept).
+    pub epoch: std::sync::atomic::AtomicU64,
 }
 
 impl RecordingAcker {
@@ -46,6 +48,13 @@ impl Acker for RecordingAcker {
             .unwrap_or_else(|e| e.into_inner())
             .extend_from_slice(settlements);
         0
+    }
+
+    fn live_epoch(&self) -> Option<u64> {
+        match self.epoch.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            e => Some(e),
+        }
     }
 }
 

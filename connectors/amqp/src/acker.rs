@@ -104,6 +104,8 @@ pub(crate) struct AmqpAcker {
     tags: Mutex<Tags>,
     /// Highest delivery tag of the current epoch, written by the source without a lock.
     delivered: AtomicU64,
+    /// The current epoch, 0 while there is no connection (read without the lock).
+    live: AtomicU64,
 }
 
 impl AmqpAcker {
@@ -115,6 +117,7 @@ impl AmqpAcker {
     pub(crate) fn new_epoch(&self, epoch: u64, channel: Channel, prefetch: u16) {
         let mut t = self.lock();
         self.delivered.store(0, Ordering::Release);
+        self.live.store(epoch, Ordering::Release);
         *t = Tags {
             epoch,
             channel: Some(channel),
@@ -126,6 +129,7 @@ impl AmqpAcker {
     /// The connection is gone: nothing can be settled until the next epoch.
     pub(crate) fn lost(&self) {
         let mut t = self.lock();
+        self.live.store(0, Ordering::Release);
         t.channel = None;
         t.epoch = 0;
         t.settled.clear();
@@ -180,6 +184,10 @@ impl Acker for AmqpAcker {
             debug!(stale, "skipped settlements from an earlier connection");
         }
         stale
+    }
+
+    fn live_epoch(&self) -> Option<u64> {
+        Some(self.live.load(Ordering::Acquire))
     }
 }
 

@@ -203,4 +203,8 @@ impl Acker for OpenWireAcker {
         }
         stale
     }
+
+    fn live_epoch(&self) -> Option<u64> {
+        Some(self.epoch.load(Ordering::Relaxed))
+    }
 }

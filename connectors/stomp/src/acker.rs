@@ -142,4 +142,8 @@ impl Acker for StompAcker {
         }
         stale
     }
+
+    fn live_epoch(&self) -> Option<u64> {
+        Some(self.epoch.load(Ordering::Relaxed))
+    }
 }

@@ -448,9 +448,23 @@ impl Runner {
             return;
         }
         while self.tasks.len() < self.pipe.settings.concurrency {
-            let Some(job) = self.next_job() else {
+            let Some(mut job) = self.next_job() else {
                 break;
             };
+            if let Some(epoch) = self.acker.live_epoch()
+                && job.records.iter().any(|r| r.id.epoch != epoch)
+            {
+                // Their connection is gone and the broker redelivers them.
+                let before = job.records.len();
+                job.records.retain(|r| r.id.epoch == epoch);
+                let dropped = (before - job.records.len()) as u64;
+                let m = &self.pipe.metrics;
+                m.stale.inc_by(dropped);
+                m.source_inflight.dec_by(dropped as i64);
+                if job.records.is_empty() {
+                    continue;
+                }
+            }
             let sink = match job.dest {
                 Dest::Target => self.pipe.sink.clone(),
                 Dest::DeadLetter => match &self.pipe.dead_letter {

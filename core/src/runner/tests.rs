@@ -568,3 +568,29 @@ async fn a_source_that_panics_ends_the_pipe_as_failed_and_closes_it() {
     assert_eq!(closes.load(Ordering::SeqCst), 1);
     assert!(!status.ready());
 }
+
+#[tokio::test(start_paused = true)]
+async fn held_records_of_a_lost_connection_are_dropped_not_delivered_again() {
+    let sink = ScriptedSink::new(|_| Err(SinkError::Failed("HTTP 500".into())));
+    let (source, feed) = MemorySource::new();
+    source.acker.epoch.store(1, Ordering::Relaxed);
+    let h = start_with(source, feed, settings(), sink.clone(), None);
+    h.send(0..5);
+    h.until("first delivery failed", || sink.batches().len() == 1)
+        .await;
+    // The connection is replaced: the broker redelivers the five itself.
+    h.source.acker.epoch.store(2, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        sink.batches().len(),
+        1,
+        "the old copies were not delivered again"
+    );
+    assert_eq!(h.metrics.stale.get(), 5);
+    assert_eq!(h.metrics.source_inflight.get(), 0);
+    assert!(
+        h.source.acker.outcomes().is_empty(),
+        "nothing settled for them"
+    );
+    h.shutdown().await;
+}
