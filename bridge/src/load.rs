@@ -422,4 +422,49 @@ mod tests {
         let e = load_text(&format!("{GOOD}filter: []\n")).unwrap_err();
         assert!(e[0].contains("filter: found an empty list"), "{e:?}");
     }
+
+    /// Whatever a pipe file holds, loading it gives pipes or errors, never a panic.
+    #[test]
+    fn no_file_makes_the_loader_panic() {
+        let seeds = [
+            GOOD.to_owned(),
+            format!(
+                "{GOOD}filter:\n  - data: {{type: [{{prefix: ord}}], n: [{{numeric: ['>', 1]}}]}}\n"
+            ),
+            format!(
+                "{GOOD}retry: {{max_attempts: 99999999999999999999, backoff: {{initial: 1ms, max: 1h}}}}\n"
+            ),
+            format!(
+                "{GOOD}batch: {{size: -1, window: 999999999999999999h, max_bytes: 99999999999GiB}}\n"
+            ),
+            "a: &x [*x, *x]\nb: !!binary aGVsbG8=\n? [complex, key]\n: v\n".to_owned(),
+        ];
+        let mut rng = fastrand::Rng::with_seed(3);
+        let file = std::path::Path::new("f.yaml");
+        for _ in 0..5_000 {
+            let mut text: Vec<char> = seeds[rng.usize(..seeds.len())].chars().collect();
+            for _ in 0..rng.usize(0..4) {
+                if text.is_empty() {
+                    break;
+                }
+                let i = rng.usize(..text.len());
+                let c = [
+                    ':', '-', '[', '{', '"', '\'', '\n', ' ', '#', '&', '*', '!', '\u{0}', 'é',
+                ][rng.usize(..14)];
+                match rng.u8(0..3) {
+                    0 => text[i] = c,
+                    1 => {
+                        text.remove(i);
+                    }
+                    _ => text.insert(i, c),
+                }
+            }
+            let text: String = text.into_iter().collect();
+            if let Ok(docs) = yaml::parse(&text) {
+                for doc in docs {
+                    let _ = document(&doc, file);
+                }
+            }
+        }
+    }
 }

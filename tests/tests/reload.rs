@@ -117,3 +117,96 @@ async fn pipe_files_are_applied_while_running() {
     rabbit.delete(&qa).await;
     rabbit.delete(&qb).await;
 }
+
+/// A broken file holds back only its own pipes: another file's change still applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_file_holds_back_only_the_pipes_it_defines() {
+    let rabbit = Rabbit::connect().await;
+    let (qa, qb) = (unique("held-a"), unique("held-b"));
+    rabbit.queue(&qa, &[]).await;
+    rabbit.queue(&qb, &[]).await;
+    let function = Function::ok().await;
+    let (a, b) = (unique("a").to_lowercase(), unique("b").to_lowercase());
+    let sluice = Sluice::start_dir(&[
+        ("a.yaml", &pipe(&a, &qa, &function.url(), 10)),
+        ("b.yaml", &pipe(&b, &qb, &function.url(), 10)),
+    ]);
+    wait_for("both ready", LIMIT, || async {
+        pipe_json(&sluice, &b).await.is_some() && sluice.ready().await
+    })
+    .await;
+    let b_revision = pipe_json(&sluice, &b).await.unwrap()["config_revision"].clone();
+    // b.yaml breaks (YAML that does not parse) and a.yaml changes at the same time.
+    std::fs::write(sluice.dir.join("b.yaml"), "name: [unclosed\n").unwrap();
+    std::fs::write(sluice.dir.join("a.yaml"), pipe(&a, &qa, &function.url(), 3)).unwrap();
+    wait_for("a restarted with its change", LIMIT, || async {
+        sluice
+            .logs()
+            .lines()
+            .any(|l| l.contains("pipe changed") && l.contains(&a))
+    })
+    .await;
+    let b_now = pipe_json(&sluice, &b).await.expect("b still runs");
+    assert_eq!(b_now["config_revision"], b_revision);
+    assert!(
+        b_now["state_transition_reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("ESM_CONFIG_NOT_VALID"),
+        "{b_now}"
+    );
+    rabbit.publish_numbered(&qa, "a", 5).await;
+    rabbit.publish_numbered(&qb, "b", 5).await;
+    wait_for("both pipes still deliver", LIMIT, || async {
+        function.distinct() == 10
+    })
+    .await;
+    rabbit.delete(&qa).await;
+    rabbit.delete(&qb).await;
+}
+
+/// A `${file:...}` secret is watched: a rotated password restarts the pipe that uses it, with
+/// the same revision (the revision says nothing about secrets), and its value is never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_file_restarts_its_pipe() {
+    let rabbit = Rabbit::connect().await;
+    let queue = unique("rotate");
+    rabbit.queue(&queue, &[]).await;
+    let function = Function::ok().await;
+    let name = unique("p").to_lowercase();
+    let dir = std::env::temp_dir().join(unique("secret"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("token");
+    std::fs::write(&secret, "first-token-value\n").unwrap();
+    let text = format!(
+        "name: {name}\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\ntarget:\n  http:\n    url: '{}'\n    headers: {{Authorization: 'Bearer ${{file:{}}}'}}\nbatch: {{size: 10, window: 50ms}}\n",
+        url(),
+        function.url(),
+        secret.display()
+    );
+    let sluice = Sluice::start_dir(&[("p.yaml", &text)]);
+    wait_for("ready", LIMIT, || async { sluice.ready().await }).await;
+    let revision = pipe_json(&sluice, &name).await.unwrap()["config_revision"].clone();
+    std::fs::write(&secret, "second-token-value\n").unwrap();
+    wait_for("the pipe restarted for its new secret", LIMIT, || async {
+        sluice
+            .logs()
+            .lines()
+            .any(|l| l.contains("pipe changed") && l.contains(&name))
+    })
+    .await;
+    wait_for("ready again", LIMIT, || async { sluice.ready().await }).await;
+    let now = pipe_json(&sluice, &name).await.unwrap();
+    assert_eq!(now["config_revision"], revision);
+    let (_, pipes) = sluice.get("/pipes").await.unwrap();
+    for shown in [pipes, sluice.logs()] {
+        assert!(!shown.contains("token-value"), "{shown}");
+    }
+    rabbit.publish_numbered(&queue, "m", 3).await;
+    wait_for("delivered after the restart", LIMIT, || async {
+        function.distinct() == 3
+    })
+    .await;
+    rabbit.delete(&queue).await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -117,3 +117,43 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use sluice_core::testkit::record;
+
+    /// Whatever a function answers, the outcome is `Ok` or `Err`, never a panic.
+    #[test]
+    fn no_answer_makes_the_parser_panic() {
+        let batch: Vec<Record> = (0..5).map(record).collect();
+        let seeds: [&[u8]; 6] = [
+            br#"{"batchItemFailures":[{"itemIdentifier":"3"},{"itemIdentifier":1}]}"#,
+            br#"{"batchItemFailures":null}"#,
+            br#"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"#,
+            br#"{"batchItemFailures":[{"itemIdentifier":1e999999}]}"#,
+            b"\xff\xfe\x00{\"a\":",
+            br#"{"batchItemFailures":[{"itemIdentifier":"\ud800"}]}"#,
+        ];
+        let mut rng = fastrand::Rng::with_seed(5);
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(batch_item_failures(deep.as_bytes(), &batch).is_err());
+        for _ in 0..50_000 {
+            let mut body = seeds[rng.usize(..seeds.len())].to_vec();
+            for _ in 0..rng.usize(0..4) {
+                if body.is_empty() {
+                    break;
+                }
+                let i = rng.usize(..body.len());
+                match rng.u8(0..3) {
+                    0 => body[i] = rng.u8(..),
+                    1 => {
+                        body.remove(i);
+                    }
+                    _ => body.insert(i, rng.u8(..)),
+                }
+            }
+            let _ = batch_item_failures(&body, &batch);
+        }
+    }
+}

@@ -172,6 +172,25 @@ impl SqsSource {
         }
     }
 
+    /// Messages received while stopping: tracked and made visible again at once.
+    async fn hand_back(&self, messages: Vec<aws_sdk_sqs::types::Message>, asked_at: Instant) {
+        let mut back = Vec::with_capacity(messages.len());
+        for m in messages {
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(r) = event::to_record(seq, m, &self.fields) {
+                self.acker
+                    .received(seq, r.message_id, r.receipt_handle, asked_at);
+                back.push((
+                    r.record.id,
+                    Outcome::Retry {
+                        delay: Duration::ZERO,
+                    },
+                ));
+            }
+        }
+        self.acker.settle(&back).await;
+    }
+
     /// One receiving loop. Loop `i` runs while fewer than `i + 1` receives are wanted.
     async fn poll(
         &self,
@@ -206,9 +225,19 @@ impl SqsSource {
                 // A receive the SDK retries returns the same messages rather than hiding more.
                 receive = receive.receive_request_attempt_id(attempt_id());
             }
+            let send = receive.send();
+            tokio::pin!(send);
             let received = tokio::select! {
-                _ = stop.cancelled() => return,
-                r = receive.send() => r,
+                r = &mut send => r,
+                _ = stop.cancelled() => {
+                    // SQS hides what a receive returns as soon as it answers: a receive in
+                    // flight is let finish briefly, and what it got is handed back at once.
+                    // One still waiting after the grace found nothing to hide.
+                    if let Ok(Ok(got)) = tokio::time::timeout(STOP_GRACE, send).await {
+                        self.hand_back(got.messages.unwrap_or_default(), asked_at).await;
+                    }
+                    return;
+                }
             };
             let messages = match received {
                 Ok(out) => {
@@ -250,14 +279,15 @@ impl SqsSource {
                     }
                 }
             }
-            let mut records = records.into_iter();
-            while let Some(r) = records.next() {
+            let ids: Vec<_> = records.iter().map(|r| r.id).collect();
+            for (i, r) in records.into_iter().enumerate() {
                 if !forward(&out, r, &stop).await {
-                    // Stopped with records in hand: give them back now.
-                    let back: Vec<_> = records
-                        .map(|r| {
+                    // Stopped with records in hand (this one included): give them back now.
+                    let back: Vec<_> = ids[i..]
+                        .iter()
+                        .map(|id| {
                             (
-                                r.id,
+                                *id,
                                 Outcome::Retry {
                                     delay: Duration::ZERO,
                                 },
@@ -288,6 +318,10 @@ fn parse_redrive(policy: &str) -> (u32, Option<String>) {
         _ => (0, None),
     }
 }
+
+/// How long a receive in flight at shutdown may still take: one that found messages answers
+/// at once, one still waiting found none.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// A fresh `ReceiveRequestAttemptId` (letters and digits, at most 128).
 fn attempt_id() -> String {

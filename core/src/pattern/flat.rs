@@ -7,6 +7,12 @@
 //! from different elements of the same array. `exists: false` holds when no field of that
 //! name is consistent with the elements the keys before it chose.
 //!
+//! Matching backtracks over the fields a key may choose, and keys in different arrays multiply
+//! the choices: a hostile event (several large arrays) could make that walk take time
+//! exponential in the number of keys. Each match has a budget of [`MATCH_BUDGET`] steps; an
+//! event that exhausts it is taken as matching (it goes on to the target rather than being
+//! dropped as filtered) and [`FlatEvent::over_budget`] says so.
+//!
 //! A [`FlatEvent`] is a set of reusable buffers: loading the next event clears them, so after
 //! warm-up flattening and matching allocate nothing.
 
@@ -46,9 +52,15 @@ impl Steps {
     }
 }
 
+/// Steps of the matching walk one event may take over all patterns of a filter.
+pub const MATCH_BUDGET: u32 = 100_000;
+
 /// A flattened event (reusable buffers).
 #[derive(Debug, Default)]
 pub struct FlatEvent {
+    /// Steps left for matching this event; refilled when an event is loaded.
+    budget: u32,
+    over_budget: bool,
     bytes: Vec<u8>,
     fields: Vec<Field>,
     members: Vec<(u32, u32)>,
@@ -76,6 +88,13 @@ impl FlatEvent {
         self.path.clear();
         self.membership.clear();
         self.arrays = 0;
+        self.budget = MATCH_BUDGET;
+        self.over_budget = false;
+    }
+
+    /// Whether matching this event ran out of its step budget (and was taken as matching).
+    pub fn over_budget(&self) -> bool {
+        self.over_budget
     }
 
     /// Flatten a JSON object. `steps` (if given) limits the work to names some pattern uses.
@@ -326,43 +345,69 @@ impl FlatEvent {
         ]
     }
 
-    /// Whether any of `rules` matches this event.
+    /// Whether any of `rules` matches this event; `true` too when the walk ran out of budget.
     pub fn matches_any(&mut self, rules: &[Rule]) -> bool {
+        if self.over_budget {
+            return true;
+        }
         let mut chosen = std::mem::take(&mut self.chosen);
-        let hit = rules.iter().any(|rule| {
+        let mut budget = self.budget;
+        let mut hit = false;
+        for rule in rules {
             chosen.clear();
-            self.walk(rule, 0, &mut chosen)
-        });
+            match self.walk(rule, 0, &mut chosen, &mut budget) {
+                Some(false) => {}
+                Some(true) => {
+                    hit = true;
+                    break;
+                }
+                None => {
+                    self.over_budget = true;
+                    hit = true;
+                    break;
+                }
+            }
+        }
+        self.budget = budget;
         self.chosen = chosen;
         hit
     }
 
-    fn walk(&self, rule: &Rule, i: usize, chosen: &mut Vec<(u32, u32)>) -> bool {
+    /// `None` when the budget ran out.
+    fn walk(
+        &self,
+        rule: &Rule,
+        i: usize,
+        chosen: &mut Vec<(u32, u32)>,
+        budget: &mut u32,
+    ) -> Option<bool> {
+        *budget = budget.checked_sub(1)?;
         let Some(key) = rule.keys.get(i) else {
-            return true;
+            return Some(true);
         };
         let fields = self.named(&key.name);
         if key.absent
             && !fields
                 .clone()
                 .any(|f| consistent(chosen, self.members_of(&self.fields[f])))
-            && self.walk(rule, i + 1, chosen)
+            && self.walk(rule, i + 1, chosen, budget)?
         {
-            return true;
+            return Some(true);
         }
         for f in fields {
+            *budget = budget.checked_sub(1)?;
             let field = &self.fields[f];
             let value = self.value_of(field);
             if !key.matchers.iter().any(|m| m.matches(&value)) {
                 continue;
             }
             let mark = chosen.len();
-            if join(chosen, self.members_of(field)) && self.walk(rule, i + 1, chosen) {
-                return true;
+            if join(chosen, self.members_of(field)) && self.walk(rule, i + 1, chosen, budget)? {
+                return Some(true);
             }
             chosen.truncate(mark);
         }
-        false
+        Some(false)
     }
 }
 
@@ -383,4 +428,85 @@ fn join(chosen: &mut Vec<(u32, u32)>, field: &[(u32, u32)]) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::pattern::{FlatEvent, Pattern};
+
+    /// Three arrays of 200 objects: every choice of `a` and `b` is consistent, and `c.z`
+    /// never matches, so an unbounded walk would try 200 x 200 x 200 combinations.
+    #[test]
+    fn a_walk_that_would_explode_is_cut_off_and_taken_as_matching() {
+        let array = |key: &str, v: &str| {
+            let items: Vec<String> = (0..200).map(|_| format!("{{\"{key}\":{v}}}")).collect();
+            format!("[{}]", items.join(","))
+        };
+        let event = format!(
+            "{{\"a\":{},\"b\":{},\"c\":{}}}",
+            array("x", "1"),
+            array("y", "1"),
+            array("z", "2")
+        );
+        let hostile = Pattern::parse(r#"{"a":{"x":[1]},"b":{"y":[1]},"c":{"z":[3]}}"#).unwrap();
+        let mut flat = FlatEvent::new();
+        flat.load(event.as_bytes(), None).unwrap();
+        assert!(hostile.matches(&mut flat), "taken as matching, not dropped");
+        assert!(flat.over_budget());
+        // The next event gets a fresh budget, and ordinary patterns are not affected.
+        let simple = Pattern::parse(r#"{"a":{"x":[1]}}"#).unwrap();
+        flat.load(event.as_bytes(), None).unwrap();
+        assert!(simple.matches(&mut flat));
+        assert!(!flat.over_budget());
+        let miss = Pattern::parse(r#"{"c":{"z":[3]}}"#).unwrap();
+        assert!(!miss.matches(&mut flat));
+        assert!(!flat.over_budget());
+    }
+
+    fn mutate(rng: &mut fastrand::Rng, seed: &str) -> String {
+        let mut text: Vec<char> = seed.chars().collect();
+        for _ in 0..rng.usize(0..4) {
+            if text.is_empty() {
+                break;
+            }
+            let i = rng.usize(..text.len());
+            let c = [
+                '{', '}', '[', ']', '"', ':', ',', '*', '\\', '1', 'e', '-', '.', 'é', '\u{0}',
+            ][rng.usize(..15)];
+            match rng.u8(0..3) {
+                0 => text[i] = c,
+                1 => {
+                    text.remove(i);
+                }
+                _ => text.insert(i, c),
+            }
+        }
+        text.into_iter().collect()
+    }
+
+    /// Whatever a pattern or an event holds: parsed or refused, matched or not, never a panic.
+    #[test]
+    fn no_pattern_or_event_makes_matching_panic() {
+        let patterns = [
+            r#"{"a":[{"prefix":"x"}],"b":{"c":[{"numeric":[">",1,"<=",1e308]}]}}"#,
+            r#"{"$or":[{"a":[{"wildcard":"*x*y\\*"}]},{"b":[{"anything-but":{"suffix":"z"}}]}]}"#,
+            r#"{"ip":[{"cidr":"10.0.0.0/8"}],"e":[{"exists":false}],"i":[{"equals-ignore-case":"ÄB"}]}"#,
+        ];
+        let events = [
+            r#"{"a":"xay","b":{"c":[1,2,1e400,-0.0,12345678901234567890]},"ip":"10.1.2.3"}"#,
+            r#"{"a":[{"x":[[1,{"y":"\u0000\ud800"}]]}],"b":[{"c":1},{"c":"s"}],"i":"äb"}"#,
+        ];
+        let mut rng = fastrand::Rng::with_seed(9);
+        let mut flat = FlatEvent::new();
+        for _ in 0..20_000 {
+            let (pi, ei) = (rng.usize(..patterns.len()), rng.usize(..events.len()));
+            let p = mutate(&mut rng, patterns[pi]);
+            let e = mutate(&mut rng, events[ei]);
+            if let Ok(p) = Pattern::parse(&p)
+                && flat.load(e.as_bytes(), None).is_ok()
+            {
+                let _ = p.matches(&mut flat);
+            }
+        }
+    }
 }

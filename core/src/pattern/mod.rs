@@ -34,7 +34,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use flat::{FlatEvent, Steps};
+pub use flat::{FlatEvent, MATCH_BUDGET, Steps};
 
 use crate::event::SourceKind;
 use crate::record::Record;
@@ -140,7 +140,16 @@ impl Filter {
             &record.body,
             Some(&self.steps),
         ) {
-            Ok(()) => self.patterns.iter().any(|p| p.matches(scratch)),
+            Ok(()) => {
+                let hit = self.patterns.iter().any(|p| p.matches(scratch));
+                if scratch.over_budget() {
+                    tracing::warn!(
+                        budget = MATCH_BUDGET,
+                        "record too complex to match within the budget: it goes on unfiltered"
+                    );
+                }
+                hit
+            }
             Err(_) => true,
         }
     }

@@ -116,6 +116,9 @@ struct InFlight {
     oldest: Option<u64>,
     /// Its message groups (ordered pipes only).
     groups: Vec<String>,
+    /// Its records' ids: a batch abandoned at the shutdown timeout is handed back to the
+    /// broker by these (SQS makes them visible again at once).
+    ids: Vec<crate::record::DeliveryId>,
 }
 
 struct Done {
@@ -318,6 +321,20 @@ impl Runner {
                         "shutdown timeout: abandoning batches in flight; the broker redelivers them"
                     );
                     self.tasks.abort_all();
+                    let abandoned: Vec<_> = self
+                        .inflight
+                        .drain()
+                        .flat_map(|(_, f)| f.ids)
+                        .map(|id| {
+                            (
+                                id,
+                                Outcome::Retry {
+                                    delay: Duration::ZERO,
+                                },
+                            )
+                        })
+                        .collect();
+                    let _ = tokio::time::timeout_at(close_until, self.settle(&abandoned)).await;
                     break;
                 }
             }
@@ -454,13 +471,16 @@ impl Runner {
             if let Some(epoch) = self.acker.live_epoch()
                 && job.records.iter().any(|r| r.id.epoch != epoch)
             {
-                // Their connection is gone and the broker redelivers them.
+                // Their connection is gone and the broker redelivers them. Not a settlement,
+                // so not counted as stale: they simply leave the pipe.
                 let before = job.records.len();
                 job.records.retain(|r| r.id.epoch == epoch);
-                let dropped = (before - job.records.len()) as u64;
-                let m = &self.pipe.metrics;
-                m.stale.inc_by(dropped);
-                m.source_inflight.dec_by(dropped as i64);
+                let left = before - job.records.len();
+                self.pipe.metrics.source_inflight.dec_by(left as i64);
+                tracing::debug!(
+                    records = left,
+                    "records of a lost connection left to the broker"
+                );
                 if job.records.is_empty() {
                     continue;
                 }
@@ -480,6 +500,7 @@ impl Runner {
             }
             let span = info_span!("batch", records = job.records.len(), dest = ?job.dest);
             let oldest = oldest(&job.records);
+            let ids = job.records.iter().map(|r| r.id).collect();
             let groups = if self.pipe.settings.ordered && job.dest == Dest::Target {
                 order::groups(&job.records)
             } else {
@@ -531,8 +552,14 @@ impl Runner {
                 }
                 .instrument(span),
             );
-            self.inflight
-                .insert(handle.id(), InFlight { oldest, groups });
+            self.inflight.insert(
+                handle.id(),
+                InFlight {
+                    oldest,
+                    groups,
+                    ids,
+                },
+            );
         }
         self.pipe.metrics.inflight.set(self.tasks.len() as i64);
     }
