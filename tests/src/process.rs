@@ -135,6 +135,17 @@ impl Sluice {
             .await
     }
 
+    /// `sluice_connection_errors_total` of a pipe for `component` (`source`, `target`,
+    /// `dead_letter`).
+    pub async fn connection_errors(&self, pipe: &str, component: &str) -> f64 {
+        self.pipe_metric(
+            "sluice_connection_errors_total",
+            pipe,
+            &format!("component=\"{component}\""),
+        )
+        .await
+    }
+
     /// `sluice_acked_messages_total` of a pipe.
     pub async fn acked(&self, pipe: &str) -> f64 {
         self.pipe_metric("sluice_acked_messages_total", pipe, "")

@@ -68,14 +68,7 @@ async fn fault(what: &str, protocol: Protocol, inject: impl Fn(&FaultProxy)) {
     .await;
     inject(&proxy);
     wait_for("the fault noticed", LIMIT, || async {
-        sluice
-            .pipe_metric(
-                "sluice_connection_errors_total",
-                &name,
-                "component=\"source\"",
-            )
-            .await
-            >= 1.0
+        sluice.connection_errors(&name, "source").await >= 1.0
     })
     .await;
     let at_fault = function.distinct();

@@ -83,14 +83,7 @@ async fn a_target_down_longer_than_every_retry_loses_nothing() {
     ));
     // Far more calls than retry.max_attempts allows, and nothing given up.
     wait_for("many calls to the unreachable target", LIMIT, || async {
-        sluice
-            .pipe_metric(
-                "sluice_connection_errors_total",
-                &name,
-                "component=\"target\"",
-            )
-            .await
-            >= 12.0
+        sluice.connection_errors(&name, "target").await >= 12.0
     })
     .await;
     let (status, body) = sluice.get("/readyz").await.expect("readyz");
@@ -291,14 +284,7 @@ async fn source_fault(what: &str, fault: impl Fn(&FaultProxy)) {
     .await;
     fault(&proxy);
     wait_for("the fault noticed", LIMIT, || async {
-        sluice
-            .pipe_metric(
-                "sluice_connection_errors_total",
-                &name,
-                "component=\"source\"",
-            )
-            .await
-            >= 1.0
+        sluice.connection_errors(&name, "source").await >= 1.0
     })
     .await;
     let at_fault = function.distinct();

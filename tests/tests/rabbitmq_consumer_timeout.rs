@@ -54,16 +54,7 @@ async fn records_held_past_the_consumer_timeout_come_back_and_are_delivered() {
     wait_for(
         "the broker closed the channel of the held records",
         LIMIT,
-        || async {
-            sluice
-                .pipe_metric(
-                    "sluice_connection_errors_total",
-                    &name,
-                    "component=\"source\"",
-                )
-                .await
-                >= 1.0
-        },
+        || async { sluice.connection_errors(&name, "source").await >= 1.0 },
     )
     .await;
     proxy.heal();

@@ -50,13 +50,7 @@ async fn the_pipe_reconnects_after_a_broker_restart_and_loses_nothing() {
         rabbit.ready(&queue).await == 0
     })
     .await;
-    let errors = sluice
-        .pipe_metric(
-            "sluice_connection_errors_total",
-            &name,
-            "component=\"source\"",
-        )
-        .await;
+    let errors = sluice.connection_errors(&name, "source").await;
     assert!(errors >= 1.0, "the lost connection was counted");
     wait_for("ready again", LIMIT, || async { sluice.ready().await }).await;
     eprintln!(

@@ -38,16 +38,16 @@ async fn exit_code(sluice: &mut Sluice) -> Option<i32> {
     code.flatten()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_shutdown_timeout_bounds_the_exit_while_a_target_hangs() {
+/// A RabbitMQ queue of `n` messages and a sluice whose target never answers, with a batch in
+/// flight (`Sluice::start` runs with `--shutdown-timeout 10s`; the target's timeout is 14m).
+async fn stuck_pipe(prefix: &str, n: usize) -> (Rabbit, String, Function, Sluice) {
     let rabbit = Rabbit::connect().await;
-    let queue = unique("bounded");
+    let queue = unique(prefix);
     rabbit.queue(&queue, &[]).await;
-    rabbit.publish_numbered(&queue, "m", 30).await;
+    rabbit.publish_numbered(&queue, "m", n).await;
     let function = stuck().await;
     let name = unique("p").to_lowercase();
-    // Sluice::start runs with --shutdown-timeout 10s; the target's timeout is 14m.
-    let mut sluice = Sluice::start(&format!(
+    let sluice = Sluice::start(&format!(
         "name: {name}\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\ntarget:\n  http: {{url: '{}', timeout: 14m}}\nbatch: {{size: 10, window: 50ms}}\n",
         url(),
         function.url()
@@ -59,6 +59,12 @@ async fn the_shutdown_timeout_bounds_the_exit_while_a_target_hangs() {
             >= 1.0
     })
     .await;
+    (rabbit, queue, function, sluice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_timeout_bounds_the_exit_while_a_target_hangs() {
+    let (rabbit, queue, _function, mut sluice) = stuck_pipe("bounded", 30).await;
     signal(&sluice, "-TERM");
     assert_eq!(exit_code(&mut sluice).await, Some(0), "{}", sluice.logs());
     assert!(
@@ -76,24 +82,7 @@ async fn the_shutdown_timeout_bounds_the_exit_while_a_target_hangs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_exits_at_once() {
-    let rabbit = Rabbit::connect().await;
-    let queue = unique("second");
-    rabbit.queue(&queue, &[]).await;
-    rabbit.publish_numbered(&queue, "m", 10).await;
-    let function = stuck().await;
-    let name = unique("p").to_lowercase();
-    let mut sluice = Sluice::start(&format!(
-        "name: {name}\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\ntarget:\n  http: {{url: '{}', timeout: 14m}}\nbatch: {{size: 10, window: 50ms}}\n",
-        url(),
-        function.url()
-    ));
-    wait_for("a batch in flight", LIMIT, || async {
-        sluice
-            .pipe_metric("sluice_inflight_batches", &name, "")
-            .await
-            >= 1.0
-    })
-    .await;
+    let (rabbit, queue, _function, mut sluice) = stuck_pipe("second", 10).await;
     signal(&sluice, "-TERM");
     wait_for("draining", LIMIT, || async {
         sluice.logs().contains("a second signal exits at once")
