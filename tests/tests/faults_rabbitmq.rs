@@ -266,8 +266,13 @@ async fn a_dead_letter_destination_that_refuses_for_good_hands_records_to_the_br
     rabbit.delete(&dlq).await;
 }
 
-/// A connection fault between Sluice and RabbitMQ, mid-stream.
+/// A connection fault between Sluice and RabbitMQ, mid-stream, that the pipe must notice (a
+/// lost connection).
 async fn source_fault(what: &str, fault: impl Fn(&FaultProxy)) {
+    source_fault_noticed(what, fault, true).await;
+}
+
+async fn source_fault_noticed(what: &str, fault: impl Fn(&FaultProxy), noticed: bool) {
     let total = 1_000;
     let (rabbit, queue) = queue_with(total, "sfault").await;
     let proxy = FaultProxy::start(rabbit_addr()).await;
@@ -283,11 +288,18 @@ async fn source_fault(what: &str, fault: impl Fn(&FaultProxy)) {
     })
     .await;
     fault(&proxy);
-    wait_for("the fault noticed", LIMIT, || async {
-        sluice.connection_errors(&name, "source").await >= 1.0
-    })
-    .await;
     let at_fault = function.distinct();
+    if noticed {
+        wait_for("the fault noticed", LIMIT, || async {
+            sluice.connection_errors(&name, "source").await >= 1.0
+        })
+        .await;
+    } else {
+        wait_for("progress despite the fault", LIMIT, || async {
+            function.distinct() >= at_fault + 200
+        })
+        .await;
+    }
     proxy.heal();
     wait_for("ready again", LIMIT, || async { sluice.ready().await }).await;
     eprintln!("{what}: fault after {at_fault} of {total}");
@@ -307,4 +319,14 @@ async fn a_black_holed_rabbitmq_connection_is_found_by_heartbeats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rabbitmq_connection_reset_mid_frame_loses_nothing() {
     source_fault("rabbitmq reset mid-frame", FaultProxy::reset_mid_frame).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn added_latency_on_the_rabbitmq_connection_loses_nothing() {
+    source_fault_noticed(
+        "rabbitmq latency",
+        |p| p.latency(Duration::from_millis(300)),
+        false,
+    )
+    .await;
 }

@@ -18,6 +18,16 @@
 //! | `Reject` (given up, no `dead_letter`) | `basic.reject requeue=false`: the queue's dead-letter exchange takes it, or RabbitMQ drops it |
 //! | stale (tag from a connection that is gone) | nothing: RabbitMQ already requeued it and delivers it again |
 //!
+//! # Values AMQP cannot carry
+//!
+//! | from the broker, a file or another source | outcome |
+//! |---|---|
+//! | a property (correlation id, message id, reply-to, type, content type or encoding) over 255 bytes, e.g. from JMS or STOMP | published without that property and with an `x-sluice-PROPERTY` long-string header holding it |
+//! | a header name over 255 bytes | that record fails (its batch's other records are published), is retried and then dead-lettered |
+//! | header tables or arrays nested deeper than 32 levels | shown as `"(nested too deeply)"` in the event |
+//! | a queue, exchange, routing key or vhost over 255 bytes in a pipe file | refused by `validate`, with its place |
+//! | a broker that takes no bytes (black hole) | found by the heart-beat (10s unless the URL sets `?heartbeat=`), the connection replaced; connects and closes time out after 10s |
+//!
 //! Retries of failed records are held by the runner, not requeued: RabbitMQ classic queues
 //! count no deliveries, so requeueing would lose `retry.max_attempts`. The broker still holds
 //! the message unacknowledged, so a crash loses nothing.

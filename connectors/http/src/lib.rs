@@ -18,8 +18,10 @@
 //! | 2xx with `report_batch_item_failures: true` and an empty body, `null`, `{}`, or an empty or null list | all delivered |
 //! | 2xx with `report_batch_item_failures: true` and a body that is not JSON, not an object, a list that is not a list, or an unknown, empty or null ID | the whole batch failed |
 //! | any status with `X-Amz-Function-Error` | the whole batch failed |
-//! | 429 or 503 | throttled: retried after `Retry-After` (seconds) or the backoff, not counted as an attempt |
-//! | any other status, a timeout, a connection error | the whole batch failed |
+//! | 429 or 503 | throttled: retried after `Retry-After` (seconds, capped at `retry.backoff.max`; an unreadable value means the backoff) or the backoff, not counted as an attempt |
+//! | no answer at all: connection refused or reset, DNS, TLS | unreachable: the records are held and sent again with capped backoff until it answers, not counted as an attempt; the pipe is not ready meanwhile |
+//! | any other status, a timeout waiting for the answer | the whole batch failed (an attempt) |
+//! | an answer larger than 4 MiB | the whole batch failed (an attempt) |
 //!
 //! `ID` is the record's `messageId` (`messageID` for ActiveMQ, `basicProperties.messageId` for
 //! RabbitMQ). A RabbitMQ record whose `messageId` is null is named by its 0-based position in

@@ -24,12 +24,16 @@
 //! Held records are bounded in count and in bytes; while either bound is reached nothing new
 //! is taken, so the broker's prefetch holds the rest.
 //!
-//! Ordered pipes (SQS FIFO) keep the order of each message group: see `order.rs`.
+//! Ordered pipes (SQS FIFO) keep the order of each message group: see `order.rs`. What a
+//! finished delivery leads to is in `settle.rs`; stopping, within the shutdown timeout, in
+//! `drain.rs`.
 //!
 //! A `filter` is applied as records arrive: a record no pattern matches is acknowledged at
 //! once (in one settlement per wake-up) and counted in `sluice_filtered_messages_total`. An
 //! enrichment runs inside the delivery task, before the target (see `enrich.rs`).
 
+mod drain;
+use drain::source_ended;
 mod order;
 mod settle;
 
@@ -48,7 +52,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 /// Resolved settings of one pipe (defaults applied, validated).
 #[derive(Clone, Debug)]
@@ -276,93 +280,8 @@ impl Runner {
             }
         }
 
-        // Shutdown: stop receiving, finish what is in flight, settle, close. Batches in flight
-        // get the timeout less a budget for settling and closing, so the whole drain is bounded.
-        let started = Instant::now();
-        let close_budget = (shutdown_timeout / 4).min(Duration::from_secs(5));
-        let drain_until = started + (shutdown_timeout - close_budget);
-        let close_until = started + shutdown_timeout;
-        match &exit {
-            PipeExit::Stopped => self
-                .pipe
-                .status
-                .set_state(State::Disabling, "USER_INITIATED"),
-            PipeExit::Failed(why) => {
-                self.pipe.status.set_connected(false);
-                self.pipe
-                    .status
-                    .set_last_result(&format!("PROBLEM: Pipe failed: {why}"));
-            }
-        }
         receive_stop.cancel();
-        if !receiver.is_finished()
-            && tokio::time::timeout_at(drain_until, &mut receiver)
-                .await
-                .is_err()
-        {
-            warn!("source did not stop receiving in time; abandoning it");
-            receiver.abort();
-        }
-        // Records the source handed over that were never taken: released with the rest, so
-        // a broker that can (SQS) makes them visible again at once.
-        while let Ok(r) = rx.try_recv() {
-            self.pipe.metrics.source_inflight.inc();
-            self.pending.push(r);
-        }
-        self.draining = true;
-        while !self.tasks.is_empty() {
-            match tokio::time::timeout_at(drain_until, self.tasks.join_next()).await {
-                Ok(Some(Ok(done))) => self.on_done(done).await,
-                Ok(Some(Err(_))) => {}
-                Ok(None) => break,
-                Err(_) => {
-                    warn!(
-                        batches = self.tasks.len(),
-                        "shutdown timeout: abandoning batches in flight; the broker redelivers them"
-                    );
-                    self.tasks.abort_all();
-                    let abandoned: Vec<_> = self
-                        .inflight
-                        .drain()
-                        .flat_map(|(_, f)| f.ids)
-                        .map(|id| {
-                            (
-                                id,
-                                Outcome::Retry {
-                                    delay: Duration::ZERO,
-                                },
-                            )
-                        })
-                        .collect();
-                    let _ = tokio::time::timeout_at(close_until, self.settle(&abandoned)).await;
-                    break;
-                }
-            }
-        }
-        if tokio::time::timeout_at(close_until, self.release_held())
-            .await
-            .is_err()
-        {
-            warn!("shutdown timeout: held records not released; the broker redelivers them");
-        }
-        // Never skipped: a close that cannot finish in time is abandoned, and the broker
-        // redelivers what was not settled when the process exits.
-        let close_by = close_until.max(Instant::now() + Duration::from_millis(500));
-        if tokio::time::timeout_at(close_by, self.pipe.source.close())
-            .await
-            .is_err()
-        {
-            warn!("shutdown timeout: source connections not closed cleanly");
-        }
-        self.pipe.metrics.inflight.set(0);
-        self.pipe.metrics.source_inflight.set(0);
-        if exit == PipeExit::Stopped {
-            self.pipe
-                .status
-                .set_state(State::Disabled, "USER_INITIATED");
-            info!("pipe stopped");
-        }
-        exit
+        self.drain(exit, receiver, rx, shutdown_timeout).await
     }
 
     /// Settle at the source: the one place the runner talks to the acker, so that
@@ -635,49 +554,11 @@ impl Runner {
         let age = held.map_or(0.0, |b| now_ms().saturating_sub(b) as f64 / 1000.0);
         self.pipe.metrics.oldest_age.set(age);
     }
-
-    /// Shutdown: everything still held was not delivered; hand it back to the broker now
-    /// rather than when the connection closes.
-    async fn release_held(&mut self) {
-        let mut held: Vec<Record> = std::mem::take(&mut self.pending);
-        held.extend(self.ready.drain(..).flat_map(|j| j.records));
-        held.extend(
-            std::mem::take(&mut self.retries)
-                .into_values()
-                .flat_map(|j| j.records),
-        );
-        self.held = 0;
-        self.held_bytes = 0;
-        let settlements: Vec<_> = held
-            .iter()
-            .map(|r| {
-                (
-                    r.id,
-                    Outcome::Retry {
-                        delay: Duration::ZERO,
-                    },
-                )
-            })
-            .collect();
-        self.settle(&settlements).await;
-    }
 }
 
 /// The earliest `born_ms` of a batch.
 fn oldest(records: &[Record]) -> Option<u64> {
     records.iter().map(Record::born_ms).min()
-}
-
-/// The receive task ended while the pipe was running.
-fn source_ended(ended: Result<(), tokio::task::JoinError>) -> PipeExit {
-    let why = match ended {
-        Err(e) if e.is_panic() => {
-            format!("source task panicked: {}", panic_message(e.into_panic()))
-        }
-        _ => "source task ended unexpectedly".to_owned(),
-    };
-    error!(error = %why, "pipe failed; closing its connections so the broker redelivers");
-    PipeExit::Failed(why)
 }
 
 fn body_bytes(records: &[Record]) -> usize {
