@@ -14,6 +14,11 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/brokers.sh
 source scripts/brokers.sh
 
+# Large default thread stacks for the test processes too: the hostile-input tests publish AMQP
+# header tables nested as deep as a frame allows, which lapin's own I/O thread writes
+# recursively (sluice itself re-executes with this set; see bridge/src/stack.rs).
+export RUST_MIN_STACK=${RUST_MIN_STACK:-268435456}
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -13,6 +13,7 @@ mod de;
 mod load;
 mod logging;
 mod run;
+mod stack;
 mod supervise;
 mod yaml;
 
@@ -116,9 +117,11 @@ fn main() -> ExitCode {
             shutdown_timeout,
             paths,
         } => {
+            stack::ensure_large_stacks();
             logging::init();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                .thread_stack_size(stack::THREAD_STACK)
                 .build()
             {
                 Ok(r) => r,

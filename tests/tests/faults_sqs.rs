@@ -68,3 +68,39 @@ async fn sqs_network_cut_loses_nothing() {
 async fn sqs_reset_mid_answer_loses_nothing() {
     fault("sqs reset", false, FaultProxy::reset_mid_frame).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_to_a_target_down_for_a_while_loses_nothing() {
+    let sqs = Sqs::connect().await;
+    let url = sqs.queue(&unique("tdown"), &[]).await;
+    let total = 300;
+    sqs.send(&url, &bodies("m", total), None).await;
+    let function = Function::ok().await;
+    let proxy = FaultProxy::start(function.addr).await;
+    let name = name();
+    let mut sluice = Sluice::start(&pipe(
+        &name,
+        &url,
+        &format!("http://{}/", proxy.host_port()),
+        "batch: {size: 10}\n",
+    ));
+    wait_for("a first part delivered", LIMIT, || async {
+        function.distinct() >= 50
+    })
+    .await;
+    proxy.cut();
+    wait_for("the target waited for", LIMIT, || async {
+        sluice.connection_errors(&name, "target").await >= 10.0
+    })
+    .await;
+    proxy.heal();
+    wait_for("all delivered", LIMIT, || async {
+        function.distinct() == total
+    })
+    .await;
+    eprintln!(
+        "sqs, target down: {total} messages, 0 lost, {} duplicates",
+        function.duplicates()
+    );
+    assert_drained(&sqs, &url, &mut sluice).await;
+}

@@ -237,8 +237,15 @@ async fn main() {
     let mut active: Option<(usize, Instant)> = None;
     let mut fault_n = 0usize;
     println!(
-        "{:>6} {:>8} {:>5} {:>7} {:>9} {:>9} {:>5}  fault",
-        "min", "rss_mib", "fds", "threads", "sent", "delivered", "dups"
+        "{:>6} {:>8} {:>5} {:>7} {:>9} {:>9} {:>5}  {:<27}  fault",
+        "min",
+        "rss_mib",
+        "fds",
+        "threads",
+        "sent",
+        "delivered",
+        "dups",
+        "behind (rmq stomp ow sqs)"
     );
     while Instant::now() < run_until {
         let now = Instant::now();
@@ -278,6 +285,20 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     sample(pid, started, &lanes, Some("drained"));
+    if lanes
+        .iter()
+        .any(|l| (l.function.distinct() as u64) < l.sent.load(Ordering::Relaxed))
+    {
+        // Not drained: what each pipe says, before it stops.
+        if let Some((_, pipes)) = sluice.get("/pipes").await {
+            println!("not drained; /pipes: {pipes}");
+        }
+        if let Some((_, metrics)) = sluice.get("/metrics").await {
+            for l in metrics.lines().filter(|l| l.contains("soak-sqs")) {
+                println!("{l}");
+            }
+        }
+    }
     let code = sluice.terminate();
     println!();
     println!(
@@ -354,11 +375,16 @@ fn sample(pid: u32, started: Instant, lanes: &[Lane], fault: Option<&str>) {
     let sent: u64 = lanes.iter().map(|l| l.sent.load(Ordering::Relaxed)).sum();
     let delivered: usize = lanes.iter().map(|l| l.function.distinct()).sum();
     let dups: usize = lanes.iter().map(|l| l.function.duplicates()).sum();
+    let behind: Vec<String> = lanes
+        .iter()
+        .map(|l| (l.sent.load(Ordering::Relaxed) as i64 - l.function.distinct() as i64).to_string())
+        .collect();
     println!(
-        "{:>6.1} {:>8.1} {fds:>5} {:>7} {sent:>9} {delivered:>9} {dups:>5}  {}",
+        "{:>6.1} {:>8.1} {fds:>5} {:>7} {sent:>9} {delivered:>9} {dups:>5}  {:<27}  {}",
         started.elapsed().as_secs_f64() / 60.0,
         field("VmRSS:") as f64 / 1024.0,
         field("Threads:"),
+        behind.join(" "),
         fault.unwrap_or("-")
     );
 }
