@@ -154,7 +154,7 @@ async fn main() {
             target(2)
         ),
         format!(
-            "name: soak-sqs\nsource:\n  sqs:\n    queue_url: {sqs_url}\n    endpoint_url: http://{}\n    max_receives: 1\ntarget:\n  http: {{url: '{}', timeout: 5s}}\n",
+            "name: soak-sqs\nsource:\n  sqs:\n    queue_url: {sqs_url}\n    endpoint_url: http://{}\ntarget:\n  http: {{url: '{}', timeout: 5s}}\n",
             via(3),
             target(3)
         ),
@@ -275,13 +275,21 @@ async fn main() {
         let _ = p.await;
     }
 
-    // Drain: everything sent must arrive.
-    let drain_until = Instant::now() + Duration::from_secs(300);
-    while Instant::now() < drain_until
+    // Drain: everything sent must arrive. A slow server (moto's receives take longer as its
+    // queue grows) may take a while: wait as long as deliveries still progress, up to a
+    // minute without progress.
+    let mut progress_at = Instant::now();
+    let mut seen = 0usize;
+    while progress_at.elapsed() < Duration::from_secs(60)
         && lanes
             .iter()
             .any(|l| (l.function.distinct() as u64) < l.sent.load(Ordering::Relaxed))
     {
+        let now: usize = lanes.iter().map(|l| l.function.distinct()).sum();
+        if now > seen {
+            seen = now;
+            progress_at = Instant::now();
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     sample(pid, started, &lanes, Some("drained"));
