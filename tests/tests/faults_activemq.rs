@@ -1,5 +1,6 @@
 //! Network faults between Sluice and ActiveMQ, over STOMP and over OpenWire, injected by the
-//! fault proxy; and a JMS correlation id too long for AMQP carried to a RabbitMQ target.
+//! fault proxy, and SIGKILL of Sluice; and a JMS correlation id too long for AMQP carried to a
+//! RabbitMQ target.
 //! Messages are sent over STOMP (ActiveMQ hands them to either protocol's consumers). Every
 //! message is counted at the function: none lost, duplicates counted and printed.
 
@@ -188,4 +189,43 @@ async fn a_correlation_id_too_long_for_amqp_reaches_a_rabbitmq_target() {
         other => panic!("{other:?}"),
     }
     rabbit.delete(&out).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stomp_sigkill_of_sluice_mid_stream_then_restart_loses_nothing() {
+    let queue = unique("skill");
+    let total = 1_000;
+    Client::connect(activemq_port(), None)
+        .await
+        .send_numbered(&queue, "m", total)
+        .await;
+    let function =
+        Function::start_slow(0, Duration::from_millis(5), |_| (200, String::new())).await;
+    let name = unique("p").to_lowercase();
+    let mut sluice = Sluice::start(&format!(
+        "name: {name}\nsource:\n{}target:\n  http: {{url: '{}', timeout: 10s}}\nbatch: {{size: 20, window: 50ms}}\n",
+        Protocol::Stomp.source(&format!("127.0.0.1:{}", activemq_port()), &queue),
+        function.url()
+    ));
+    wait_for("a first part delivered", LIMIT, || async {
+        function.distinct() >= 200
+    })
+    .await;
+    sluice.kill();
+    let at_kill = function.distinct();
+    sluice.restart();
+    wait_for("all delivered after the restart", LIMIT, || async {
+        function.distinct() == total
+    })
+    .await;
+    eprintln!(
+        "stomp sigkill: {total} messages, {at_kill} before the kill, 0 lost, {} duplicates",
+        function.duplicates()
+    );
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+    let left = Client::connect(activemq_port(), None)
+        .await
+        .drain(&queue, Duration::from_millis(500))
+        .await;
+    assert!(left.is_empty(), "{} left in the queue", left.len());
 }
