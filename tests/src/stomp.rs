@@ -22,6 +22,16 @@ pub fn rabbitmq_port() -> u16 {
         .unwrap_or(61623)
 }
 
+/// Messages left in an ActiveMQ queue after a test: drained over STOMP, so none are left for
+/// the next run (the queue is quiet for 500 ms when it returns).
+pub async fn left_in_activemq(queue: &str) -> usize {
+    Client::connect(activemq_port(), None)
+        .await
+        .drain(queue, Duration::from_millis(500))
+        .await
+        .len()
+}
+
 /// A message to send: body and extra headers.
 pub type Message = (Vec<u8>, Vec<(String, String)>);
 
