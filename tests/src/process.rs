@@ -146,6 +146,17 @@ impl Sluice {
         .await
     }
 
+    /// `sluice_dead_lettered_messages_total` of a pipe for `destination` (`broker`,
+    /// `dead_letter`).
+    pub async fn dead_lettered(&self, pipe: &str, destination: &str) -> f64 {
+        self.pipe_metric(
+            "sluice_dead_lettered_messages_total",
+            pipe,
+            &format!("destination=\"{destination}\""),
+        )
+        .await
+    }
+
     /// `sluice_acked_messages_total` of a pipe.
     pub async fn acked(&self, pipe: &str) -> f64 {
         self.pipe_metric("sluice_acked_messages_total", pipe, "")

@@ -92,13 +92,7 @@ async fn a_target_down_longer_than_every_retry_loses_nothing() {
     let (_, pipes) = sluice.get(&format!("/pipes/{name}")).await.expect("pipe");
     assert!(pipes.contains("Target unreachable"), "{pipes}");
     for destination in ["broker", "dead_letter"] {
-        let given_up = sluice
-            .pipe_metric(
-                "sluice_dead_lettered_messages_total",
-                &name,
-                &format!("destination=\"{destination}\""),
-            )
-            .await;
+        let given_up = sluice.dead_lettered(&name, destination).await;
         assert_eq!(given_up, 0.0, "nothing given up to {destination}");
     }
     assert_eq!(
@@ -250,16 +244,7 @@ async fn a_dead_letter_destination_that_refuses_for_good_hands_records_to_the_br
         || async { rabbit.ready(&dlq).await as usize == total },
     )
     .await;
-    assert_eq!(
-        sluice
-            .pipe_metric(
-                "sluice_dead_lettered_messages_total",
-                &name,
-                "destination=\"broker\""
-            )
-            .await,
-        total as f64
-    );
+    assert_eq!(sluice.dead_lettered(&name, "broker").await, total as f64);
     assert_eq!(sluice.terminate(), Some(0));
     assert_eq!(rabbit.ready(&queue).await, 0);
     rabbit.delete(&queue).await;

@@ -69,16 +69,7 @@ async fn records_held_past_the_consumer_timeout_come_back_and_are_delivered() {
         "consumer_timeout: {total} messages, 0 lost, {} duplicates, {stale} stale settlements",
         function.duplicates()
     );
-    assert_eq!(
-        sluice
-            .pipe_metric(
-                "sluice_dead_lettered_messages_total",
-                &name,
-                "destination=\"broker\""
-            )
-            .await,
-        0.0
-    );
+    assert_eq!(sluice.dead_lettered(&name, "broker").await, 0.0);
     assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
     assert_eq!(rabbit.ready(&queue).await, 0);
     rabbit.delete(&queue).await;

@@ -66,10 +66,7 @@ impl Runner {
                 m.req_throttled.inc();
                 // Throttling is not an attempt: the same records go again after the delay the
                 // target asked for (or the first backoff step).
-                let s = &self.pipe.settings;
-                let delay = retry_after
-                    .map(|d| d.min(s.backoff_max))
-                    .unwrap_or_else(|| backoff::delay(s.backoff_initial, s.backoff_max, 1));
+                let delay = self.throttle_delay(retry_after);
                 self.pipe
                     .status
                     .set_last_result("PROBLEM: Function throttled");
@@ -112,10 +109,7 @@ impl Runner {
                 self.wait_for_reachable(Dest::DeadLetter, records, &e).await;
             }
             (Dest::DeadLetter, Err(SinkError::Throttled { retry_after })) => {
-                let s = &self.pipe.settings;
-                let delay = retry_after
-                    .map(|d| d.min(s.backoff_max))
-                    .unwrap_or_else(|| backoff::delay(s.backoff_initial, s.backoff_max, 1));
+                let delay = self.throttle_delay(retry_after);
                 self.hold_or_release(Dest::DeadLetter, records, delay, false)
                     .await;
             }
@@ -123,6 +117,15 @@ impl Runner {
                 self.dead_letter_refused(records, &e.to_string()).await;
             }
         }
+    }
+
+    /// How long a throttled destination is left alone: what it asked for, capped at
+    /// `retry.backoff.max`, else the first backoff step.
+    fn throttle_delay(&self, retry_after: Option<Duration>) -> Duration {
+        let s = &self.pipe.settings;
+        retry_after
+            .map(|d| d.min(s.backoff_max))
+            .unwrap_or_else(|| backoff::delay(s.backoff_initial, s.backoff_max, 1))
     }
 
     /// No response at all: not an attempt. Hold the records and call again with capped
