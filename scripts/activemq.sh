@@ -56,15 +56,19 @@ ssl_connector() {
   echo "      <transportConnector name=\"ssl\" uri=\"ssl://127.0.0.1:$SLUICE_ACTIVEMQ_SSL_PORT\"/>"
 }
 
-# <plugins> for SLUICE_ACTIVEMQ_USERS: ActiveMQ's simple authentication, one group for all.
-auth_plugin() {
-  [ -n "${SLUICE_ACTIVEMQ_USERS:-}" ] || return 0
-  echo "    <plugins><simpleAuthenticationPlugin><users>"
-  local pair
-  for pair in ${SLUICE_ACTIVEMQ_USERS//,/ }; do
-    echo "      <authenticationUser username=\"${pair%%:*}\" password=\"${pair#*:}\" groups=\"users\"/>"
-  done
-  echo "    </users></simpleAuthenticationPlugin></plugins>"
+# <plugins>: the statistics plugin (tests ask it whether a queue is empty), and for
+# SLUICE_ACTIVEMQ_USERS ActiveMQ's simple authentication, one group for all.
+plugins() {
+  echo "    <plugins><statisticsBrokerPlugin/>"
+  if [ -n "${SLUICE_ACTIVEMQ_USERS:-}" ]; then
+    echo "      <simpleAuthenticationPlugin><users>"
+    local pair
+    for pair in ${SLUICE_ACTIVEMQ_USERS//,/ }; do
+      echo "        <authenticationUser username=\"${pair%%:*}\" password=\"${pair#*:}\" groups=\"users\"/>"
+    done
+    echo "      </users></simpleAuthenticationPlugin>"
+  fi
+  echo "    </plugins>"
 }
 
 # The broker's JVM (a child of the activemq shell wrapper): found by its private config path.
@@ -92,7 +96,7 @@ start() {
     <persistenceAdapter>
       <kahaDB directory="$base/data/kahadb"/>
     </persistenceAdapter>
-$(auth_plugin)
+$(plugins)
 $(ssl_context)
     <transportConnectors>
 $(ssl_connector)

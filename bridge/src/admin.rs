@@ -83,8 +83,8 @@ fn pipe_json(p: &PipeView) -> PipeJson<'_> {
         name: &p.name,
         enabled: p.enabled,
         state: s.state,
-        state_transition_reason: redact(&s.state_transition_reason).into_owned(),
-        last_processing_result: redact(&s.last_processing_result).into_owned(),
+        state_transition_reason: redact(&s.state_transition_reason.to_string()).into_owned(),
+        last_processing_result: redact(&s.last_processing_result.to_string()).into_owned(),
         connected: s.connected,
         source: Endpoint {
             kind: p.source_kind,

@@ -1,131 +1,76 @@
-//! Configuration → connector instances: the one place that matches on connector kinds.
+//! Configuration → connector instances: the one place that matches on connector kinds. Each
+//! arm names a connector; what it defaults to, what its events look like and how it is built
+//! are the connector's (`sluice_core::connector`).
 
-use crate::activemq::Protocol;
 use crate::config::{PipeConfig, SourceConfig, TargetConfig};
-use sluice_amqp::{RabbitMqSink, RabbitMqSource};
+use sluice_activemq::ActiveMq;
+use sluice_amqp::RabbitMq;
 use sluice_core::config::ConfigError;
-use sluice_core::event::{Envelope, Format, SourceKind};
+use sluice_core::connector::{SinkConnector, SinkContext, Sizing, SourceConnector};
+use sluice_core::enrich::Enricher;
+use sluice_core::event::{Envelope, EventShape, Format};
 use sluice_core::metrics::Metrics;
 use sluice_core::pattern::Filter;
 use sluice_core::runner::{Pipe, PipeSettings};
 use sluice_core::sink::Sink;
-use sluice_core::source::Source;
 use sluice_core::status::PipeStatus;
-use sluice_http::{EnrichmentConfig, HttpEnricher, HttpSink};
-use sluice_openwire::{OpenWireSink, OpenWireSource};
-use sluice_sqs::{SqsSink, SqsSource};
-use sluice_stomp::{StompSink, StompSource};
+use sluice_http::{EnrichmentConfig, Http, HttpEnricher};
+use sluice_sqs::Sqs;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Build a pipe from a validated document. Nothing connects here.
 pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigError>> {
-    let (kind, batch_size, window, concurrency) = match &cfg.source {
-        SourceConfig::Rabbitmq(_) => (
-            SourceKind::Rmq,
-            cfg.batch.size.unwrap_or(100),
-            cfg.batch.window.map_or(Duration::from_millis(500), |w| w.0),
-            cfg.concurrency.unwrap_or(1),
-        ),
-        SourceConfig::Activemq(_) => (
-            SourceKind::Mq,
-            cfg.batch.size.unwrap_or(100),
-            cfg.batch.window.map_or(Duration::from_millis(500), |w| w.0),
-            cfg.concurrency.unwrap_or(5),
-        ),
-        SourceConfig::Sqs(_) => (
-            SourceKind::Sqs,
-            cfg.batch.size.unwrap_or(10),
-            cfg.batch.window.map_or(Duration::ZERO, |w| w.0),
-            cfg.concurrency.unwrap_or(5),
-        ),
+    match &cfg.source {
+        SourceConfig::Rabbitmq(c) => assemble_with::<RabbitMq>(c, cfg, metrics),
+        SourceConfig::Activemq(c) => assemble_with::<ActiveMq>(c, cfg, metrics),
+        SourceConfig::Sqs(c) => assemble_with::<Sqs>(c, cfg, metrics),
+    }
+}
+
+fn assemble_with<C: SourceConnector>(
+    source_cfg: &C::Config,
+    cfg: &PipeConfig,
+    metrics: &Metrics,
+) -> Result<Pipe, Vec<ConfigError>> {
+    let defaults = C::DEFAULTS;
+    let sizing = Sizing {
+        batch_size: cfg.batch.size.unwrap_or(defaults.batch_size),
+        concurrency: cfg.concurrency.unwrap_or(defaults.concurrency),
     };
+    let built = C::build_source(source_cfg, &cfg.name, sizing)?;
     let settings = PipeSettings {
-        batch_size: batch_size as usize,
-        window,
+        batch_size: sizing.batch_size as usize,
+        window: cfg.batch.window.map_or(defaults.window, |w| w.0),
         max_bytes: usize::try_from(cfg.batch.max_bytes.0).unwrap_or(usize::MAX),
-        concurrency: concurrency as usize,
+        concurrency: sizing.concurrency as usize,
         max_attempts: cfg.retry.max_attempts,
         backoff_initial: cfg.retry.backoff.initial.0,
         backoff_max: cfg.retry.backoff.max.0,
-        ordered: cfg.source.is_sqs_fifo(),
+        ordered: built.ordered,
     };
-    let (source, arn): (Arc<dyn Source>, String) = match &cfg.source {
-        SourceConfig::Rabbitmq(c) => {
-            let prefetch = (2 * batch_size * concurrency).min(u32::from(u16::MAX)) as u16;
-            let s = RabbitMqSource::new(c, &cfg.name, prefetch)?;
-            let arn = c
-                .event_source_arn
-                .clone()
-                .unwrap_or_else(|| format!("arn:aws:mq:local:000000000000:broker:{}", s.host()));
-            (Arc::new(s), arn)
-        }
-        SourceConfig::Activemq(c) => {
-            let prefetch = 2 * batch_size * concurrency;
-            let url_error = |e| vec![ConfigError::new("source.activemq.url", e)];
-            let (s, host): (Arc<dyn Source>, String) = match c.protocol {
-                Protocol::Openwire => {
-                    let s = OpenWireSource::new(&c.openwire(), prefetch).map_err(url_error)?;
-                    let host = s.host().to_owned();
-                    (Arc::new(s), host)
-                }
-                Protocol::Stomp => {
-                    let s = StompSource::new(&c.stomp(), prefetch).map_err(url_error)?;
-                    let host = s.host().to_owned();
-                    (Arc::new(s), host)
-                }
-            };
-            let arn = c
-                .event_source_arn
-                .clone()
-                .unwrap_or_else(|| format!("arn:aws:mq:local:000000000000:broker:{host}"));
-            (s, arn)
-        }
-        SourceConfig::Sqs(c) => {
-            // Enough receives of 10 to fill `concurrency` batches.
-            let receives = (batch_size * concurrency).div_ceil(10).clamp(1, 20) as usize;
-            let s = SqsSource::new(c, receives)
-                .map_err(|e| vec![ConfigError::new("source.sqs.queue_url", e)])?;
-            let arn = s.arn().to_owned();
-            (Arc::new(s), arn)
-        }
+    let arn = built.event_source_arn.as_str();
+    let sink_context = |path| SinkContext {
+        path,
+        pipe: &cfg.name,
+        shape: C::SHAPE,
+        event_source_arn: arn,
+        report_batch_item_failures: cfg.report_batch_item_failures,
+        pool: settings.concurrency,
     };
-    let format = match &cfg.target {
-        TargetConfig::Http(h) => h.format,
-        _ => Format::Lambda,
-    };
-    let envelope = Envelope::new(kind, format, &arn);
-    let sink = build_sink(&cfg.target, "target", cfg, kind, &arn, settings.concurrency)?;
+    let sink = build_sink(&cfg.target, &sink_context("target"))?;
     let dead_letter = match &cfg.dead_letter {
-        Some(d) => Some(build_sink(
-            d,
-            "dead_letter",
-            cfg,
-            kind,
-            &arn,
-            settings.concurrency,
-        )?),
+        Some(d) => Some(build_sink(d, &sink_context("dead_letter"))?),
         None => None,
     };
     let filter = match &cfg.filter {
-        Some(sources) => {
-            let mut patterns = Vec::with_capacity(sources.len());
-            for (i, p) in sources.iter().enumerate() {
-                patterns.push(
-                    p.compile()
-                        .map_err(|e| vec![ConfigError::new(format!("filter[{i}]"), e)])?,
-                );
-            }
-            Some(Arc::new(Filter::new(patterns, kind)))
-        }
+        Some(sources) => Some(Arc::new(build_filter(sources, &C::SHAPE)?)),
         None => None,
     };
     let enricher = match &cfg.enrichment {
         Some(EnrichmentConfig::Http(h)) => Some(Arc::new(
-            HttpEnricher::new(h, kind, &arn, settings.concurrency)
+            HttpEnricher::new(h, C::SHAPE, arn, settings.concurrency)
                 .map_err(|e| vec![ConfigError::new("enrichment.http", e)])?,
-        )
-            as Arc<dyn sluice_core::enrich::Enricher>),
+        ) as Arc<dyn Enricher>),
         None => None,
     };
     let metrics = metrics.pipe(&cfg.name);
@@ -134,48 +79,43 @@ pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigE
         enricher,
         status: Arc::new(PipeStatus::with_up_gauge(metrics.up.clone())),
         name: cfg.name.as_str().into(),
-        source,
+        envelope: Envelope::new(C::SHAPE, target_format(&cfg.target), arn),
+        source: built.source,
         sink,
         dead_letter,
-        envelope,
         settings,
         metrics,
     })
 }
 
-fn build_sink(
-    t: &TargetConfig,
-    path: &str,
-    cfg: &PipeConfig,
-    kind: SourceKind,
-    arn: &str,
-    pool: usize,
-) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
-    Ok(match t {
-        TargetConfig::Http(h) => {
-            let env = Envelope::new(kind, h.format, arn);
-            Arc::new(
-                HttpSink::new(h, env, cfg.report_batch_item_failures, pool)
-                    .map_err(|e| vec![ConfigError::new(format!("{path}.http"), e)])?,
-            )
-        }
-        TargetConfig::Rabbitmq(r) => Arc::new(RabbitMqSink::new(
-            r,
-            &format!("{path}.rabbitmq"),
-            &cfg.name,
-        )?),
-        TargetConfig::Activemq(a) => {
-            let url_error = |e| vec![ConfigError::new(format!("{path}.activemq.url"), e)];
-            match a.protocol {
-                Protocol::Openwire => {
-                    Arc::new(OpenWireSink::new(&a.openwire()).map_err(url_error)?)
-                }
-                Protocol::Stomp => Arc::new(StompSink::new(&a.stomp()).map_err(url_error)?),
-            }
-        }
-        TargetConfig::Sqs(s) => Arc::new(
-            SqsSink::new(s)
-                .map_err(|e| vec![ConfigError::new(format!("{path}.sqs.queue_url"), e)])?,
-        ),
-    })
+fn build_filter(
+    sources: &[crate::config::PatternSource],
+    shape: &EventShape,
+) -> Result<Filter, Vec<ConfigError>> {
+    let mut patterns = Vec::with_capacity(sources.len());
+    for (i, p) in sources.iter().enumerate() {
+        patterns.push(
+            p.compile()
+                .map_err(|e| vec![ConfigError::new(format!("filter[{i}]"), e)])?,
+        );
+    }
+    Ok(Filter::new(patterns, shape))
+}
+
+fn target_format(t: &TargetConfig) -> Format {
+    match t {
+        TargetConfig::Http(c) => Http::format(c),
+        TargetConfig::Rabbitmq(c) => RabbitMq::format(c),
+        TargetConfig::Sqs(c) => Sqs::format(c),
+        TargetConfig::Activemq(c) => ActiveMq::format(c),
+    }
+}
+
+fn build_sink(t: &TargetConfig, ctx: &SinkContext<'_>) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
+    match t {
+        TargetConfig::Http(c) => Http::build_sink(c, ctx),
+        TargetConfig::Rabbitmq(c) => RabbitMq::build_sink(c, ctx),
+        TargetConfig::Sqs(c) => Sqs::build_sink(c, ctx),
+        TargetConfig::Activemq(c) => ActiveMq::build_sink(c, ctx),
+    }
 }

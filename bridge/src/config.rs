@@ -3,14 +3,14 @@
 //! Connector settings live in their connectors; this file holds the top level, the choice of
 //! connector (externally tagged enums: `source: {rabbitmq: {...}}`) and cross-field rules.
 
-use crate::activemq::{ActiveMqSourceConfig, ActiveMqTargetConfig};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use sluice_activemq::{ActiveMqSourceConfig, ActiveMqTargetConfig};
 use sluice_amqp::{RabbitMqSourceConfig, RabbitMqTargetConfig};
 use sluice_core::config::{BatchConfig, ConfigError, RetryConfig, validate_common};
 use sluice_core::pattern::Pattern;
 use sluice_http::{EnrichmentConfig, HttpTargetConfig};
-use sluice_sqs::{QueueUrl, SqsSourceConfig, SqsTargetConfig};
+use sluice_sqs::{SqsSourceConfig, SqsTargetConfig};
 
 /// One pipe: source → (filter → enrichment) → target.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -105,7 +105,7 @@ impl SourceConfig {
     /// An SQS FIFO queue: records carry a message group and keep its order.
     pub fn is_sqs_fifo(&self) -> bool {
         match self {
-            SourceConfig::Sqs(c) => QueueUrl::parse(&c.queue_url).is_ok_and(|u| u.is_fifo()),
+            SourceConfig::Sqs(c) => c.is_fifo(),
             SourceConfig::Rabbitmq(_) | SourceConfig::Activemq(_) => false,
         }
     }

@@ -5,7 +5,6 @@
 //! (configuration → connectors), `run.rs` (the supervisor), `supervise.rs` (one pipe kept alive), `admin.rs` (HTTP
 //! endpoints), `logging.rs` (redacted logs).
 
-mod activemq;
 mod admin;
 mod assemble;
 mod config;

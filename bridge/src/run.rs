@@ -11,7 +11,7 @@ use crate::load::{self, Loaded};
 use prometheus_client::registry::Registry;
 use sluice_core::config::ConfigError;
 use sluice_core::metrics::Metrics;
-use sluice_core::status::State;
+use sluice_core::status::{Reason, State};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -182,7 +182,8 @@ impl Supervisor {
                 self.shutdown_timeout,
             )))
         } else {
-            pipe.status.set_state(State::Disabled, "USER_INITIATED");
+            pipe.status
+                .set_state(State::Disabled, Reason::UserInitiated);
             None
         };
         self.running.insert(
@@ -237,7 +238,7 @@ impl Supervisor {
             for r in self.running.values().filter(|r| &r.file == file) {
                 r.view
                     .status
-                    .set_reason(format!("ESM_CONFIG_NOT_VALID: {}", errors[0]));
+                    .set_reason(Reason::ConfigNotValid(Some(errors[0].to_string())));
             }
         }
         let held: Vec<String> = self
@@ -264,7 +265,9 @@ impl Supervisor {
         for name in removed {
             info!(pipe = %name, "pipe removed: draining");
             if let Some(r) = self.running.get(&name) {
-                r.view.status.set_state(State::Deleting, "USER_INITIATED");
+                r.view
+                    .status
+                    .set_state(State::Deleting, Reason::UserInitiated);
             }
             self.stop(&name).await;
         }
@@ -272,11 +275,13 @@ impl Supervisor {
             let changed = match self.running.get(name) {
                 Some(r) if r.revision == l.revision && r.secrets == l.secrets => {
                     // Unchanged; a reason left by an earlier invalid version is cleared.
-                    r.view.status.set_reason("USER_INITIATED");
+                    r.view.status.set_reason(Reason::UserInitiated);
                     continue;
                 }
                 Some(r) => {
-                    r.view.status.set_state(State::Updating, "USER_INITIATED");
+                    r.view
+                        .status
+                        .set_state(State::Updating, Reason::UserInitiated);
                     true
                 }
                 None => false,

@@ -8,7 +8,7 @@
 
 use sluice_core::backoff;
 use sluice_core::runner::{Pipe, PipeExit, panic_message};
-use sluice_core::status::{PipeStatus, State};
+use sluice_core::status::{LastResult, PipeStatus, Reason, State};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -56,9 +56,9 @@ pub async fn supervise<F>(
         };
         metrics.restarts.inc();
         status.set_connected(false);
-        status.set_last_result(&format!("PROBLEM: Pipe failed: {why}"));
+        status.set_last_result(LastResult::PipeFailed(why.to_string()));
         if stop.is_cancelled() {
-            status.set_state(State::Disabled, "USER_INITIATED");
+            status.set_state(State::Disabled, Reason::UserInitiated);
             return;
         }
         failures = if started.elapsed() >= HEALTHY_RUN {
@@ -70,7 +70,7 @@ pub async fn supervise<F>(
         error!(pipe = %name, error = %why, restart_in = ?delay, "pipe failed; restarting it");
         tokio::select! {
             _ = stop.cancelled() => {
-                status.set_state(State::Disabled, "USER_INITIATED");
+                status.set_state(State::Disabled, Reason::UserInitiated);
                 return;
             }
             _ = tokio::time::sleep(delay) => {}
@@ -84,7 +84,7 @@ pub async fn supervise<F>(
             Err(e) => {
                 // The configuration built once already; this cannot fail for a valid file.
                 error!(pipe = %name, error = %e, "pipe could not be rebuilt; it stays stopped");
-                status.set_state(State::Disabled, "ESM_CONFIG_NOT_VALID");
+                status.set_state(State::Disabled, Reason::ConfigNotValid(None));
                 return;
             }
         };
@@ -96,7 +96,7 @@ pub async fn supervise<F>(
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use sluice_core::event::{Envelope, Format, SourceKind};
+    use sluice_core::event::{Envelope, Format};
     use sluice_core::metrics::PipeMetrics;
     use sluice_core::record::Record;
     use sluice_core::runner::PipeSettings;
@@ -135,7 +135,7 @@ mod tests {
             dead_letter: None,
             filter: None,
             enricher: None,
-            envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
+            envelope: Envelope::new(sluice_core::testkit::GROUPED_SHAPE, Format::Lambda, "arn"),
             settings: PipeSettings {
                 batch_size: 10,
                 window: Duration::from_millis(10),

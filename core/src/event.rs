@@ -1,6 +1,7 @@
 //! The event a target receives, built from records serialized once at receive time.
 //!
-//! `format: lambda` wraps records exactly as AWS Lambda does for the source kind;
+//! `format: lambda` wraps records exactly as AWS Lambda does for the connector's
+//! [`EventShape`];
 //! `format: pipes` sends a bare array (EventBridge Pipes); `format: cloudevents` sends a
 //! CloudEvents batch. [`Envelope::size`] gives the exact serialized size of a batch, so that
 //! `batch.max_bytes` is measured on what the target receives.
@@ -10,33 +11,31 @@ use serde::{Deserialize, Serialize};
 
 const HEAD_OPEN: &str = "{\"eventSource\":\"";
 const HEAD_ARN: &str = "\",\"eventSourceArn\":";
-const SQS_OPEN: &str = "{\"Records\":[";
-const MQ_OPEN: &str = ",\"messages\":[";
-const RMQ_OPEN: &str = ",\"rmqMessagesByQueue\":{";
 const CE_ID: &str = "{\"specversion\":\"1.0\",\"id\":";
 const CE_SOURCE: &str = ",\"source\":";
 const CE_TYPE: &str = ",\"type\":\"";
 const CE_DATA: &str = ".message\",\"datacontenttype\":\"application/json\",\"data\":";
 
-/// Which AWS event a source produces.
+/// How a connector's records are wrapped into the event a target receives: data each
+/// connector declares, so that core writes every shape without knowing any source.
+///
+/// With a head, `format: lambda` writes
+/// `{"eventSource":SOURCE,"eventSourceArn":ARN,"LIST_KEY":[records]}` (or `{"GROUP":[...]}`
+/// in place of the list when `grouped`); without one, `{"LIST_KEY":[records]}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourceKind {
-    /// RabbitMQ: `{"eventSource":"aws:rmq",...,"rmqMessagesByQueue":{...}}`.
-    Rmq,
-    /// ActiveMQ: `{"eventSource":"aws:mq",...,"messages":[...]}`.
-    Mq,
-    /// SQS: `{"Records":[...]}`.
-    Sqs,
-}
-
-impl SourceKind {
-    pub fn event_source(self) -> &'static str {
-        match self {
-            SourceKind::Rmq => "aws:rmq",
-            SourceKind::Mq => "aws:mq",
-            SourceKind::Sqs => "aws:sqs",
-        }
-    }
+pub struct EventShape {
+    /// `eventSource` of the events (`aws:...`).
+    pub event_source: &'static str,
+    /// The key holding the records in `format: lambda`.
+    pub list_key: &'static str,
+    /// Records carry `eventSource` and their ARN themselves: the Lambda event has no head, and
+    /// `format: pipes` sends the records as they are.
+    pub records_carry_source: bool,
+    /// Records are grouped by [`Record::group`] into an object of lists, groups in order of
+    /// first appearance.
+    pub grouped: bool,
+    /// The record key holding the payload, which filter patterns see decoded.
+    pub body_key: &'static str,
 }
 
 /// The `format` of an HTTP target.
@@ -68,20 +67,34 @@ impl Format {
 /// How records are wrapped into one event.
 #[derive(Clone, Debug)]
 pub struct Envelope {
-    pub kind: SourceKind,
+    pub shape: EventShape,
     pub format: Format,
     /// Value of `eventSourceArn` (already a JSON-safe string; escaped when written).
     arn_json: String,
+    /// `"LIST_KEY":` followed by `[` or `{`, with a leading comma after a head.
+    list_open: String,
 }
 
 impl Envelope {
-    pub fn new(kind: SourceKind, format: Format, event_source_arn: &str) -> Self {
+    pub fn new(shape: EventShape, format: Format, event_source_arn: &str) -> Self {
         let arn_json = serde_json::to_string(event_source_arn).unwrap_or_else(|_| "\"\"".into());
+        let key = serde_json::to_string(shape.list_key).unwrap_or_else(|_| "\"\"".into());
+        let list_open = format!(
+            "{}{key}:{}",
+            if shape.records_carry_source { "{" } else { "," },
+            if shape.grouped { "{" } else { "[" }
+        );
         Envelope {
-            kind,
+            shape,
             format,
             arn_json,
+            list_open,
         }
+    }
+
+    /// Whether `format: lambda` groups records (so the sizer tracks groups).
+    fn groups(&self) -> bool {
+        self.shape.grouped && self.format == Format::Lambda
     }
 
     pub fn content_type(&self) -> &'static str {
@@ -91,8 +104,8 @@ impl Envelope {
         }
     }
 
-    /// Serialize a batch. Records are written in order; for RabbitMQ they are grouped by
-    /// `QUEUE::VHOST` in order of first appearance, as Lambda does.
+    /// Serialize a batch. Records are written in order; in a grouped shape they are grouped
+    /// by [`Record::group`] in order of first appearance, as Lambda does.
     pub fn write(&self, records: &[Record], out: &mut Vec<u8>) {
         out.reserve(self.size(records));
         match self.format {
@@ -103,8 +116,7 @@ impl Envelope {
                     if i > 0 {
                         out.push(b',');
                     }
-                    if self.kind == SourceKind::Sqs {
-                        // SQS records carry eventSource and eventSourceARN themselves.
+                    if self.shape.records_carry_source {
                         out.extend_from_slice(&r.event);
                     } else {
                         self.write_pipes_record(r, out);
@@ -135,52 +147,44 @@ impl Envelope {
     }
 
     fn head_len(&self) -> usize {
-        HEAD_OPEN.len() + self.kind.event_source().len() + HEAD_ARN.len() + self.arn_json.len()
+        HEAD_OPEN.len() + self.shape.event_source.len() + HEAD_ARN.len() + self.arn_json.len()
     }
 
     fn write_lambda(&self, records: &[Record], out: &mut Vec<u8>) {
-        match self.kind {
-            SourceKind::Sqs => {
-                out.extend_from_slice(SQS_OPEN.as_bytes());
-                write_joined(records.iter(), out);
-                out.extend_from_slice(b"]}");
-            }
-            SourceKind::Mq => {
-                self.write_head(out);
-                out.extend_from_slice(MQ_OPEN.as_bytes());
-                write_joined(records.iter(), out);
-                out.extend_from_slice(b"]}");
-            }
-            SourceKind::Rmq => {
-                self.write_head(out);
-                out.extend_from_slice(RMQ_OPEN.as_bytes());
-                let groups = groups_in_order(records);
-                for (gi, group) in groups.iter().enumerate() {
-                    if gi > 0 {
-                        out.push(b',');
-                    }
-                    write_json_str(group, out);
-                    out.extend_from_slice(b":[");
-                    write_joined(
-                        records.iter().filter(|r| group_of(r) == group.as_ref()),
-                        out,
-                    );
-                    out.push(b']');
-                }
-                out.extend_from_slice(b"}}");
-            }
+        if !self.shape.records_carry_source {
+            self.write_head(out);
         }
+        out.extend_from_slice(self.list_open.as_bytes());
+        if !self.shape.grouped {
+            write_joined(records.iter(), out);
+            out.extend_from_slice(b"]}");
+            return;
+        }
+        let groups = groups_in_order(records);
+        for (gi, group) in groups.iter().enumerate() {
+            if gi > 0 {
+                out.push(b',');
+            }
+            write_json_str(group, out);
+            out.extend_from_slice(b":[");
+            write_joined(
+                records.iter().filter(|r| group_of(r) == group.as_ref()),
+                out,
+            );
+            out.push(b']');
+        }
+        out.extend_from_slice(b"}}");
     }
 
     fn write_head(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(HEAD_OPEN.as_bytes());
-        out.extend_from_slice(self.kind.event_source().as_bytes());
+        out.extend_from_slice(self.shape.event_source.as_bytes());
         out.extend_from_slice(HEAD_ARN.as_bytes());
         out.extend_from_slice(self.arn_json.as_bytes());
     }
 
     fn write_pipes_record(&self, r: &Record, out: &mut Vec<u8>) {
-        // `{"eventSource":"aws:rmq","eventSourceArn":ARN,` + the record without its `{`.
+        // `{"eventSource":SOURCE,"eventSourceArn":ARN,` + the record without its `{`.
         self.write_head(out);
         if r.event.len() > 2 {
             out.push(b',');
@@ -197,7 +201,7 @@ impl Envelope {
         out.extend_from_slice(CE_SOURCE.as_bytes());
         out.extend_from_slice(self.arn_json.as_bytes());
         out.extend_from_slice(CE_TYPE.as_bytes());
-        out.extend_from_slice(self.kind.event_source().as_bytes());
+        out.extend_from_slice(self.shape.event_source.as_bytes());
         out.extend_from_slice(CE_DATA.as_bytes());
         out.extend_from_slice(&r.event);
         out.push(b'}');
@@ -233,7 +237,7 @@ impl BatchSizer {
     pub fn add(&mut self, env: &Envelope, record: &Record) {
         self.body += self.record_cost(env, record, false);
         self.count += 1;
-        if env.kind == SourceKind::Rmq && env.format == Format::Lambda {
+        if env.groups() {
             let g = record.group.clone().unwrap_or_else(|| "".into());
             if !self.groups.contains(&g) {
                 self.groups.push(g);
@@ -267,7 +271,7 @@ impl BatchSizer {
         match e.format {
             Format::Lambda => {
                 let mut cost = r.event.len();
-                if e.kind == SourceKind::Rmq {
+                if e.shape.grouped {
                     let g = r.group.as_deref().unwrap_or("");
                     if alone || !self.groups.iter().any(|x| x.as_ref() == g) {
                         // "key":[ ... ]
@@ -276,7 +280,7 @@ impl BatchSizer {
                 }
                 cost
             }
-            Format::Pipes if e.kind == SourceKind::Sqs => r.event.len(),
+            Format::Pipes if e.shape.records_carry_source => r.event.len(),
             Format::Pipes => {
                 e.head_len() + usize::from(r.event.len() > 2) + r.event.len().saturating_sub(1)
             }
@@ -291,7 +295,7 @@ impl BatchSizer {
                     + CE_SOURCE.len()
                     + e.arn_json.len()
                     + CE_TYPE.len()
-                    + e.kind.event_source().len()
+                    + e.shape.event_source.len()
                     + CE_DATA.len()
                     + r.event.len()
                     + 1
@@ -305,11 +309,14 @@ impl BatchSizer {
         let commas = count.saturating_sub(1);
         match e.format {
             Format::Pipes | Format::Cloudevents => 2 + body + commas,
-            Format::Lambda => match e.kind {
-                SourceKind::Sqs => SQS_OPEN.len() + 2 + body + commas,
-                SourceKind::Mq => e.head_len() + MQ_OPEN.len() + 2 + body + commas,
-                SourceKind::Rmq => e.head_len() + RMQ_OPEN.len() + 2 + body + commas,
-            },
+            Format::Lambda => {
+                let head = if e.shape.records_carry_source {
+                    0
+                } else {
+                    e.head_len()
+                };
+                head + e.list_open.len() + 2 + body + commas
+            }
         }
     }
 }
@@ -355,6 +362,28 @@ mod tests {
     use crate::record::{DeliveryId, Record};
     use bytes::Bytes;
 
+    /// Shapes like those the connectors declare: a flat list, a grouped one, and records that
+    /// carry their source.
+    const FLAT: EventShape = EventShape {
+        event_source: "aws:flat",
+        list_key: "messages",
+        records_carry_source: false,
+        grouped: false,
+        body_key: "data",
+    };
+    const GROUPED: EventShape = EventShape {
+        event_source: "aws:grouped",
+        list_key: "byQueue",
+        grouped: true,
+        ..FLAT
+    };
+    const BARE: EventShape = EventShape {
+        event_source: "aws:bare",
+        list_key: "Records",
+        records_carry_source: true,
+        ..FLAT
+    };
+
     fn rec(n: u64, group: &str, event: &str) -> Record {
         let mut r = Record::new(
             DeliveryId { epoch: 1, seq: n },
@@ -372,9 +401,9 @@ mod tests {
             rec(2, "b::/", r#"{"x":22}"#),
             rec(3, "a::/", r#"{"x":"é\"3"}"#),
         ];
-        for kind in [SourceKind::Rmq, SourceKind::Mq, SourceKind::Sqs] {
+        for kind in [GROUPED, FLAT, BARE] {
             for format in [Format::Lambda, Format::Pipes, Format::Cloudevents] {
-                let env = Envelope::new(kind, format, "arn:aws:mq:x:1:broker:b:\"q\"");
+                let env = Envelope::new(kind, format, "arn:aws:x:1:b:\"q\"");
                 for n in 0..=records.len() {
                     let mut out = Vec::new();
                     env.write(&records[..n], &mut out);
@@ -397,29 +426,40 @@ mod tests {
     }
 
     #[test]
-    fn rmq_lambda_groups_by_queue_in_first_seen_order() {
+    fn grouped_lambda_groups_in_first_seen_order() {
         let records = vec![
             rec(1, "b::/", r#"{"n":1}"#),
             rec(2, "a::/", r#"{"n":2}"#),
             rec(3, "b::/", r#"{"n":3}"#),
         ];
-        let env = Envelope::new(SourceKind::Rmq, Format::Lambda, "arn");
+        let env = Envelope::new(GROUPED, Format::Lambda, "arn");
         let mut out = Vec::new();
         env.write(&records, &mut out);
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            r#"{"eventSource":"aws:rmq","eventSourceArn":"arn","rmqMessagesByQueue":{"b::/":[{"n":1},{"n":3}],"a::/":[{"n":2}]}}"#
+            r#"{"eventSource":"aws:grouped","eventSourceArn":"arn","byQueue":{"b::/":[{"n":1},{"n":3}],"a::/":[{"n":2}]}}"#
+        );
+    }
+
+    #[test]
+    fn bare_lambda_has_no_head() {
+        let env = Envelope::new(BARE, Format::Lambda, "arn");
+        let mut out = Vec::new();
+        env.write(&[rec(1, "", r#"{"n":1}"#)], &mut out);
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"Records":[{"n":1}]}"#
         );
     }
 
     #[test]
     fn pipes_records_carry_source_fields() {
-        let env = Envelope::new(SourceKind::Mq, Format::Pipes, "arn");
+        let env = Envelope::new(FLAT, Format::Pipes, "arn");
         let mut out = Vec::new();
         env.write(&[rec(1, "", r#"{"n":1}"#)], &mut out);
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            r#"[{"eventSource":"aws:mq","eventSourceArn":"arn","n":1}]"#
+            r#"[{"eventSource":"aws:flat","eventSourceArn":"arn","n":1}]"#
         );
     }
 }

@@ -5,8 +5,13 @@
 //! - [`source`], [`sink`]: the traits connectors implement. A source has a receive half
 //!   ([`Source::run`]) and a separate settle half ([`Acker`]), so acknowledgements never wait
 //!   behind a blocked receive.
-//! - [`event`]: the event shapes targets receive (`aws:rmq`, `aws:mq`, `aws:sqs` in Lambda,
-//!   Pipes and CloudEvents form) and their exact serialized size, used for `batch.max_bytes`.
+//! - [`event`]: the events targets receive, in Lambda, Pipes and CloudEvents form, from the
+//!   [`event::EventShape`] each connector declares, and their exact serialized size, used for
+//!   `batch.max_bytes`.
+//! - [`connector`]: the connector contract: defaults and event shape as data, and building.
+//! - [`session`]: the session driver every connection-holding source and poller runs on:
+//!   connect, epochs, status and reasons, the silence watchdog, backoff, source metrics.
+//! - [`deliveries`]: the epoch table of sources whose receipts are opaque strings.
 //! - [`runner`]: the pipe runner. It owns batching, bounded concurrency, retries with backoff,
 //!   settlement, dead-lettering, metrics and drain on shutdown; connectors only do I/O.
 //! - [`config`]: the pipe settings shared by every connector (batch, retry, durations, sizes,
@@ -16,22 +21,21 @@
 //! - [`metrics`]: the metric names of the contract (one list) and per-pipe handles.
 //! - [`redact`]: secrets kept out of logs, `validate`, `/pipes` and errors.
 //! - [`status`]: the ESM-style pipe state shown by `/pipes` and `/readyz`.
-//! - [`mq`]: the `aws:mq` record shape both ActiveMQ sources fill.
-//! - [`net`]: TCP and TLS streams for connectors with their own wire protocol.
 //! - [`backoff`]: capped exponential backoff with jitter, shared by retries and reconnects.
 //! - [`testkit`]: a scriptable in-memory source, acker and sink for tests.
 
 pub mod backoff;
 pub mod config;
+pub mod connector;
+pub mod deliveries;
 pub mod enrich;
 pub mod event;
 pub mod metrics;
-pub mod mq;
-pub mod net;
 pub mod pattern;
 pub mod record;
 pub mod redact;
 pub mod runner;
+pub mod session;
 pub mod sink;
 pub mod source;
 pub mod status;

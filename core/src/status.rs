@@ -17,11 +17,78 @@ pub enum State {
     Deleting,
 }
 
+/// Why a pipe is in its state: the ESM `StateTransitionReason` codes, and Sluice's own
+/// `PROBLEM: ...` texts where no ESM code fits. Connectors choose one through their error
+/// classification; nobody writes the strings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// `USER_INITIATED`: started, stopped or changed on purpose, or connected again.
+    UserInitiated,
+    /// `EVENT_SOURCE_AUTHN_ERROR`: the source refused the credentials.
+    AuthenticationRefused,
+    /// `EVENT_SOURCE_AUTHZ_ERROR`: the credentials may not read the queue.
+    AuthorizationRefused,
+    /// `ESM_CONFIG_NOT_VALID`, with what is wrong when known (a queue that does not exist, a
+    /// pipe file that does not validate).
+    ConfigNotValid(Option<String>),
+    /// `PROBLEM: connection lost`: the source cannot be reached or dropped the connection.
+    ConnectionLost,
+    /// `PROBLEM: broker error`: the source answered with an error Sluice cannot classify.
+    SourceError,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::UserInitiated => f.write_str("USER_INITIATED"),
+            Reason::AuthenticationRefused => f.write_str("EVENT_SOURCE_AUTHN_ERROR"),
+            Reason::AuthorizationRefused => f.write_str("EVENT_SOURCE_AUTHZ_ERROR"),
+            Reason::ConfigNotValid(None) => f.write_str("ESM_CONFIG_NOT_VALID"),
+            Reason::ConfigNotValid(Some(why)) => write!(f, "ESM_CONFIG_NOT_VALID: {why}"),
+            Reason::ConnectionLost => f.write_str("PROBLEM: connection lost"),
+            Reason::SourceError => f.write_str("PROBLEM: broker error"),
+        }
+    }
+}
+
+/// The outcome of the pipe's last delivery, as `LastProcessingResult` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LastResult {
+    /// `No records processed`.
+    NoRecords,
+    /// `OK`.
+    Ok,
+    /// `PROBLEM: Function throttled`.
+    Throttled,
+    /// `PROBLEM: Target unreachable`.
+    TargetUnreachable,
+    /// `PROBLEM: Function call failed`.
+    CallFailed,
+    /// `PROBLEM: Pipe failed: WHY`.
+    PipeFailed(String),
+}
+
+impl std::fmt::Display for LastResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LastResult::NoRecords => f.write_str("No records processed"),
+            LastResult::Ok => f.write_str("OK"),
+            LastResult::Throttled => f.write_str("PROBLEM: Function throttled"),
+            LastResult::TargetUnreachable => f.write_str("PROBLEM: Target unreachable"),
+            LastResult::CallFailed => f.write_str("PROBLEM: Function call failed"),
+            LastResult::PipeFailed(why) => write!(f, "PROBLEM: Pipe failed: {why}"),
+        }
+    }
+}
+
+/// What `/pipes` shows for one pipe.
 #[derive(Clone, Debug, Serialize)]
 pub struct Snapshot {
     pub state: State,
-    pub state_transition_reason: String,
-    pub last_processing_result: String,
+    #[serde(serialize_with = "as_text")]
+    pub state_transition_reason: Reason,
+    #[serde(serialize_with = "as_text")]
+    pub last_processing_result: LastResult,
     pub connected: bool,
     /// False while the target (or dead-letter destination) cannot be reached at all.
     pub target_reachable: bool,
@@ -42,8 +109,8 @@ impl Default for PipeStatus {
         PipeStatus {
             inner: Mutex::new(Snapshot {
                 state: State::Creating,
-                state_transition_reason: "USER_INITIATED".into(),
-                last_processing_result: "No records processed".into(),
+                state_transition_reason: Reason::UserInitiated,
+                last_processing_result: LastResult::NoRecords,
                 connected: false,
                 target_reachable: true,
             }),
@@ -75,8 +142,7 @@ impl PipeStatus {
         f(&mut guard)
     }
 
-    pub fn set_state(&self, state: State, reason: impl Into<String>) {
-        let reason = reason.into();
+    pub fn set_state(&self, state: State, reason: Reason) {
         self.with(|s| {
             s.state = state;
             s.state_transition_reason = reason;
@@ -84,15 +150,18 @@ impl PipeStatus {
         self.refresh_up();
     }
 
-    pub fn set_reason(&self, reason: impl Into<String>) {
-        let reason = reason.into();
-        self.with(|s| s.state_transition_reason = reason);
+    pub fn set_reason(&self, reason: Reason) {
+        self.with(|s| {
+            if s.state_transition_reason != reason {
+                s.state_transition_reason = reason;
+            }
+        });
     }
 
-    pub fn set_last_result(&self, result: &str) {
+    pub fn set_last_result(&self, result: LastResult) {
         self.with(|s| {
             if s.last_processing_result != result {
-                s.last_processing_result = result.to_owned();
+                s.last_processing_result = result;
             }
         });
     }
@@ -133,4 +202,8 @@ impl PipeStatus {
     pub fn ready(&self) -> bool {
         self.connected() && self.target_reachable() && self.with(|s| s.state == State::Enabled)
     }
+}
+
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }

@@ -1,6 +1,7 @@
 //! Scriptable in-memory parts for tests: a source fed through a channel, an acker that records
 //! every settlement, and a sink whose answers a test decides.
 
+use crate::event::EventShape;
 use crate::record::{DeliveryId, Record};
 use crate::sink::{Sink, SinkError, SinkOutcome};
 use crate::source::{Acker, Outcome, Source, SourceContext};
@@ -9,6 +10,25 @@ use bytes::Bytes;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// A shape whose records sit in a list under a head, payload under `data`, grouped by
+/// [`Record::group`].
+pub const GROUPED_SHAPE: EventShape = EventShape {
+    event_source: "test:grouped",
+    list_key: "byGroup",
+    records_carry_source: false,
+    grouped: true,
+    body_key: "data",
+};
+
+/// A shape whose records carry their own source fields, payload under `body`.
+pub const BARE_SHAPE: EventShape = EventShape {
+    event_source: "test:bare",
+    list_key: "Records",
+    records_carry_source: true,
+    grouped: false,
+    body_key: "body",
+};
 
 /// A record whose event is `{"n":N}` and body `N`.
 pub fn record(n: u64) -> Record {

@@ -9,6 +9,8 @@
 //   java Jms consume URL QUEUE MAX WAIT_MS [SELECTOR]
 //                                             prints one JSON line per message until MAX are
 //                                             read or none came for WAIT_MS
+//   java Jms stats URL QUEUE                  the queue's statistics from the broker's
+//                                             statisticsBrokerPlugin: {"size":N,"inflight":N}
 import javax.jms.*;
 import org.apache.activemq.ActiveMQConnectionFactory;
 import java.util.Base64;
@@ -22,12 +24,28 @@ public class Jms {
         c.start();
         Session s = c.createSession(false, Session.CLIENT_ACKNOWLEDGE);
         Queue q = s.createQueue(a[2]);
-        if (a[0].equals("produce")) {
+        if (a[0].equals("stats")) {
+            stats(s, a[2]);
+        } else if (a[0].equals("produce")) {
             produce(s, q, Integer.parseInt(a[3]), a[4], a.length > 5 && a[5].equals("plain"));
         } else {
             consume(s, q, Integer.parseInt(a[3]), Long.parseLong(a[4]), a.length > 5 ? a[5] : null);
         }
         c.close();
+    }
+
+    static void stats(Session s, String queue) throws Exception {
+        Queue q = s.createQueue("ActiveMQ.Statistics.Destination." + queue);
+        TemporaryQueue reply = s.createTemporaryQueue();
+        MessageConsumer answers = s.createConsumer(reply);
+        Message ask = s.createMessage();
+        ask.setJMSReplyTo(reply);
+        s.createProducer(q).send(ask);
+        MapMessage m = (MapMessage) answers.receive(10000);
+        if (m == null) {
+            throw new java.lang.IllegalStateException("no statistics for queue " + queue);
+        }
+        System.out.println("{\"size\":" + m.getLong("size") + ",\"inflight\":" + m.getLong("inflightCount") + "}");
     }
 
     static void produce(Session s, Queue q, int n, String prefix, boolean plain) throws Exception {

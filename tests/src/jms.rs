@@ -105,6 +105,20 @@ pub async fn consume(
     .expect("the consumer thread")
 }
 
+/// Messages in a queue (stored, dispatched ones included until acknowledged), from the
+/// broker's statistics plugin: what is left, without a quiet period.
+pub async fn queue_size(url: &str, queue: &str) -> u64 {
+    let (url, queue) = (url.to_owned(), queue.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let line = java(&["stats", &url, &queue]);
+        let stats: Value = serde_json::from_str(line.trim())
+            .unwrap_or_else(|e| panic!("statistics of {queue}: {e}: {line}"));
+        stats["size"].as_u64().unwrap_or(u64::MAX)
+    })
+    .await
+    .expect("the statistics thread")
+}
+
 /// ActiveMQ's own command-line producer: `count` text messages `test message: i`.
 pub async fn cli_producer(url: &str, queue: &str, count: usize) {
     let (url, queue) = (url.to_owned(), queue.to_owned());

@@ -3,7 +3,7 @@
 //! default 61613) and RabbitMQ's STOMP plugin (`SLUICE_RABBITMQ_STOMP_PORT`, default 61623).
 
 use futures_util::{SinkExt, StreamExt};
-use sluice_stomp::codec::{Frame, Item, Out, StompCodec};
+use sluice_activemq::stomp::codec::{Frame, Item, Out, StompCodec};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
@@ -22,14 +22,10 @@ pub fn rabbitmq_port() -> u16 {
         .unwrap_or(61623)
 }
 
-/// Messages left in an ActiveMQ queue after a test: drained over STOMP, so none are left for
-/// the next run (the queue is quiet for 500 ms when it returns).
+/// Messages left in an ActiveMQ queue (unacknowledged ones included), from the broker's
+/// statistics.
 pub async fn left_in_activemq(queue: &str) -> usize {
-    Client::connect(activemq_port(), None)
-        .await
-        .drain(queue, Duration::from_millis(500))
-        .await
-        .len()
+    crate::jms::queue_size(&crate::jms::openwire_url(), queue).await as usize
 }
 
 /// A message to send: body and extra headers.

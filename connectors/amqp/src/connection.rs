@@ -41,9 +41,3 @@ pub(crate) fn node_name(uri: &AMQPUri) -> String {
         uri.authority.host, uri.authority.port, uri.vhost
     ))
 }
-
-/// A close (or other goodbye) that gives up after the write timeout: a black-holed broker
-/// never answers `close-ok`, and dropping the connection closes the socket anyway.
-pub(crate) async fn bounded<T>(goodbye: impl std::future::Future<Output = T>) {
-    let _ = tokio::time::timeout(sluice_core::source::WRITE_TIMEOUT, goodbye).await;
-}

@@ -1,28 +1,21 @@
-//! Errors of the AMQP connector, classified in one place.
+//! Errors of the AMQP connector, classified in one place: AMQP reply codes decide which are
+//! refusals (permanent until someone changes the broker or the pipe) and which reason the
+//! pipe shows; everything else is a lost connection.
 
-/// How a failure should be handled.
+use sluice_core::session::{ErrorClass, SourceError};
+use sluice_core::status::Reason;
+
+/// What a reply code means for the pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Worth retrying as is (network, broker restarting).
-    Transient,
+pub enum Refusal {
+    /// Not a refusal: the network, a broker restarting.
+    None,
     /// The broker refused the credentials: ESM's `EVENT_SOURCE_AUTHN_ERROR`.
     Authentication,
     /// The user may not use the vhost or queue: `EVENT_SOURCE_AUTHZ_ERROR`.
     Authorization,
     /// The queue or exchange does not exist: `ESM_CONFIG_NOT_VALID`.
     NotFound,
-}
-
-impl ErrorClass {
-    /// The ESM state transition reason for this class.
-    pub fn reason(self) -> &'static str {
-        match self {
-            ErrorClass::Transient => "PROBLEM: connection lost",
-            ErrorClass::Authentication => "EVENT_SOURCE_AUTHN_ERROR",
-            ErrorClass::Authorization => "EVENT_SOURCE_AUTHZ_ERROR",
-            ErrorClass::NotFound => "ESM_CONFIG_NOT_VALID",
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,38 +42,50 @@ pub enum AmqpError {
 }
 
 impl AmqpError {
-    pub fn class(&self) -> ErrorClass {
-        let source = match self {
-            AmqpError::Connect { source, .. } | AmqpError::Channel { source, .. } => source,
-            AmqpError::ConsumerGone | AmqpError::ConnectTimeout { .. } => {
-                return ErrorClass::Transient;
+    /// Whether, and how, the broker refused.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            AmqpError::Connect { source, .. } | AmqpError::Channel { source, .. } => {
+                classify(source)
             }
-        };
-        classify(source)
+            AmqpError::ConsumerGone | AmqpError::ConnectTimeout { .. } => Refusal::None,
+        }
+    }
+}
+
+impl SourceError for AmqpError {
+    fn class(&self) -> ErrorClass {
+        match self.refusal() {
+            Refusal::None => ErrorClass::Disconnected,
+            _ => ErrorClass::Permanent,
+        }
+    }
+
+    fn reason(&self) -> Reason {
+        match self.refusal() {
+            Refusal::None => Reason::ConnectionLost,
+            Refusal::Authentication => Reason::AuthenticationRefused,
+            Refusal::Authorization => Reason::AuthorizationRefused,
+            Refusal::NotFound => Reason::ConfigNotValid(None),
+        }
     }
 }
 
 /// AMQP reply codes: 403 ACCESS_REFUSED, 404 NOT_FOUND, 530 NOT_ALLOWED (vhost access).
-pub fn classify(e: &lapin::Error) -> ErrorClass {
+pub fn classify(e: &lapin::Error) -> Refusal {
     let text = e.to_string();
     if let lapin::ErrorKind::ProtocolError(amqp) = e.kind() {
         match amqp.get_id() {
             403 if text.contains("login") || text.contains("PLAIN") || text.contains("auth") => {
-                return ErrorClass::Authentication;
+                return Refusal::Authentication;
             }
-            403 | 530 => return ErrorClass::Authorization,
-            404 => return ErrorClass::NotFound,
+            403 | 530 => return Refusal::Authorization,
+            404 => return Refusal::NotFound,
             _ => {}
         }
     }
     if text.contains("ACCESS_REFUSED") && (text.contains("login") || text.contains("PLAIN")) {
-        return ErrorClass::Authentication;
+        return Refusal::Authentication;
     }
-    ErrorClass::Transient
-}
-
-impl sluice_core::source::SessionError for AmqpError {
-    fn reason(&self) -> &'static str {
-        self.class().reason()
-    }
+    Refusal::None
 }

@@ -17,8 +17,19 @@ use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+use sluice_core::event::EventShape;
 use sluice_core::record::{DeliveryId, HeaderValue, Metadata, Record};
 use std::sync::Arc;
+
+/// Lambda's `aws:rmq` event: records grouped by `QUEUE::VHOST` under `rmqMessagesByQueue`,
+/// the body base64 in `data`.
+pub const SHAPE: EventShape = EventShape {
+    event_source: "aws:rmq",
+    list_key: "rmqMessagesByQueue",
+    records_carry_source: false,
+    grouped: true,
+    body_key: "data",
+};
 
 /// Everything but `data`, which is appended as base64 without going through serde's string
 /// escaping (the base64 alphabet needs none): on 1 KiB bodies that escaping was the largest

@@ -66,3 +66,62 @@ pub use config::{RabbitMqSourceConfig, RabbitMqTargetConfig};
 pub use error::AmqpError;
 pub use sink::RabbitMqSink;
 pub use source::RabbitMqSource;
+
+use sluice_core::config::ConfigError;
+use sluice_core::connector::{
+    BuiltSource, Defaults, SinkConnector, SinkContext, Sizing, SourceConnector,
+};
+use sluice_core::event::EventShape;
+use sluice_core::session::Driven;
+use sluice_core::sink::Sink;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The RabbitMQ connector, as the bridge builds it.
+pub struct RabbitMq;
+
+impl SourceConnector for RabbitMq {
+    type Config = RabbitMqSourceConfig;
+    /// One batch at a time: a RabbitMQ queue hands out messages in order, and acks of one
+    /// channel settle fastest in order (see `acker.rs`).
+    const DEFAULTS: Defaults = Defaults {
+        batch_size: 100,
+        window: Duration::from_millis(500),
+        concurrency: 1,
+    };
+    const SHAPE: EventShape = event::SHAPE;
+
+    fn build_source(
+        cfg: &RabbitMqSourceConfig,
+        pipe: &str,
+        sizing: Sizing,
+    ) -> Result<BuiltSource, Vec<ConfigError>> {
+        // Room for the batches in flight and as many again arriving.
+        let prefetch = sizing
+            .in_flight()
+            .saturating_mul(2)
+            .min(u32::from(u16::MAX)) as u16;
+        let source = RabbitMqSource::new(cfg, pipe, prefetch)?;
+        let event_source_arn = cfg
+            .event_source_arn
+            .clone()
+            .unwrap_or_else(|| format!("arn:aws:mq:local:000000000000:broker:{}", source.host()));
+        Ok(BuiltSource {
+            source: Arc::new(Driven(source)),
+            event_source_arn,
+            ordered: false,
+        })
+    }
+}
+
+impl SinkConnector for RabbitMq {
+    type Config = RabbitMqTargetConfig;
+
+    fn build_sink(
+        cfg: &RabbitMqTargetConfig,
+        ctx: &SinkContext<'_>,
+    ) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
+        let path = format!("{}.rabbitmq", ctx.path);
+        Ok(Arc::new(RabbitMqSink::new(cfg, &path, ctx.pipe)?))
+    }
+}

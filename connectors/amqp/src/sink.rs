@@ -88,7 +88,7 @@ impl RabbitMqSink {
 
     async fn reset(&self) {
         if let Some((conn, _)) = self.live.lock().await.take() {
-            crate::connection::bounded(conn.close(200, "reconnecting".into())).await;
+            sluice_core::source::bounded(conn.close(200, "reconnecting".into())).await;
         }
     }
 

@@ -1,4 +1,5 @@
-//! The RabbitMQ source: one connection, one channel, one consumer per queue.
+//! The RabbitMQ source: one connection, one channel, one consumer per queue, run by core's
+//! session driver.
 
 use crate::acker::AmqpAcker;
 use crate::config::{self, RabbitMqSourceConfig};
@@ -7,39 +8,34 @@ use crate::error::AmqpError;
 use crate::event;
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use futures_util::stream::select_all;
+use futures_util::stream::{SelectAll, select_all};
 use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
-use lapin::{Channel, Connection};
+use lapin::{Channel, Connection, Consumer};
 use sluice_core::config::ConfigError;
-use sluice_core::record::{DeliveryId, Record};
-use sluice_core::source::{Acker, Ended, Source, SourceContext, forward, run_sessions};
+use sluice_core::record::DeliveryId;
+use sluice_core::session::{Read, Session, SessionSource};
+use sluice_core::source::{Acker, bounded};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::info;
 
-/// How often the backlog gauge is refreshed (a passive `queue.declare` per queue).
-const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
+/// The live connection and its two channels (consuming, backlog), shared by the source (which
+/// closes it at shutdown) and its session (which closes it when lost).
+type LiveConnection = Arc<tokio::sync::Mutex<Option<(Connection, [Channel; 2])>>>;
 
 pub struct RabbitMqSource {
     uris: Vec<AMQPUri>,
-    queues: Vec<(String, Arc<str>)>,
+    queues: Arc<[(String, Arc<str>)]>,
     prefetch: u16,
     name: String,
     display: String,
     acker: Arc<AmqpAcker>,
-    epoch: AtomicU64,
     /// The live connection and its channels, closed in order at shutdown.
-    connection: tokio::sync::Mutex<Option<(Connection, [Channel; 2])>>,
+    connection: LiveConnection,
 }
 
-/// Why a consume session ended.
 impl RabbitMqSource {
     /// Build from validated configuration; no I/O. `default_prefetch` comes from the pipe's
     /// batch size and concurrency.
@@ -82,8 +78,7 @@ impl RabbitMqSource {
                 cfg.queues.join(",")
             ),
             acker: Arc::new(AmqpAcker::default()),
-            epoch: AtomicU64::new(0),
-            connection: tokio::sync::Mutex::new(None),
+            connection: Arc::default(),
             uris,
         })
     }
@@ -95,24 +90,37 @@ impl RabbitMqSource {
             .map(|u| u.authority.host.clone())
             .unwrap_or_default()
     }
+}
 
-    /// Connect, consume until the connection is lost or `stop` is cancelled.
-    async fn session(
-        &self,
-        attempt: usize,
-        out: &mpsc::Sender<Record>,
-        ctx: &SourceContext,
-        stop: &CancellationToken,
-    ) -> Ended<AmqpError> {
-        // A blackholed broker can make a connect hang for minutes; shutdown must not wait.
-        let connecting = connection::connect(&self.uris, attempt, &self.name);
-        let conn = tokio::select! {
-            _ = stop.cancelled() => return Ended::Stopped,
-            c = connecting => match c {
-                Ok(c) => c,
-                Err(e) => return Ended::Lost(e),
-            },
-        };
+fn chan(what: &'static str) -> impl Fn(lapin::Error) -> AmqpError {
+    move |source| AmqpError::Channel { what, source }
+}
+
+/// One connection's consumers.
+pub struct Consuming {
+    epoch: u64,
+    deliveries: SelectAll<futures_util::stream::Map<Consumer, TagQueue>>,
+    consumers: Vec<Consumer>,
+    channel: Channel,
+    stats: Channel,
+    queues: Arc<[(String, Arc<str>)]>,
+    acker: Arc<AmqpAcker>,
+    connection: LiveConnection,
+}
+
+type Delivery = (usize, Result<lapin::message::Delivery, lapin::Error>);
+type TagQueue = Box<dyn FnMut(Result<lapin::message::Delivery, lapin::Error>) -> Delivery + Send>;
+
+#[async_trait]
+impl SessionSource for RabbitMqSource {
+    type Session = Consuming;
+
+    fn kind(&self) -> &'static str {
+        "rabbitmq"
+    }
+
+    async fn open(&self, attempt: usize, epoch: u64) -> Result<(Consuming, String), AmqpError> {
+        let conn = connection::connect(&self.uris, attempt, &self.name).await?;
         let setup = async {
             let ch = conn
                 .create_channel()
@@ -140,112 +148,37 @@ impl RabbitMqSource {
                 .map_err(chan("opening a channel"))?;
             Ok::<_, AmqpError>((ch, consumers, stats))
         };
-        let set_up = tokio::select! {
-            _ = stop.cancelled() => None,
-            r = setup => Some(r),
-        };
-        let (channel, consumers, stats) = match set_up {
-            Some(Ok(x)) => x,
-            Some(Err(e)) => {
-                crate::connection::bounded(conn.close(200, "setup failed".into())).await;
-                return Ended::Lost(e);
-            }
-            None => {
-                crate::connection::bounded(conn.close(200, "sluice shutting down".into())).await;
-                return Ended::Stopped;
+        let (channel, consumers, stats) = match setup.await {
+            Ok(x) => x,
+            Err(e) => {
+                bounded(conn.close(200, "setup failed".into())).await;
+                return Err(e);
             }
         };
-        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed) + 1;
         self.acker.new_epoch(epoch, channel.clone(), self.prefetch);
         *self.connection.lock().await = Some((conn, [channel.clone(), stats.clone()]));
-        ctx.status.set_connected(true);
-        ctx.status.set_reason("USER_INITIATED");
-        info!(node = %connection::node_name(&self.uris[attempt % self.uris.len()]), epoch, prefetch = self.prefetch, "consuming");
-
-        let mut deliveries = select_all(
-            consumers
-                .iter()
-                .cloned()
-                .enumerate()
-                .map(|(i, c)| c.map(move |d| (i, d))),
+        let deliveries = select_all(consumers.iter().cloned().enumerate().map(|(i, c)| {
+            let tag: TagQueue = Box::new(move |d| (i, d));
+            c.map(tag)
+        }));
+        let peer = format!(
+            "{} prefetch={}",
+            connection::node_name(&self.uris[attempt % self.uris.len()]),
+            self.prefetch
         );
-        let mut backlog = tokio::time::interval(BACKLOG_INTERVAL);
-        let ended = loop {
-            tokio::select! {
-                biased;
-                _ = stop.cancelled() => break Ended::Stopped,
-                d = deliveries.next() => match d {
-                    Some((queue, Ok(delivery))) => {
-                        let tag = delivery.delivery_tag;
-                        self.acker.delivered(tag);
-                        let record = event::to_record(
-                            DeliveryId { epoch, seq: tag },
-                            &delivery.properties,
-                            delivery.redelivered,
-                            delivery.data,
-                            &self.queues[queue].1,
-                        );
-                        if !forward(out, record, stop).await {
-                            break Ended::Stopped;
-                        }
-                    }
-                    Some((_, Err(e))) => break Ended::Lost(AmqpError::Channel { what: "receiving", source: e }),
-                    None => break Ended::Lost(AmqpError::ConsumerGone),
-                },
-                _ = backlog.tick() => self.report_backlog(&stats, ctx).await,
-            }
-        };
-        match ended {
-            Ended::Stopped => {
-                // Stop receiving but keep the connection for the settlements still to come.
-                for c in &consumers {
-                    let _ = channel
-                        .basic_cancel(c.tag(), BasicCancelOptions::default())
-                        .await;
-                }
-            }
-            Ended::Lost(_) => {
-                self.acker.lost();
-                ctx.status.set_connected(false);
-                if let Some((conn, _)) = self.connection.lock().await.take() {
-                    crate::connection::bounded(conn.close(200, "reconnecting".into())).await;
-                }
-            }
-        }
-        ended
-    }
-
-    async fn report_backlog(&self, stats: &Channel, ctx: &SourceContext) {
-        let mut total = 0i64;
-        for (queue, _) in &self.queues {
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            };
-            match stats
-                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
-                .await
-            {
-                Ok(q) => total += i64::from(q.message_count()),
-                Err(_) => return,
-            }
-        }
-        ctx.metrics.backlog.set(total);
-    }
-}
-
-fn chan(what: &'static str) -> impl Fn(lapin::Error) -> AmqpError {
-    move |source| AmqpError::Channel { what, source }
-}
-
-#[async_trait]
-impl Source for RabbitMqSource {
-    async fn run(&self, out: mpsc::Sender<Record>, ctx: SourceContext, stop: CancellationToken) {
-        let (out, context, token) = (&out, &ctx, &stop);
-        run_sessions(&ctx, &stop, "rabbitmq", &self.epoch, |attempt| {
-            self.session(attempt, out, context, token)
-        })
-        .await;
+        Ok((
+            Consuming {
+                epoch,
+                deliveries,
+                consumers,
+                channel,
+                stats,
+                queues: self.queues.clone(),
+                acker: self.acker.clone(),
+                connection: self.connection.clone(),
+            },
+            peer,
+        ))
     }
 
     fn acker(&self) -> Arc<dyn Acker> {
@@ -258,13 +191,75 @@ impl Source for RabbitMqSource {
             // Channels first, so that no frame arrives for a channel the connection is
             // already tearing down; unacknowledged deliveries go back to their queues.
             for ch in channels {
-                crate::connection::bounded(ch.close(200, "sluice shutting down".into())).await;
+                bounded(ch.close(200, "sluice shutting down".into())).await;
             }
-            crate::connection::bounded(conn.close(200, "sluice shutting down".into())).await;
+            bounded(conn.close(200, "sluice shutting down".into())).await;
         }
     }
 
     fn describe(&self) -> String {
         self.display.clone()
+    }
+}
+
+#[async_trait]
+impl Session for Consuming {
+    type Error = AmqpError;
+
+    async fn next(&mut self) -> Result<Read, AmqpError> {
+        match self.deliveries.next().await {
+            Some((queue, Ok(delivery))) => {
+                let tag = delivery.delivery_tag;
+                self.acker.delivered(tag);
+                Ok(Read::Record(event::to_record(
+                    DeliveryId {
+                        epoch: self.epoch,
+                        seq: tag,
+                    },
+                    &delivery.properties,
+                    delivery.redelivered,
+                    delivery.data,
+                    &self.queues[queue].1,
+                )))
+            }
+            Some((_, Err(e))) => Err(chan("receiving")(e)),
+            None => Err(AmqpError::ConsumerGone),
+        }
+    }
+
+    /// A passive `queue.declare` per queue, on a channel of its own.
+    async fn backlog(&mut self) -> Option<u64> {
+        let mut total = 0u64;
+        for (queue, _) in self.queues.iter() {
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            };
+            let q = self
+                .stats
+                .queue_declare(queue.as_str().into(), passive, FieldTable::default())
+                .await
+                .ok()?;
+            total += u64::from(q.message_count());
+        }
+        Some(total)
+    }
+
+    async fn stop(self) {
+        // Stop receiving but keep the connection for the settlements still to come.
+        for c in &self.consumers {
+            let _ = bounded(
+                self.channel
+                    .basic_cancel(c.tag(), BasicCancelOptions::default()),
+            )
+            .await;
+        }
+    }
+
+    async fn lost(self) {
+        self.acker.lost();
+        if let Some((conn, _)) = self.connection.lock().await.take() {
+            bounded(conn.close(200, "reconnecting".into())).await;
+        }
     }
 }

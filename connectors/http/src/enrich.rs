@@ -5,7 +5,7 @@ use crate::config::HttpEnrichmentConfig;
 use crate::endpoint::Endpoint;
 use async_trait::async_trait;
 use sluice_core::enrich::{Enriched, Enricher, split_answer};
-use sluice_core::event::{Envelope, Format, SourceKind};
+use sluice_core::event::{Envelope, EventShape, Format};
 use sluice_core::record::Record;
 use sluice_core::sink::SinkError;
 
@@ -21,11 +21,11 @@ impl HttpEnricher {
     /// Build from validated configuration; no I/O.
     pub fn new(
         cfg: &HttpEnrichmentConfig,
-        kind: SourceKind,
+        shape: EventShape,
         event_source_arn: &str,
         pool_size: usize,
     ) -> Result<Self, String> {
-        let envelope = Envelope::new(kind, Format::Pipes, event_source_arn);
+        let envelope = Envelope::new(shape, Format::Pipes, event_source_arn);
         let endpoint = Endpoint::new(
             &cfg.url,
             &cfg.headers,

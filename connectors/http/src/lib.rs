@@ -54,3 +54,30 @@ mod sink;
 pub use config::{EnrichmentConfig, HttpEnrichmentConfig, HttpTargetConfig};
 pub use enrich::HttpEnricher;
 pub use sink::HttpSink;
+
+use sluice_core::config::ConfigError;
+use sluice_core::connector::{SinkConnector, SinkContext};
+use sluice_core::event::{Envelope, Format};
+use sluice_core::sink::Sink;
+use std::sync::Arc;
+
+/// The HTTP function connector, as the bridge builds it.
+pub struct Http;
+
+impl SinkConnector for Http {
+    type Config = HttpTargetConfig;
+
+    fn format(cfg: &HttpTargetConfig) -> Format {
+        cfg.format
+    }
+
+    fn build_sink(
+        cfg: &HttpTargetConfig,
+        ctx: &SinkContext<'_>,
+    ) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
+        let envelope = Envelope::new(ctx.shape, cfg.format, ctx.event_source_arn);
+        let sink = HttpSink::new(cfg, envelope, ctx.report_batch_item_failures, ctx.pool)
+            .map_err(|e| vec![ConfigError::new(format!("{}.http", ctx.path), e)])?;
+        Ok(Arc::new(sink))
+    }
+}

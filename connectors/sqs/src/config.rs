@@ -163,6 +163,11 @@ fn check_endpoint(path: &str, endpoint: &Option<String>, errors: &mut Vec<Config
 }
 
 impl SqsSourceConfig {
+    /// A FIFO queue: records of one message group go in order.
+    pub fn is_fifo(&self) -> bool {
+        QueueUrl::parse(&self.queue_url).is_ok_and(|u| u.is_fifo())
+    }
+
     /// The rules of Lambda's SQS event source mappings, plus the keys' own ranges.
     pub fn validate(&self, path: &str, batch: &BatchConfig, errors: &mut Vec<ConfigError>) {
         check_endpoint(path, &self.endpoint_url, errors);

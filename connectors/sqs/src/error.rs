@@ -1,6 +1,8 @@
 //! Errors of the SQS connector, classified in one place.
 
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use sluice_core::session::{self, SourceError};
+use sluice_core::status::Reason;
 
 /// How a failure should be handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,13 +23,32 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// The ESM state transition reason for this class.
-    pub fn reason(self) -> &'static str {
+    pub fn reason(self) -> Reason {
         match self {
-            ErrorClass::Transient | ErrorClass::Throttled => "PROBLEM: SQS unreachable",
-            ErrorClass::Authentication => "EVENT_SOURCE_AUTHN_ERROR",
-            ErrorClass::Authorization => "EVENT_SOURCE_AUTHZ_ERROR",
-            ErrorClass::NotFound | ErrorClass::Invalid => "ESM_CONFIG_NOT_VALID",
+            ErrorClass::Transient | ErrorClass::Throttled => Reason::ConnectionLost,
+            ErrorClass::Authentication => Reason::AuthenticationRefused,
+            ErrorClass::Authorization => Reason::AuthorizationRefused,
+            ErrorClass::NotFound | ErrorClass::Invalid => Reason::ConfigNotValid(None),
         }
+    }
+}
+
+impl SourceError for SqsError {
+    /// A throttled call leaves the session as it is; other failures end it (the next one
+    /// starts by reading the queue's attributes again); refusals are permanent.
+    fn class(&self) -> session::ErrorClass {
+        match self.class {
+            ErrorClass::Throttled => session::ErrorClass::Transient,
+            ErrorClass::Transient => session::ErrorClass::Disconnected,
+            ErrorClass::Authentication
+            | ErrorClass::Authorization
+            | ErrorClass::NotFound
+            | ErrorClass::Invalid => session::ErrorClass::Permanent,
+        }
+    }
+
+    fn reason(&self) -> Reason {
+        self.class.reason()
     }
 }
 
@@ -116,7 +137,7 @@ mod tests {
 
     #[test]
     fn codes_map_to_esm_reasons() {
-        let reason = |code| classify_code(code).reason();
+        let reason = |code| classify_code(code).reason().to_string();
         assert_eq!(reason("InvalidClientTokenId"), "EVENT_SOURCE_AUTHN_ERROR");
         assert_eq!(reason("SignatureDoesNotMatch"), "EVENT_SOURCE_AUTHN_ERROR");
         assert_eq!(reason("AccessDenied"), "EVENT_SOURCE_AUTHZ_ERROR");

@@ -12,8 +12,19 @@ use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeN
 use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
+use sluice_core::event::EventShape;
 use sluice_core::record::{DeliveryId, HeaderValue, Metadata, Record};
 use std::collections::HashMap;
+
+/// Lambda's SQS event: `{"Records":[...]}`, each record carrying `eventSource` and its ARN
+/// itself, the body under `body`.
+pub const SHAPE: EventShape = EventShape {
+    event_source: "aws:sqs",
+    list_key: "Records",
+    records_carry_source: true,
+    grouped: false,
+    body_key: "body",
+};
 
 /// The fields every record of one queue shares.
 #[derive(Clone, Debug)]

@@ -92,3 +92,56 @@ pub use config::{QueueUrl, SqsSourceConfig, SqsTargetConfig};
 pub use error::SqsError;
 pub use sink::SqsSink;
 pub use source::SqsSource;
+
+use sluice_core::config::ConfigError;
+use sluice_core::connector::{
+    BuiltSource, Defaults, SinkConnector, SinkContext, Sizing, SourceConnector,
+};
+use sluice_core::event::EventShape;
+use sluice_core::session::Driven;
+use sluice_core::sink::Sink;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The SQS connector, as the bridge builds it.
+pub struct Sqs;
+
+impl SourceConnector for Sqs {
+    type Config = SqsSourceConfig;
+    /// Lambda's defaults for SQS: batches of 10, sent as soon as a receive returns.
+    const DEFAULTS: Defaults = Defaults {
+        batch_size: 10,
+        window: Duration::ZERO,
+        concurrency: 5,
+    };
+    const SHAPE: EventShape = event::SHAPE;
+
+    fn build_source(
+        cfg: &SqsSourceConfig,
+        _pipe: &str,
+        sizing: Sizing,
+    ) -> Result<BuiltSource, Vec<ConfigError>> {
+        // Enough receives of 10 to fill `concurrency` batches.
+        let receives = sizing.in_flight().div_ceil(10).clamp(1, 20) as usize;
+        let source = SqsSource::new(cfg, receives)
+            .map_err(|e| vec![ConfigError::new("source.sqs.queue_url", e)])?;
+        Ok(BuiltSource {
+            event_source_arn: source.arn().to_owned(),
+            ordered: cfg.is_fifo(),
+            source: Arc::new(Driven(source)),
+        })
+    }
+}
+
+impl SinkConnector for Sqs {
+    type Config = SqsTargetConfig;
+
+    fn build_sink(
+        cfg: &SqsTargetConfig,
+        ctx: &SinkContext<'_>,
+    ) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
+        let sink = SqsSink::new(cfg)
+            .map_err(|e| vec![ConfigError::new(format!("{}.sqs.queue_url", ctx.path), e)])?;
+        Ok(Arc::new(sink))
+    }
+}

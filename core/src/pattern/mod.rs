@@ -36,7 +36,7 @@ mod tests;
 
 pub use flat::{FlatEvent, MATCH_BUDGET, Steps};
 
-use crate::event::SourceKind;
+use crate::event::EventShape;
 use crate::record::Record;
 use compile::Rule;
 use json::JsonError;
@@ -105,8 +105,8 @@ pub fn test_event_pattern(pattern: &str, event: &str) -> Result<bool, String> {
 
 /// A pipe's `filter`: records go on when any pattern matches.
 ///
-/// Patterns see each record in its Lambda shape, with `body` (SQS) or `data` (ActiveMQ,
-/// RabbitMQ) replaced by the decoded body: its JSON when the body is JSON, else the body as a
+/// Patterns see each record in its Lambda shape, with the shape's body key (`body`, `data`)
+/// replaced by the decoded body: its JSON when the body is JSON, else the body as a
 /// plain string, so a pattern that looks into the body never matches a body that is not JSON.
 #[derive(Clone, Debug)]
 pub struct Filter {
@@ -116,7 +116,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn new(patterns: Vec<Pattern>, kind: SourceKind) -> Self {
+    pub fn new(patterns: Vec<Pattern>, shape: &EventShape) -> Self {
         let mut steps = Steps::default();
         for p in &patterns {
             p.add_steps(&mut steps);
@@ -124,10 +124,7 @@ impl Filter {
         Filter {
             patterns,
             steps,
-            body_key: match kind {
-                SourceKind::Sqs => "body",
-                SourceKind::Mq | SourceKind::Rmq => "data",
-            },
+            body_key: shape.body_key,
         }
     }
 

@@ -3,6 +3,7 @@
 //! event-ruler's README for the corners the pages leave out.
 
 use super::*;
+use crate::testkit::{BARE_SHAPE, GROUPED_SHAPE};
 
 fn check(pattern: &str, event: &str) -> bool {
     test_event_pattern(pattern, event).unwrap_or_else(|e| panic!("{pattern}: {e}"))
@@ -525,7 +526,7 @@ fn records_are_matched_with_their_decoded_body() {
             body.as_bytes().to_vec().into(),
         )
     };
-    let filter = |p: &str| Filter::new(vec![Pattern::parse(p).unwrap()], SourceKind::Sqs);
+    let filter = |p: &str| Filter::new(vec![Pattern::parse(p).unwrap()], &BARE_SHAPE);
     let mut scratch = FlatEvent::new();
     // Lambda's example: RequestCode BBBB only.
     let f = filter(r#"{"body": {"RequestCode": ["BBBB"]}}"#);
@@ -545,7 +546,7 @@ fn records_are_matched_with_their_decoded_body() {
     let meta = filter(r#"{"attributes": {"ApproximateReceiveCount": ["1"]}}"#);
     assert!(meta.accepts(&sqs("not json {"), &mut scratch));
     assert!(meta.accepts(&sqs(r#"{"a": 1}"#), &mut scratch));
-    // ActiveMQ and RabbitMQ: `data` holds base64 in the event, the decoded body for filters.
+    // A `data` shape: `data` holds base64 in the event, the decoded body for filters.
     let mq = Record::new(
         id,
         br#"{"messageID":"x","data":"eyJ0eXBlIjoib3JkZXIifQ=="}"#
@@ -555,7 +556,7 @@ fn records_are_matched_with_their_decoded_body() {
     );
     let f = Filter::new(
         vec![Pattern::parse(r#"{"data": {"type": ["order"]}}"#).unwrap()],
-        SourceKind::Mq,
+        &GROUPED_SHAPE,
     );
     assert!(f.accepts(&mq, &mut scratch));
 }
@@ -582,7 +583,7 @@ fn matching_reuses_its_buffers() {
             )
             .unwrap(),
         ],
-        SourceKind::Sqs,
+        &BARE_SHAPE,
     );
     let mut flat = FlatEvent::new();
     assert!(filter.accepts(&record, &mut flat));

@@ -3,10 +3,9 @@
 //! timeout less a budget for settling and closing, and a batch still in flight then is handed
 //! back by its ids (SQS makes it visible again at once).
 
-use super::{PipeExit, Runner, panic_message};
+use super::{PipeExit, Runner, Settle, panic_message};
 use crate::record::Record;
-use crate::source::Outcome;
-use crate::status::State;
+use crate::status::{LastResult, Reason, State};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -30,12 +29,12 @@ impl Runner {
             PipeExit::Stopped => self
                 .pipe
                 .status
-                .set_state(State::Disabling, "USER_INITIATED"),
+                .set_state(State::Disabling, Reason::UserInitiated),
             PipeExit::Failed(why) => {
                 self.pipe.status.set_connected(false);
                 self.pipe
                     .status
-                    .set_last_result(&format!("PROBLEM: Pipe failed: {why}"));
+                    .set_last_result(LastResult::PipeFailed(why.to_string()));
             }
         }
         if !receiver.is_finished()
@@ -48,9 +47,10 @@ impl Runner {
         }
         // Records the source handed over that were never taken: released with the rest, so
         // a broker that can (SQS) makes them visible again at once.
+        let mut unread = Vec::new();
         while let Ok(r) = rx.try_recv() {
             self.pipe.metrics.source_inflight.inc();
-            self.pending.push(r);
+            unread.push(r);
         }
         self.draining = true;
         while !self.tasks.is_empty() {
@@ -64,25 +64,18 @@ impl Runner {
                         "shutdown timeout: abandoning batches in flight; the broker redelivers them"
                     );
                     self.tasks.abort_all();
-                    let abandoned: Vec<_> = self
-                        .inflight
-                        .drain()
-                        .flat_map(|(_, f)| f.ids)
-                        .map(|id| {
-                            (
-                                id,
-                                Outcome::Retry {
-                                    delay: Duration::ZERO,
-                                },
-                            )
-                        })
-                        .collect();
-                    let _ = tokio::time::timeout_at(close_until, self.settle(&abandoned)).await;
+                    let abandoned: Vec<_> =
+                        self.inflight.drain().flat_map(|(_, f)| f.ids).collect();
+                    let _ = tokio::time::timeout_at(
+                        close_until,
+                        self.settle(Settle::Abandoned(&abandoned)),
+                    )
+                    .await;
                     break;
                 }
             }
         }
-        if tokio::time::timeout_at(close_until, self.release_held())
+        if tokio::time::timeout_at(close_until, self.release_held(unread))
             .await
             .is_err()
         {
@@ -102,7 +95,7 @@ impl Runner {
         if exit == PipeExit::Stopped {
             self.pipe
                 .status
-                .set_state(State::Disabled, "USER_INITIATED");
+                .set_state(State::Disabled, Reason::UserInitiated);
             info!("pipe stopped");
         }
         exit
@@ -110,8 +103,9 @@ impl Runner {
 
     /// Shutdown: everything still held was not delivered; hand it back to the broker now
     /// rather than when the connection closes.
-    async fn release_held(&mut self) {
-        let mut held: Vec<Record> = std::mem::take(&mut self.pending);
+    async fn release_held(&mut self, unread: Vec<Record>) {
+        let mut held: Vec<Record> = self.batcher.take_all();
+        held.extend(unread);
         held.extend(self.ready.drain(..).flat_map(|j| j.records));
         held.extend(
             std::mem::take(&mut self.retries)
@@ -120,18 +114,7 @@ impl Runner {
         );
         self.held = 0;
         self.held_bytes = 0;
-        let settlements: Vec<_> = held
-            .iter()
-            .map(|r| {
-                (
-                    r.id,
-                    Outcome::Retry {
-                        delay: Duration::ZERO,
-                    },
-                )
-            })
-            .collect();
-        self.settle(&settlements).await;
+        self.settle(Settle::Released(&held, Duration::ZERO)).await;
     }
 }
 

@@ -24,27 +24,35 @@
 //! Held records are bounded in count and in bytes; while either bound is reached nothing new
 //! is taken, so the broker's prefetch holds the rest.
 //!
-//! Ordered pipes (SQS FIFO) keep the order of each message group: see `order.rs`. What a
-//! finished delivery leads to is in `settle.rs`; stopping, within the shutdown timeout, in
-//! `drain.rs`.
+//! Files, by responsibility: filling batches in `batcher.rs`; starting deliveries, holding
+//! retries and bounding what is held in `schedule.rs`; what a finished delivery leads to, and
+//! the one settlement path (stale, acked and age metrics), in `settle.rs`; stopping within the
+//! shutdown timeout in `drain.rs`. Ordered pipes (message groups, as in SQS FIFO) keep each
+//! group's order: see `order.rs`. What arrives from the source is counted once, as it arrives
+//! (`on_records`).
 //!
 //! A `filter` is applied as records arrive: a record no pattern matches is acknowledged at
 //! once (in one settlement per wake-up) and counted in `sluice_filtered_messages_total`. An
 //! enrichment runs inside the delivery task, before the target (see `enrich.rs`).
 
+mod batcher;
 mod drain;
 use drain::source_ended;
 mod order;
+mod schedule;
 mod settle;
 
+use batcher::{Added, Batcher};
+use settle::Settle;
+
 use crate::enrich::Enricher;
-use crate::event::{BatchSizer, Envelope};
+use crate::event::Envelope;
 use crate::metrics::PipeMetrics;
 use crate::pattern::{Filter, FlatEvent};
 use crate::record::{Record, now_ms};
 use crate::sink::{Sink, SinkError, SinkOutcome};
 use crate::source::{Acker, Outcome, Source, SourceContext};
-use crate::status::{PipeStatus, State};
+use crate::status::{PipeStatus, Reason, State};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,10 +156,7 @@ impl Pipe {
 struct Runner {
     pipe: Pipe,
     acker: Arc<dyn Acker>,
-    batch_cap: usize,
-    pending: Vec<Record>,
-    sizer: BatchSizer,
-    deadline: Option<Instant>,
+    batcher: Batcher,
     ready: VecDeque<Job>,
     retries: BTreeMap<(Instant, u64), Job>,
     retry_seq: u64,
@@ -173,7 +178,6 @@ struct Runner {
     flat: FlatEvent,
     /// Filtered-out records waiting for their acknowledgement.
     filtered: Vec<(crate::record::DeliveryId, Outcome)>,
-    filtered_bytes: u64,
 }
 
 impl Runner {
@@ -182,10 +186,12 @@ impl Runner {
         let batch_cap = pipe.settings.batch_size.min(pipe.sink.max_batch()).max(1);
         Runner {
             acker,
-            batch_cap,
-            pending: Vec::with_capacity(batch_cap),
-            sizer: BatchSizer::default(),
-            deadline: None,
+            batcher: Batcher::new(
+                pipe.envelope.clone(),
+                batch_cap,
+                pipe.settings.max_bytes,
+                pipe.settings.window,
+            ),
             ready: VecDeque::new(),
             retries: BTreeMap::new(),
             retry_seq: 0,
@@ -205,17 +211,16 @@ impl Runner {
             draining: false,
             flat: FlatEvent::new(),
             filtered: Vec::new(),
-            filtered_bytes: 0,
             pipe,
         }
     }
 
     async fn run(mut self, stop: CancellationToken, shutdown_timeout: Duration) -> PipeExit {
         let p = &self.pipe;
-        p.status.set_state(State::Enabling, "USER_INITIATED");
+        p.status.set_state(State::Enabling, Reason::UserInitiated);
         // Room for one batch in the channel: enough to keep the batcher busy, small enough
         // that a stopped pipe holds little outside the broker's prefetch.
-        let (tx, mut rx) = mpsc::channel(self.batch_cap.clamp(16, 1024));
+        let (tx, mut rx) = mpsc::channel(self.batcher.cap().clamp(16, 1024));
         let receive_stop = stop.child_token();
         let ctx = SourceContext {
             metrics: p.metrics.clone(),
@@ -226,20 +231,17 @@ impl Runner {
         let mut receiver = tokio::spawn(
             async move { source.run(tx, ctx, rs).await }.instrument(tracing::Span::current()),
         );
-        p.status.set_state(State::Enabled, "USER_INITIATED");
+        p.status.set_state(State::Enabled, Reason::UserInitiated);
         info!(source = %p.source.describe(), target = %p.sink.describe(), "pipe started");
 
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut received = Vec::with_capacity(self.batch_cap);
+        let mut received = Vec::with_capacity(self.batcher.cap());
         let mut exit = PipeExit::Stopped;
         loop {
             self.dispatch();
-            let accept = self.ready.is_empty()
-                && self.pending.len() < self.batch_cap
-                && self.held < self.hold_cap
-                && self.held_bytes < self.hold_bytes_cap;
-            let deadline = self.deadline;
+            let accept = self.ready.is_empty() && self.batcher.room() > 0 && !self.holding_full();
+            let deadline = self.batcher.deadline();
             let next_retry = self.retries.keys().next().map(|(t, _)| *t);
             tokio::select! {
                 biased;
@@ -262,11 +264,8 @@ impl Runner {
                     break;
                 }
                 // Everything already queued in one wake-up, up to the room in the batch.
-                n = rx.recv_many(&mut received, self.batch_cap - self.pending.len()), if accept => {
-                    for r in received.drain(..) {
-                        self.on_record(r).await;
-                    }
-                    self.ack_filtered().await;
+                n = rx.recv_many(&mut received, self.batcher.room()), if accept => {
+                    self.on_records(&mut received).await;
                     if n == 0 {
                         // The sender is gone, so the receiver task has ended: let its branch
                         // say how.
@@ -284,61 +283,48 @@ impl Runner {
         self.drain(exit, receiver, rx, shutdown_timeout).await
     }
 
-    /// Settle at the source: the one place the runner talks to the acker, so that
-    /// `sluice_source_inflight_messages` and stale settlements are counted once. Returns how
-    /// many were stale.
-    async fn settle(&self, settlements: &[(crate::record::DeliveryId, Outcome)]) -> usize {
-        if settlements.is_empty() {
-            return 0;
-        }
-        let stale = self.acker.settle(settlements).await;
+    /// Records from the source, as many as one wake-up took: counted once, here, then
+    /// filtered and batched.
+    async fn on_records(&mut self, received: &mut Vec<Record>) {
         let m = &self.pipe.metrics;
-        m.stale.inc_by(stale as u64);
-        m.source_inflight.dec_by(settlements.len() as i64);
-        stale
+        m.source_messages.inc_by(received.len() as u64);
+        m.source_bytes.inc_by(body_bytes(received) as u64);
+        m.source_inflight.inc_by(received.len() as i64);
+        for r in received.drain(..) {
+            self.on_record(r).await;
+        }
+        self.ack_filtered().await;
     }
 
     /// One record from the source.
     async fn on_record(&mut self, record: Record) {
-        self.pipe.metrics.source_inflight.inc();
         if let Some(filter) = &self.pipe.filter
             && !filter.accepts(&record, &mut self.flat)
         {
-            self.filtered_bytes += record.body.len() as u64;
             self.filtered.push((record.id, Outcome::Ack));
             return;
         }
-        let env = &self.pipe.envelope;
-        let max = self.pipe.settings.max_bytes;
         self.last_received_ms = Some(record.born_ms());
-        if self.sizer.alone(env, &record) > max {
-            let m = &self.pipe.metrics;
-            m.source_messages.inc();
-            m.source_bytes.inc_by(record.body.len() as u64);
-            m.dropped_oversize.inc();
-            warn!(
-                bytes = record.body.len(),
-                max_bytes = max,
-                "record larger than batch.max_bytes on its own: sent to the dead-letter path"
-            );
-            let mut record = record;
-            record.last_error = Some("oversize: larger than batch.max_bytes".into());
-            self.give_up(vec![record], false).await;
-            return;
-        }
-        if !self.pending.is_empty() && self.sizer.with(env, &record) > max {
-            self.close_batch();
-        }
-        self.sizer.add(&self.pipe.envelope, &record);
-        self.pending.push(record);
-        let now = Instant::now();
-        if self.pending.len() == 1 {
-            self.deadline = Some(now + self.pipe.settings.window);
-        }
-        let window_over =
-            !self.pipe.settings.window.is_zero() && self.deadline.is_some_and(|d| now >= d);
-        if self.pending.len() >= self.batch_cap || window_over {
-            self.close_batch();
+        match self.batcher.add(record) {
+            Added::Oversize(record) => {
+                let mut record = *record;
+                self.pipe.metrics.dropped_oversize.inc();
+                warn!(
+                    bytes = record.body.len(),
+                    max_bytes = self.pipe.settings.max_bytes,
+                    "record larger than batch.max_bytes on its own: sent to the dead-letter path"
+                );
+                record.last_error = Some("oversize: larger than batch.max_bytes".into());
+                self.give_up(vec![record], false).await;
+            }
+            Added::Pending { closed } => {
+                if let Some(batch) = closed {
+                    self.enqueue(batch);
+                }
+                if self.batcher.full() {
+                    self.close_batch();
+                }
+            }
         }
     }
 
@@ -347,204 +333,29 @@ impl Runner {
         if self.filtered.is_empty() {
             return;
         }
-        let n = self.filtered.len();
         let filtered = std::mem::take(&mut self.filtered);
-        let stale = self.settle(&filtered).await;
+        self.settle(Settle::Filtered(&filtered)).await;
         self.filtered = filtered;
         self.filtered.clear();
-        let m = &self.pipe.metrics;
-        m.source_messages.inc_by(n as u64);
-        m.source_bytes
-            .inc_by(std::mem::take(&mut self.filtered_bytes));
-        m.filtered.inc_by(n as u64);
-        m.acked.inc_by((n - stale) as u64);
     }
 
     fn close_batch(&mut self) {
-        self.deadline = None;
-        if self.pending.is_empty() {
-            return;
+        if let Some(batch) = self.batcher.close() {
+            self.enqueue(batch);
         }
-        self.sizer.clear();
-        let records = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch_cap));
-        // Counted once per batch rather than once per record.
-        let m = &self.pipe.metrics;
-        m.source_messages.inc_by(records.len() as u64);
-        m.source_bytes
-            .inc_by(records.iter().map(|r| r.body.len() as u64).sum());
+    }
+
+    fn enqueue(&mut self, records: Vec<Record>) {
         self.ready.push_back(Job {
             dest: Dest::Target,
             records,
         });
     }
 
-    /// Start ready jobs while there are free slots.
-    fn dispatch(&mut self) {
-        if self.draining {
-            return;
-        }
-        while self.tasks.len() < self.pipe.settings.concurrency {
-            let Some(mut job) = self.next_job() else {
-                break;
-            };
-            if let Some(epoch) = self.acker.live_epoch()
-                && job.records.iter().any(|r| r.id.epoch != epoch)
-            {
-                // Their connection is gone and the broker redelivers them. Not a settlement,
-                // so not counted as stale: they simply leave the pipe.
-                let before = job.records.len();
-                job.records.retain(|r| r.id.epoch == epoch);
-                let left = before - job.records.len();
-                self.pipe.metrics.source_inflight.dec_by(left as i64);
-                tracing::debug!(
-                    records = left,
-                    "records of a lost connection left to the broker"
-                );
-                if job.records.is_empty() {
-                    continue;
-                }
-            }
-            let sink = match job.dest {
-                Dest::Target => self.pipe.sink.clone(),
-                Dest::DeadLetter => match &self.pipe.dead_letter {
-                    Some(s) => s.clone(),
-                    None => continue,
-                },
-            };
-            if job.dest == Dest::Target {
-                self.pipe
-                    .metrics
-                    .batch_messages
-                    .observe(job.records.len() as f64);
-            }
-            let span = info_span!("batch", records = job.records.len(), dest = ?job.dest);
-            let oldest = oldest(&job.records);
-            let ids = job.records.iter().map(|r| r.id).collect();
-            let groups = if self.pipe.settings.ordered && job.dest == Dest::Target {
-                order::groups(&job.records)
-            } else {
-                Vec::new()
-            };
-            for g in &groups {
-                *self.busy.entry(g.clone()).or_default() += 1;
-            }
-            let enricher = match job.dest {
-                Dest::Target => self.pipe.enricher.clone(),
-                Dest::DeadLetter => None,
-            };
-            let metrics = self.pipe.metrics.clone();
-            let handle = self.tasks.spawn(
-                async move {
-                    use futures_util::FutureExt;
-                    let started = Instant::now();
-                    let call = async {
-                        match &enricher {
-                            Some(e) => {
-                                crate::enrich::deliver(
-                                    e.as_ref(),
-                                    sink.as_ref(),
-                                    &job.records,
-                                    &metrics,
-                                )
-                                .await
-                            }
-                            None => crate::sink::deliver_within(sink.as_ref(), &job.records).await,
-                        }
-                    };
-                    // A connector that panics on some input fails this batch (an attempt),
-                    // rather than losing track of its records.
-                    let result = std::panic::AssertUnwindSafe(call)
-                        .catch_unwind()
-                        .await
-                        .unwrap_or_else(|p| {
-                            Err(SinkError::Failed(format!(
-                                "the connector panicked: {}",
-                                panic_message(p)
-                            )))
-                        });
-                    Done {
-                        dest: job.dest,
-                        records: job.records,
-                        result,
-                        elapsed: started.elapsed(),
-                    }
-                }
-                .instrument(span),
-            );
-            self.inflight.insert(
-                handle.id(),
-                InFlight {
-                    oldest,
-                    groups,
-                    ids,
-                },
-            );
-        }
-        self.pipe.metrics.inflight.set(self.tasks.len() as i64);
-    }
-
-    /// The next job that may start: the oldest, or for ordered pipes the oldest whose groups
-    /// are neither in flight nor held by an older job.
-    fn next_job(&mut self) -> Option<Job> {
-        if !self.pipe.settings.ordered {
-            return self.ready.pop_front();
-        }
-        let i = order::first_free(&self.ready, &self.busy, self.retries.values())?;
-        self.ready.remove(i)
-    }
-
-    /// A batch is no longer in flight.
-    fn finished(&mut self, id: tokio::task::Id) {
-        let Some(f) = self.inflight.remove(&id) else {
-            return;
-        };
-        for g in f.groups {
-            if let Some(n) = self.busy.get_mut(&g) {
-                *n -= 1;
-                if *n == 0 {
-                    self.busy.remove(&g);
-                }
-            }
-        }
-    }
-
-    fn release_retries(&mut self) {
-        let now = Instant::now();
-        let mut due = Vec::new();
-        while let Some(entry) = self.retries.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            due.push(entry.remove());
-        }
-        // Ahead of newer records: retried records are older than anything waiting.
-        for job in due.into_iter().rev() {
-            self.held -= job.records.len();
-            self.held_bytes -= body_bytes(&job.records);
-            self.ready.push_front(job);
-        }
-    }
-
-    fn schedule(&mut self, dest: Dest, records: Vec<Record>, delay: Duration) {
-        if records.is_empty() {
-            return;
-        }
-        self.retry_seq += 1;
-        self.held += records.len();
-        self.held_bytes += body_bytes(&records);
-        // Delays are capped by validation; this also survives an absurd one.
-        let now = Instant::now();
-        let at = now
-            .checked_add(delay)
-            .unwrap_or(now + self.pipe.settings.backoff_max);
-        self.retries
-            .insert((at, self.retry_seq), Job { dest, records });
-    }
-
     /// Once a second: the age of the oldest record held (else of the last one received).
     /// Sampling what is held is cheaper than tracking every record as it moves.
     fn report(&mut self) {
-        let held = oldest(&self.pending)
+        let held = oldest(self.batcher.pending())
             .into_iter()
             .chain(self.ready.iter().filter_map(|j| oldest(&j.records)))
             .chain(self.retries.values().filter_map(|j| oldest(&j.records)))

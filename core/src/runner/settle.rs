@@ -1,4 +1,6 @@
-//! What the runner does with a finished delivery: acknowledge, retry, or give up.
+//! What the runner does with a finished delivery: acknowledge, retry, or give up; and the one
+//! path every settlement at the source takes ([`Runner::settle`]), which counts stale
+//! settlements, acknowledgements and ages.
 
 /// Times a dead-letter destination may refuse a record (answer with a failure, not be
 /// unreachable) before the record takes the broker's own dead-letter path instead: a record
@@ -13,14 +15,92 @@ const UNREACHABLE_BACKOFF_MAX: Duration = Duration::from_secs(30);
 use super::order::{Fates, partition};
 use super::{Dest, Done, Runner};
 use crate::backoff;
-use crate::record::{Record, now_ms};
+use crate::record::{DeliveryId, Record, now_ms};
 use crate::sink::{SinkError, SinkOutcome};
 use crate::source::Outcome;
+use crate::status::LastResult;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{error, warn};
 
+/// Records settled at the source, and why: that decides the outcome and what is counted.
+pub(super) enum Settle<'a> {
+    /// Delivered to the target or the dead-letter destination: acknowledged, age observed.
+    Delivered(&'a [Record]),
+    /// Filtered out: acknowledged.
+    Filtered(&'a [(DeliveryId, Outcome)]),
+    /// Given up to the broker's own dead-letter path: rejected.
+    GivenUp(&'a [Record]),
+    /// Not delivered: back to the broker, to be delivered again after the delay.
+    Released(&'a [Record], Duration),
+    /// Batches abandoned in flight at the shutdown timeout: back to the broker at once.
+    Abandoned(&'a [DeliveryId]),
+}
+
 impl Runner {
+    /// Settle at the source: the one place the runner talks to the acker, so that
+    /// `sluice_source_inflight_messages`, stale settlements, acknowledgements and ages are
+    /// counted once. Returns how many were stale.
+    pub(super) async fn settle(&self, what: Settle<'_>) -> usize {
+        let owned: Vec<(DeliveryId, Outcome)>;
+        let settlements: &[(DeliveryId, Outcome)] = match &what {
+            Settle::Filtered(s) => s,
+            Settle::Delivered(r) => {
+                owned = with_outcome(r, Outcome::Ack);
+                &owned
+            }
+            Settle::GivenUp(r) => {
+                owned = with_outcome(r, Outcome::Reject);
+                &owned
+            }
+            Settle::Released(r, delay) => {
+                owned = with_outcome(r, Outcome::Retry { delay: *delay });
+                &owned
+            }
+            Settle::Abandoned(ids) => {
+                owned = ids
+                    .iter()
+                    .map(|id| {
+                        (
+                            *id,
+                            Outcome::Retry {
+                                delay: Duration::ZERO,
+                            },
+                        )
+                    })
+                    .collect();
+                &owned
+            }
+        };
+        if settlements.is_empty() {
+            return 0;
+        }
+        let stale = self.acker.settle(settlements).await;
+        let m = &self.pipe.metrics;
+        m.stale.inc_by(stale as u64);
+        m.source_inflight.dec_by(settlements.len() as i64);
+        let live = (settlements.len() - stale) as u64;
+        match what {
+            Settle::Delivered(records) => {
+                m.acked.inc_by(live);
+                let now = now_ms();
+                for r in records {
+                    m.message_age
+                        .observe(now.saturating_sub(r.born_ms()) as f64 / 1000.0);
+                }
+            }
+            Settle::Filtered(s) => {
+                m.filtered.inc_by(s.len() as u64);
+                m.acked.inc_by(live);
+            }
+            Settle::GivenUp(_) => {
+                m.broker_dead_lettered.inc_by(live);
+            }
+            Settle::Released(..) | Settle::Abandoned(_) => {}
+        }
+        stale
+    }
+
     pub(super) async fn on_done(&mut self, done: Done) {
         let Done {
             dest,
@@ -41,7 +121,7 @@ impl Runner {
             (Dest::Target, Ok(SinkOutcome::Delivered)) => {
                 m.req_success.inc();
                 m.delivered.inc_by(records.len() as u64);
-                self.pipe.status.set_last_result("OK");
+                self.pipe.status.set_last_result(LastResult::Ok);
                 self.ack(records).await;
             }
             (Dest::Target, Ok(SinkOutcome::Partial { failed })) => {
@@ -57,7 +137,7 @@ impl Runner {
                 } = partition(records, &failed, self.pipe.settings.ordered);
                 held_back.extend(self.take_waiting(&failed));
                 m.delivered.inc_by(delivered.len() as u64);
-                self.pipe.status.set_last_result("OK");
+                self.pipe.status.set_last_result(LastResult::Ok);
                 self.ack(delivered).await;
                 self.fail(failed, "reported in batchItemFailures", held_back)
                     .await;
@@ -67,9 +147,7 @@ impl Runner {
                 // Throttling is not an attempt: the same records go again after the delay the
                 // target asked for (or the first backoff step).
                 let delay = self.throttle_delay(retry_after);
-                self.pipe
-                    .status
-                    .set_last_result("PROBLEM: Function throttled");
+                self.pipe.status.set_last_result(LastResult::Throttled);
                 self.hold_or_release(Dest::Target, records, delay, false)
                     .await;
             }
@@ -78,7 +156,7 @@ impl Runner {
                 m.req_error.inc();
                 self.pipe
                     .status
-                    .set_last_result("PROBLEM: Target unreachable");
+                    .set_last_result(LastResult::TargetUnreachable);
                 self.wait_for_reachable(Dest::Target, records, &e).await;
             }
             (Dest::Target, Err(e)) => {
@@ -87,9 +165,7 @@ impl Runner {
                     _ => m.req_error.inc(),
                 };
                 warn!(error = %e, records = records.len(), "batch failed");
-                self.pipe
-                    .status
-                    .set_last_result("PROBLEM: Function call failed");
+                self.pipe.status.set_last_result(LastResult::CallFailed);
                 let waiting = self.take_waiting(&records);
                 self.fail(records, &e.to_string(), waiting).await;
             }
@@ -171,40 +247,13 @@ impl Runner {
             job.records = keep;
         }
         self.ready.retain(|j| !j.records.is_empty());
-        if self.pending.iter().any(in_groups) {
-            let (out, keep): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(in_groups);
-            // Received, though their batch never closed (where records are counted).
-            let m = &self.pipe.metrics;
-            m.source_messages.inc_by(out.len() as u64);
-            m.source_bytes
-                .inc_by(out.iter().map(|r| r.body.len() as u64).sum());
-            taken.extend(out);
-            self.pending = keep;
-            self.sizer.clear();
-            for r in &self.pending {
-                self.sizer.add(&self.pipe.envelope, r);
-            }
-            if self.pending.is_empty() {
-                self.deadline = None;
-            }
-        }
+        taken.extend(self.batcher.take_if(in_groups));
         taken
     }
 
     /// Acknowledge delivered (or dead-lettered) records at the source.
     pub(super) async fn ack(&mut self, records: Vec<Record>) {
-        if records.is_empty() {
-            return;
-        }
-        let settlements: Vec<_> = records.iter().map(|r| (r.id, Outcome::Ack)).collect();
-        let stale = self.settle(&settlements).await;
-        let m = &self.pipe.metrics;
-        m.acked.inc_by((records.len() - stale) as u64);
-        let now = now_ms();
-        for r in &records {
-            m.message_age
-                .observe(now.saturating_sub(r.born_ms()) as f64 / 1000.0);
-        }
+        self.settle(Settle::Delivered(&records)).await;
     }
 
     /// Count a failed delivery of these records; retry them after a backoff or give them up.
@@ -260,11 +309,7 @@ impl Runner {
         attempted: bool,
     ) {
         if self.draining || (attempted && self.acker.broker_redelivers()) {
-            let settlements: Vec<_> = records
-                .iter()
-                .map(|r| (r.id, Outcome::Retry { delay }))
-                .collect();
-            self.settle(&settlements).await;
+            self.settle(Settle::Released(&records, delay)).await;
         } else {
             self.schedule(dest, records, delay);
         }
@@ -305,12 +350,7 @@ impl Runner {
                 records = rest;
             }
         } else {
-            let settlements: Vec<_> = records.iter().map(|r| (r.id, Outcome::Reject)).collect();
-            let stale = self.settle(&settlements).await;
-            self.pipe
-                .metrics
-                .broker_dead_lettered
-                .inc_by((records.len() - stale) as u64);
+            self.settle(Settle::GivenUp(&records)).await;
         }
     }
 
@@ -354,4 +394,8 @@ impl Runner {
         self.hold_or_release(Dest::DeadLetter, again, delay, false)
             .await;
     }
+}
+
+fn with_outcome(records: &[Record], outcome: Outcome) -> Vec<(DeliveryId, Outcome)> {
+    records.iter().map(|r| (r.id, outcome)).collect()
 }

@@ -1,8 +1,8 @@
 //! Runner behaviour with paused tokio time: no real waiting, deterministic windows and backoff.
 
 use super::*;
-use crate::event::{Format, SourceKind};
-use crate::testkit::{MemorySource, ScriptedSink, record};
+use crate::event::Format;
+use crate::testkit::{GROUPED_SHAPE, MemorySource, ScriptedSink, record};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn settings() -> PipeSettings {
@@ -52,7 +52,7 @@ fn start_with(
         dead_letter: dead_letter.map(|d| d as Arc<dyn Sink>),
         filter: None,
         enricher: None,
-        envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
+        envelope: Envelope::new(GROUPED_SHAPE, Format::Lambda, "arn"),
         settings,
         metrics: metrics.clone(),
         status: status.clone(),
@@ -167,7 +167,7 @@ async fn one_record_waits_for_the_window_and_zero_window_sends_at_once() {
 async fn max_bytes_splits_batches_and_oversize_goes_to_dead_letter() {
     let sink = ScriptedSink::ok();
     let dlq = ScriptedSink::ok();
-    let env = Envelope::new(SourceKind::Rmq, Format::Lambda, "arn");
+    let env = Envelope::new(GROUPED_SHAPE, Format::Lambda, "arn");
     // Room for exactly three records of this size.
     let max = env.size(&[record(10), record(11), record(12)]);
     let h = start(
@@ -553,7 +553,7 @@ async fn a_source_that_panics_ends_the_pipe_as_failed_and_closes_it() {
         dead_letter: None,
         filter: None,
         enricher: None,
-        envelope: Envelope::new(SourceKind::Rmq, Format::Lambda, "arn"),
+        envelope: Envelope::new(GROUPED_SHAPE, Format::Lambda, "arn"),
         settings: settings(),
         metrics: PipeMetrics::detached("t"),
         status: status.clone(),

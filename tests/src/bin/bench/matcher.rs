@@ -6,7 +6,6 @@
 //! with the event already flattened, and records per second for the whole filter (flatten the
 //! record with its decoded body, then try every pattern, as a pipe does).
 
-use sluice_core::event::SourceKind;
 use sluice_core::pattern::{Filter, FlatEvent, Pattern};
 use sluice_core::record::{DeliveryId, Record};
 use std::hint::black_box;
@@ -88,7 +87,7 @@ pub fn run() {
     );
     for n in [1, 10, 100] {
         let ps = patterns(n);
-        let filter = Filter::new(ps.clone(), SourceKind::Sqs);
+        let filter = Filter::new(ps.clone(), &sluice_sqs::event::SHAPE);
         let mut flat = FlatEvent::new();
         assert!(
             filter.accepts(&record, &mut flat),

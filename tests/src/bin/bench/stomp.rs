@@ -9,7 +9,7 @@
 use super::run::{SluiceRun, report};
 use super::usage;
 use futures_util::{SinkExt, StreamExt};
-use sluice_stomp::codec::{Frame, Item, Out, StompCodec};
+use sluice_activemq::stomp::codec::{Frame, Item, Out, StompCodec};
 use sluice_tests::stomp::{Client, activemq_port};
 use sluice_tests::unique;
 use std::time::Instant;

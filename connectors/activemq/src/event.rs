@@ -1,7 +1,24 @@
-//! One record of Lambda's `aws:mq` event (an ActiveMQ message), in Lambda's field order.
-//! Shared by the STOMP and OpenWire sources, which fill it from different wire fields.
+//! Lambda's `aws:mq` event: its shape, and one record (an ActiveMQ message) in Lambda's field
+//! order. Both protocols fill the record, from different wire fields (`stomp/event.rs`,
+//! `openwire/event.rs`).
 
 use serde::Serialize;
+use sluice_core::event::EventShape;
+
+/// `{"eventSource":"aws:mq","eventSourceArn":ARN,"messages":[...]}`, the body base64 in
+/// `data`.
+pub const SHAPE: EventShape = EventShape {
+    event_source: "aws:mq",
+    list_key: "messages",
+    records_carry_source: false,
+    grouped: false,
+    body_key: "data",
+};
+
+/// `eventSourceArn` when the pipe file gives none: a local broker ARN naming the host.
+pub fn default_arn(host: &str) -> String {
+    format!("arn:aws:mq:local:000000000000:broker:{host}")
+}
 
 /// Serialized as Lambda sends it: every key present, unset values `null`.
 #[derive(Serialize)]

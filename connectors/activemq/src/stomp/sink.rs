@@ -1,9 +1,10 @@
 //! The STOMP target: SEND every record with a receipt, then wait for all the receipts.
 
-use crate::codec::{Frame, Item, Out};
-use crate::config::{Endpoint, StompTargetConfig, destination, endpoints};
-use crate::connection::{self, Conn, Login};
-use crate::error::StompError;
+use crate::config::{ActiveMqTargetConfig, Brokers, Protocol};
+use crate::stomp::codec::{Frame, Item, Out};
+use crate::stomp::connection::{self, Conn, Login};
+use crate::stomp::destination;
+use crate::stomp::error::StompError;
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::record::{HeaderValue, Record};
@@ -22,7 +23,7 @@ const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `content-length` (a bytes message for ActiveMQ). Records that were retried carry
 /// `x-sluice-attempts` and `x-sluice-error` headers.
 pub struct StompSink {
-    endpoints: Vec<Endpoint>,
+    brokers: Brokers,
     login: Login,
     destination: String,
     persistent: bool,
@@ -33,12 +34,12 @@ pub struct StompSink {
 }
 
 impl StompSink {
-    pub fn new(cfg: &StompTargetConfig) -> Result<Self, String> {
-        let endpoints = endpoints(&cfg.url)?;
+    pub fn new(cfg: &ActiveMqTargetConfig) -> Result<Self, String> {
+        let brokers = Brokers::parse(cfg.url.expose(), Protocol::Stomp)?;
         Ok(StompSink {
             display: format!(
                 "activemq(stomp) {} destination={}",
-                endpoints[0], cfg.destination
+                brokers.endpoints[0], cfg.destination
             ),
             login: Login {
                 username: cfg.username.clone(),
@@ -51,7 +52,7 @@ impl StompSink {
             attempts: AtomicUsize::new(0),
             receipts: AtomicUsize::new(0),
             live: Mutex::new(None),
-            endpoints,
+            brokers,
         })
     }
 
@@ -78,7 +79,10 @@ impl StompSink {
             f = f.header("priority", p.to_string());
         }
         for (k, v) in &m.headers {
-            if k.starts_with("x-sluice-") || f.get(k).is_some() || crate::event::is_reserved(k) {
+            if k.starts_with("x-sluice-")
+                || f.get(k).is_some()
+                || crate::stomp::event::is_reserved(k)
+            {
                 continue;
             }
             let v = match v {
@@ -148,7 +152,7 @@ impl Sink for StompSink {
         let mut live = self.live.lock().await;
         if live.is_none() {
             let attempt = self.attempts.fetch_add(1, Ordering::Relaxed);
-            let c = connection::connect(&self.endpoints, attempt, &self.login)
+            let c = connection::connect(self.brokers.pick(0, attempt), &self.login)
                 .await
                 .map_err(|e| SinkError::Connection(e.to_string()))?;
             *live = Some(c.conn);

@@ -8,13 +8,13 @@
 //! properties, as strings). STOMP carries no broker in/out times: `brokerInTime` is the
 //! message's `timestamp` and `brokerOutTime` the moment Sluice received it.
 
+use crate::event::{BYTES_MESSAGE, MqDestination, MqMessage, TEXT_MESSAGE};
 use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use sluice_core::mq::{BYTES_MESSAGE, MqDestination, MqMessage, TEXT_MESSAGE};
 use sluice_core::record::{DeliveryId, HeaderValue, Metadata, Record, now_ms};
 
-use crate::codec::Frame;
+use crate::stomp::codec::Frame;
 
 /// Headers that are JMS fields or STOMP plumbing, not properties.
 const NOT_PROPERTIES: [&str; 17] = [

@@ -1,13 +1,14 @@
 //! Connecting: TCP or TLS, the `WireFormatInfo` exchange, `ConnectionInfo` with the
 //! credentials, and one session. Also the ids a connection hands out.
 
-use crate::config::{Brokers, Endpoint};
-use crate::error::OpenWireError;
-use crate::wire::{
+use crate::config::Endpoint;
+use crate::connection::{self as net, Io};
+use crate::openwire::error::OpenWireError;
+use crate::openwire::wire::{
     Command, ConnectionInfo, Header, OpenWireCodec, Primitive, SessionId, WireFormatInfo,
 };
 use futures_util::{SinkExt, StreamExt};
-use sluice_core::net::{self, Io};
+use sluice_core::config::Secret;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::codec::Framed;
@@ -24,7 +25,7 @@ const OLDEST_VERSION: i32 = 10;
 #[derive(Clone, Debug)]
 pub struct Login {
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Offered as `MaxInactivityDuration`; zero turns the inactivity monitor off on both sides
     /// (the target's connection sits idle between batches).
     pub max_inactivity: Duration,
@@ -83,7 +84,7 @@ fn wire_format_info(login: &Login) -> WireFormatInfo {
             ("CacheSize".into(), Primitive::Int(0)),
             (
                 "MaxFrameSize".into(),
-                Primitive::Long(crate::wire::MAX_FRAME as i64),
+                Primitive::Long(crate::openwire::wire::MAX_FRAME as i64),
             ),
             ("ProviderName".into(), Primitive::String("Sluice".into())),
             (
@@ -111,15 +112,9 @@ pub async fn next(conn: &mut Conn) -> Result<Command, OpenWireError> {
     }
 }
 
-/// Connect to the broker `attempt` picks (in turn from `start`) and open a session.
-pub async fn connect(
-    brokers: &Brokers,
-    start: usize,
-    attempt: usize,
-    login: &Login,
-) -> Result<Connected, OpenWireError> {
-    let n = brokers.endpoints.len();
-    let endpoint = brokers.endpoints[(start + attempt) % n].clone();
+/// Connect to `endpoint` and open a session.
+pub async fn connect(endpoint: &Endpoint, login: &Login) -> Result<Connected, OpenWireError> {
+    let endpoint = endpoint.clone();
     let io = net::open(
         &endpoint.host,
         endpoint.port,
@@ -169,7 +164,8 @@ pub async fn connect(
         connection_id: connection.clone(),
         client_id: Some(connection.clone()),
         user_name: login.username.clone(),
-        password: login.password.clone(),
+        // The one moment the secret is read.
+        password: login.password.as_ref().map(|p| p.expose().to_owned()),
         ..ConnectionInfo::default()
     };
     // The broker's BrokerInfo comes before the answer to ConnectionInfo.

@@ -1,10 +1,12 @@
 //! The OpenWire target: every record sent as a JMS message with a response required, so a
 //! confirmed send means stored (persistent messages are in the broker's store by then).
 
-use crate::config::{Brokers, OpenWireTargetConfig, brokers};
-use crate::connection::{self, Conn, Login};
-use crate::error::OpenWireError;
-use crate::wire::{Command, Destination, Header, Message, MessageId, Primitive, ProducerId, types};
+use crate::config::{ActiveMqTargetConfig, Brokers, Protocol};
+use crate::openwire::connection::{self, Conn, Login};
+use crate::openwire::error::OpenWireError;
+use crate::openwire::wire::{
+    Command, Destination, Header, Message, MessageId, Primitive, ProducerId, types,
+};
 use async_trait::async_trait;
 use futures_util::SinkExt;
 use sluice_core::record::{HeaderValue, Record, now_ms};
@@ -43,8 +45,8 @@ pub struct OpenWireSink {
 }
 
 impl OpenWireSink {
-    pub fn new(cfg: &OpenWireTargetConfig) -> Result<Self, String> {
-        let brokers = brokers(&cfg.url)?;
+    pub fn new(cfg: &ActiveMqTargetConfig) -> Result<Self, String> {
+        let brokers = Brokers::parse(cfg.url.expose(), Protocol::Openwire)?;
         Ok(OpenWireSink {
             display: format!(
                 "activemq(openwire) {} destination={}",
@@ -68,7 +70,8 @@ impl OpenWireSink {
 
     async fn connect(&self) -> Result<Producer, OpenWireError> {
         let attempt = self.attempts.fetch_add(1, Ordering::Relaxed);
-        let mut c = connection::connect(&self.brokers, self.start, attempt, &self.login).await?;
+        let mut c =
+            connection::connect(self.brokers.pick(self.start, attempt), &self.login).await?;
         let id = ProducerId {
             connection: c.session.connection.clone(),
             session: c.session.value,

@@ -1,10 +1,11 @@
 //! Connecting: TCP or TLS (rustls on ring), the CONNECT handshake, heart-beat negotiation.
 
-use crate::codec::{Frame, Item, Out, StompCodec};
 use crate::config::Endpoint;
-use crate::error::StompError;
+use crate::connection::{self as net, Io};
+use crate::stomp::codec::{Frame, Item, Out, StompCodec};
+use crate::stomp::error::StompError;
 use futures_util::{SinkExt, StreamExt};
-use sluice_core::net::{self, Io};
+use sluice_core::config::Secret;
 use std::time::Duration;
 use tokio_util::codec::Framed;
 
@@ -16,7 +17,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct Login {
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub virtual_host: Option<String>,
     /// Heart-beat interval offered both ways; zero for none.
     pub heart_beat: Duration,
@@ -36,13 +37,9 @@ async fn open(e: &Endpoint) -> Result<Box<dyn Io>, StompError> {
     Ok(net::open(&e.host, e.port, e.tls, CONNECT_TIMEOUT, &e.to_string()).await?)
 }
 
-/// Connect to the endpoint `attempt` picks (endpoints are tried in turn) and log in.
-pub async fn connect(
-    endpoints: &[Endpoint],
-    attempt: usize,
-    login: &Login,
-) -> Result<Connected, StompError> {
-    let endpoint = endpoints[attempt % endpoints.len()].clone();
+/// Connect to `endpoint` and log in.
+pub async fn connect(endpoint: &Endpoint, login: &Login) -> Result<Connected, StompError> {
+    let endpoint = endpoint.clone();
     let io = open(&endpoint).await?;
     let mut conn = Framed::new(io, StompCodec::default());
     let hb = login.heart_beat.as_millis() as u64;
@@ -60,7 +57,8 @@ pub async fn connect(
         connect = connect.header("login", u.clone());
     }
     if let Some(p) = &login.password {
-        connect = connect.header("passcode", p.clone());
+        // The one moment the secret is read.
+        connect = connect.header("passcode", p.expose().to_owned());
     }
     conn.send(Out::Frame(connect)).await?;
     let answer = tokio::time::timeout(CONNECT_TIMEOUT, async {

@@ -1,6 +1,6 @@
 //! Opening a byte stream to a broker: TCP with a timeout, optionally TLS (rustls on ring,
-//! the system's root certificates). Shared by the connectors that speak their own protocol
-//! on a socket (STOMP, OpenWire); the others get TLS from their client library.
+//! the system's root certificates). Both protocols connect through here; their handshakes
+//! are in `stomp/connection.rs` and `openwire/connection.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;

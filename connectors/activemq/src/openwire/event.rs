@@ -8,11 +8,11 @@
 //! (`"0"`: never), `redelivered` is `JMSRedelivered` (the broker's redelivery counter above 0),
 //! and `properties` the JMS custom properties as Java's `String.valueOf` prints them.
 
-use crate::wire::{Message, MessageDispatch, Primitive, PrimitiveMap, types};
+use crate::event::{BYTES_MESSAGE, MqDestination, MqMessage, TEXT_MESSAGE};
+use crate::openwire::wire::{Message, MessageDispatch, Primitive, PrimitiveMap, types};
 use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use sluice_core::mq::{BYTES_MESSAGE, MqDestination, MqMessage, TEXT_MESSAGE};
 use sluice_core::record::{DeliveryId, HeaderValue, Metadata, Record, now_ms};
 use tracing::warn;
 
@@ -119,7 +119,7 @@ pub fn to_record(id: DeliveryId, dispatch: &MessageDispatch, m: &Message) -> Rec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Destination, MessageId, ProducerId};
+    use crate::openwire::wire::{Destination, MessageId, ProducerId};
 
     #[test]
     fn a_text_message_as_lambda_sends_it() {

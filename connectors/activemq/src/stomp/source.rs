@@ -1,0 +1,146 @@
+//! The STOMP source: one connection, one `client-individual` subscription per queue, run by
+//! core's session driver.
+
+use crate::config::{ActiveMqSourceConfig, Brokers, Protocol};
+use crate::stomp::acker::StompAcker;
+use crate::stomp::codec::{Frame, Item, Out};
+use crate::stomp::connection::{self, Conn, Login};
+use crate::stomp::destination;
+use crate::stomp::error::StompError;
+use crate::stomp::event;
+use async_trait::async_trait;
+use futures_util::stream::SplitStream;
+use futures_util::{SinkExt, StreamExt};
+use sluice_core::session::{Read, Session, SessionSource};
+use sluice_core::source::Acker;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct StompSource {
+    brokers: Brokers,
+    login: Login,
+    queues: Vec<String>,
+    prefetch: u32,
+    acker: Arc<StompAcker>,
+    display: String,
+}
+
+impl StompSource {
+    /// Build from validated configuration; no I/O.
+    pub fn new(cfg: &ActiveMqSourceConfig, default_prefetch: u32) -> Result<Self, String> {
+        let brokers = Brokers::parse(cfg.url.expose(), Protocol::Stomp)?;
+        Ok(StompSource {
+            display: format!("activemq(stomp) {brokers} queues={}", cfg.queues.join(",")),
+            login: Login {
+                username: cfg.username.clone(),
+                password: cfg.password.clone(),
+                virtual_host: cfg.virtual_host.clone(),
+                heart_beat: cfg.heart_beat.0,
+            },
+            queues: cfg.queues.clone(),
+            prefetch: cfg.prefetch.unwrap_or(default_prefetch).max(1),
+            acker: Arc::default(),
+            brokers,
+        })
+    }
+
+    /// The first broker's host, for the default `eventSourceArn`.
+    pub fn host(&self) -> &str {
+        self.brokers.host()
+    }
+}
+
+/// One connection's subscriptions.
+pub struct Subscribed {
+    reader: SplitStream<Conn>,
+    epoch: u64,
+    acker: Arc<StompAcker>,
+    silence: Option<Duration>,
+}
+
+#[async_trait]
+impl SessionSource for StompSource {
+    type Session = Subscribed;
+
+    fn kind(&self) -> &'static str {
+        "stomp"
+    }
+
+    async fn open(&self, attempt: usize, epoch: u64) -> Result<(Subscribed, String), StompError> {
+        let connected = connection::connect(self.brokers.pick(0, attempt), &self.login).await?;
+        let (mut writer, reader) = connected.conn.split();
+        for (i, q) in self.queues.iter().enumerate() {
+            let subscribe = Frame::new("SUBSCRIBE")
+                .header("id", i.to_string())
+                .header("destination", destination(q))
+                .header("ack", "client-individual")
+                .header("activemq.prefetchSize", self.prefetch.to_string())
+                .header("prefetch-count", self.prefetch.to_string());
+            writer.feed(Out::Frame(subscribe)).await?;
+        }
+        writer.flush().await?;
+        self.acker
+            .new_epoch(epoch, writer, connected.send_every)
+            .await;
+        let peer = format!("{} prefetch={}", connected.endpoint, self.prefetch);
+        Ok((
+            Subscribed {
+                reader,
+                epoch,
+                acker: self.acker.clone(),
+                silence: connected.silent_limit,
+            },
+            peer,
+        ))
+    }
+
+    fn acker(&self) -> Arc<dyn Acker> {
+        self.acker.clone()
+    }
+
+    async fn close(&self) {
+        self.acker.close().await;
+    }
+
+    fn describe(&self) -> String {
+        self.display.clone()
+    }
+}
+
+#[async_trait]
+impl Session for Subscribed {
+    type Error = StompError;
+
+    async fn next(&mut self) -> Result<Read, StompError> {
+        let frame = match self.reader.next().await {
+            Some(Ok(Item::Heartbeat)) => return Ok(Read::Alive),
+            Some(Ok(Item::Frame(f))) => f,
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(StompError::Closed),
+        };
+        match frame.command.as_str() {
+            "MESSAGE" => {
+                let ack = frame
+                    .get("ack")
+                    .or_else(|| frame.get("message-id"))
+                    .unwrap_or_default()
+                    .to_owned();
+                let id = self.acker.deliveries.delivered(self.epoch, ack);
+                Ok(Read::Record(event::to_record(id, frame)))
+            }
+            "ERROR" => Err(StompError::from_error_frame(&frame)),
+            _ => Ok(Read::Alive),
+        }
+    }
+
+    fn silence_limit(&self) -> Option<Duration> {
+        self.silence
+    }
+
+    /// The connection stays open for settlements until the source closes.
+    async fn stop(self) {}
+
+    async fn lost(self) {
+        self.acker.lost().await;
+    }
+}
