@@ -66,6 +66,7 @@ async fn publish_orders(rabbit: &Rabbit, queue: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]
 async fn filtered_records_are_acknowledged_and_the_rest_arrive_enriched() {
     let rabbit = Rabbit::connect().await;
     let queue = unique("filter");
@@ -124,6 +125,7 @@ async fn filtered_records_are_acknowledged_and_the_rest_arrive_enriched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]
 async fn an_enrichment_that_answers_nothing_skips_the_target() {
     let rabbit = Rabbit::connect().await;
     let queue = unique("skip");
@@ -159,6 +161,7 @@ async fn an_enrichment_that_answers_nothing_skips_the_target() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]
 async fn an_enrichment_that_answers_garbage_fails_the_batch_which_is_retried() {
     let rabbit = Rabbit::connect().await;
     let queue = unique("garbage");

@@ -36,6 +36,7 @@ fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]
 async fn deeply_nested_headers_are_cut_off_and_the_pipe_goes_on() {
     let stack = std::env::var("RUST_MIN_STACK")
         .ok()
@@ -109,6 +110,7 @@ fn peak_rss_mib(pid: u32) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]
 async fn large_messages_held_while_the_target_is_down_stay_bounded_in_memory() {
     let rabbit = Rabbit::connect().await;
     let queue = unique("big");

@@ -34,6 +34,7 @@ impl Drop for Restore {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]
 async fn records_held_past_the_consumer_timeout_come_back_and_are_delivered() {
     set_consumer_timeout(3_000);
     let _restore = Restore;

@@ -26,6 +26,7 @@ async fn pipe_json(sluice: &Sluice, name: &str) -> Option<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]
 async fn pipe_files_are_applied_while_running() {
     let rabbit = Rabbit::connect().await;
     let (qa, qb) = (unique("reload-a"), unique("reload-b"));
@@ -120,6 +121,7 @@ async fn pipe_files_are_applied_while_running() {
 
 /// A broken file holds back only its own pipes: another file's change still applies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]
 async fn a_broken_file_holds_back_only_the_pipes_it_defines() {
     let rabbit = Rabbit::connect().await;
     let (qa, qb) = (unique("held-a"), unique("held-b"));
@@ -168,6 +170,7 @@ async fn a_broken_file_holds_back_only_the_pipes_it_defines() {
 /// A `${file:...}` secret is watched: a rotated password restarts the pipe that uses it, with
 /// the same revision (the revision says nothing about secrets), and its value is never shown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]
 async fn a_rotated_secret_file_restarts_its_pipe() {
     let rabbit = Rabbit::connect().await;
     let queue = unique("rotate");

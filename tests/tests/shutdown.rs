@@ -63,6 +63,7 @@ async fn stuck_pipe(prefix: &str, n: usize) -> (Rabbit, String, Function, Sluice
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and the SQS server: scripts/test.sh starts them and runs this"]
 async fn the_shutdown_timeout_bounds_the_exit_while_a_target_hangs() {
     let (rabbit, queue, _function, mut sluice) = stuck_pipe("bounded", 30).await;
     signal(&sluice, "-TERM");
@@ -81,6 +82,7 @@ async fn the_shutdown_timeout_bounds_the_exit_while_a_target_hangs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and the SQS server: scripts/test.sh starts them and runs this"]
 async fn a_second_signal_exits_at_once() {
     let (rabbit, queue, _function, mut sluice) = stuck_pipe("second", 10).await;
     signal(&sluice, "-TERM");
@@ -105,6 +107,7 @@ async fn a_second_signal_exits_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and the SQS server: scripts/test.sh starts them and runs this"]
 async fn sqs_records_not_delivered_at_shutdown_are_visible_again_at_once() {
     let sqs = Sqs::connect().await;
     // A visibility timeout far longer than the test: only Sluice can make them visible.

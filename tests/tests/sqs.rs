@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS server (moto): scripts/test.sh starts it and runs this"]
 async fn standard_queue_delivers_every_message_once_as_lambda_events() {
     let sqs = Sqs::connect().await;
     let url = sqs.queue(&unique("std"), &[]).await;
@@ -162,6 +163,7 @@ struct Rule {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS server (moto): scripts/test.sh starts it and runs this"]
 async fn partial_batch_responses_follow_every_lambda_rule() {
     let once = [1; 5];
     let twice = [2; 5];
@@ -293,6 +295,7 @@ async fn partial_batch_responses_follow_every_lambda_rule() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS server (moto): scripts/test.sh starts it and runs this"]
 async fn fifo_keeps_order_per_group_under_failures() {
     let sqs = Sqs::connect().await;
     let url = sqs.queue(&format!("{}.fifo", unique("fifo")), &[]).await;
@@ -360,6 +363,7 @@ async fn fifo_keeps_order_per_group_under_failures() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS server (moto): scripts/test.sh starts it and runs this"]
 async fn a_slow_function_outlasting_the_visibility_timeout_causes_no_duplicate() {
     let sqs = Sqs::connect().await;
     let url = queue_with_visibility(&sqs, "slow", 2).await;
@@ -387,6 +391,7 @@ async fn a_slow_function_outlasting_the_visibility_timeout_causes_no_duplicate()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS server (moto): scripts/test.sh starts it and runs this"]
 async fn a_queue_that_does_not_exist_is_reported_and_not_ready() {
     let missing = format!("{}/123456789012/{}", endpoint(), unique("missing"));
     let function = Function::ok().await;

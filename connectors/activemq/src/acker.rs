@@ -76,6 +76,13 @@ impl<W: Wire> BrokerAcker<W> {
         }
     }
 
+    /// Change the live connection's state, if there is one.
+    pub(crate) async fn with_live(&self, f: impl FnOnce(&mut W::Live)) {
+        if let Some(live) = self.live.lock().await.as_mut() {
+            f(live);
+        }
+    }
+
     /// The connection is gone: nothing of it can be settled any more.
     pub(crate) async fn lost(&self) {
         self.deliveries.lost();

@@ -2,7 +2,7 @@
 //! core's session driver.
 
 use crate::config::{ActiveMqSourceConfig, Brokers, Protocol};
-use crate::stomp::acker::StompAcker;
+use crate::stomp::acker::{Live, StompAcker};
 use crate::stomp::codec::{Frame, Item, Out};
 use crate::stomp::connection::{self, Conn, Login};
 use crate::stomp::destination;
@@ -79,8 +79,12 @@ impl SessionSource for StompSource {
             writer.feed(Out::Frame(subscribe)).await?;
         }
         writer.flush().await?;
+        let live = Live {
+            writer,
+            reader: None,
+        };
         self.acker
-            .new_epoch(epoch, writer, connected.send_every)
+            .new_epoch(epoch, live, connected.send_every)
             .await;
         let peer = format!("{} prefetch={}", connected.endpoint, self.prefetch);
         Ok((
@@ -137,8 +141,14 @@ impl Session for Subscribed {
         self.silence
     }
 
-    /// The connection stays open for settlements until the source closes.
-    async fn stop(self) {}
+    /// The connection stays open for settlements until the source closes; the reading half
+    /// goes to the acker, whose goodbye waits for the broker's receipt on it.
+    async fn stop(self) {
+        let reader = self.reader;
+        self.acker
+            .with_live(|live| live.reader = Some(reader))
+            .await;
+    }
 
     async fn lost(self) {
         self.acker.lost().await;
