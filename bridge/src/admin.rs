@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// What `/pipes` shows of one pipe.
-pub struct PipeView {
+pub(crate) struct PipeView {
     pub name: String,
     pub enabled: bool,
     pub source_kind: &'static str,
@@ -31,7 +31,7 @@ pub struct PipeView {
     pub metrics: PipeMetrics,
 }
 
-pub struct AdminState {
+pub(crate) struct AdminState {
     pub registry: Registry,
     /// Replaced whole by the supervisor when pipes are added, removed or restarted.
     pub pipes: std::sync::RwLock<Vec<Arc<PipeView>>>,
@@ -190,7 +190,7 @@ fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
 }
 
 /// Bind now (so a busy port fails start-up), serve until `stop`.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
@@ -204,7 +204,7 @@ const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 /// logged at most once per pause.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
 
-pub async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: CancellationToken) {
+pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: CancellationToken) {
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "admin server listening");
     }

@@ -19,7 +19,7 @@ use sluice_sqs::Sqs;
 use std::sync::Arc;
 
 /// Build a pipe from a validated document. Nothing connects here.
-pub fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigError>> {
+pub(crate) fn assemble(cfg: &PipeConfig, metrics: &Metrics) -> Result<Pipe, Vec<ConfigError>> {
     match &cfg.source {
         SourceConfig::Rabbitmq(c) => assemble_with::<RabbitMq>(c, cfg, metrics),
         SourceConfig::Activemq(c) => assemble_with::<ActiveMq>(c, cfg, metrics),

@@ -15,7 +15,7 @@ use sluice_sqs::{SqsSourceConfig, SqsTargetConfig};
 /// One pipe: source → (filter → enrichment) → target.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct PipeConfig {
+pub(crate) struct PipeConfig {
     /// Unique name across all files: `[a-z0-9][a-z0-9-]{0,62}`.
     pub name: String,
     /// `false`: validated and listed, but not consuming. Default true.
@@ -54,11 +54,11 @@ pub struct PipeConfig {
 /// One filter pattern: a mapping, or the JSON text of one.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(transparent)]
-pub struct PatternSource(serde_json::Value);
+pub(crate) struct PatternSource(serde_json::Value);
 
 impl PatternSource {
     /// Compile; the error says what and where (inside a JSON string pattern).
-    pub fn compile(&self) -> Result<Pattern, String> {
+    pub(crate) fn compile(&self) -> Result<Pattern, String> {
         match &self.0 {
             serde_json::Value::String(text) => Pattern::parse(text).map_err(|e| e.to_string()),
             serde_json::Value::Object(map) => {
@@ -84,7 +84,7 @@ fn default_enabled() -> bool {
 
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum SourceConfig {
+pub(crate) enum SourceConfig {
     /// RabbitMQ over AMQP 0-9-1.
     Rabbitmq(RabbitMqSourceConfig),
     /// ActiveMQ over OpenWire (or any STOMP 1.2 broker with `protocol: stomp`).
@@ -94,7 +94,7 @@ pub enum SourceConfig {
 }
 
 impl SourceConfig {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             SourceConfig::Rabbitmq(_) => "rabbitmq",
             SourceConfig::Activemq(_) => "activemq",
@@ -103,7 +103,7 @@ impl SourceConfig {
     }
 
     /// An SQS FIFO queue: records carry a message group and keep its order.
-    pub fn is_sqs_fifo(&self) -> bool {
+    pub(crate) fn is_sqs_fifo(&self) -> bool {
         match self {
             SourceConfig::Sqs(c) => c.is_fifo(),
             SourceConfig::Rabbitmq(_) | SourceConfig::Activemq(_) => false,
@@ -113,7 +113,7 @@ impl SourceConfig {
 
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum TargetConfig {
+pub(crate) enum TargetConfig {
     /// An HTTP function.
     Http(HttpTargetConfig),
     /// A RabbitMQ exchange, with publisher confirms.
@@ -125,7 +125,7 @@ pub enum TargetConfig {
 }
 
 impl TargetConfig {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             TargetConfig::Http(_) => "http",
             TargetConfig::Rabbitmq(_) => "rabbitmq",
@@ -147,7 +147,7 @@ impl TargetConfig {
 
 impl PipeConfig {
     /// Every rule that needs more than one field; used by `validate` and `run` alike.
-    pub fn validate(&self) -> Vec<ConfigError> {
+    pub(crate) fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         if !valid_name(&self.name) {
             errors.push(ConfigError::new(

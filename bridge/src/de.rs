@@ -7,7 +7,7 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use std::fmt;
 
 #[derive(Debug)]
-pub struct DeError {
+pub(crate) struct DeError {
     pub message: String,
     pub line: usize,
     pub col: usize,
@@ -60,7 +60,7 @@ fn join(path: &str, key: &str) -> String {
 }
 
 /// Deserialize `T` from a document node.
-pub fn from_node<'de, T: de::Deserialize<'de>>(node: &Node) -> Result<T, DeError> {
+pub(crate) fn from_node<'de, T: de::Deserialize<'de>>(node: &Node) -> Result<T, DeError> {
     T::deserialize(De {
         node,
         path: String::new(),

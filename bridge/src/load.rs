@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// A pipe document that parsed and validated.
 #[derive(Clone, Debug)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub config: PipeConfig,
     pub file: PathBuf,
     /// A hash of the pipe's document as written (secrets unresolved), shown as
@@ -21,7 +21,7 @@ pub struct Loaded {
 
 /// `FILE:LINE:COLUMN: message`, or `FILE: message` when no place is known.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoadError(pub String);
+pub(crate) struct LoadError(pub String);
 
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,7 +43,7 @@ fn redacted(errors: Vec<LoadError>) -> Vec<LoadError> {
 
 /// Pipe files named by `paths`: files as given, directories' `*.yaml`/`*.yml` (not recursive),
 /// sorted so that loading is deterministic.
-pub fn pipe_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<LoadError>> {
+pub(crate) fn pipe_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<LoadError>> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
@@ -86,7 +86,7 @@ pub fn pipe_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<LoadError>> {
 
 /// A hash of the pipe files' names and contents (read through symlinks) and of the secret
 /// files they name (`${file:PATH}`), to notice changes.
-pub fn fingerprint(paths: &[PathBuf]) -> u64 {
+pub(crate) fn fingerprint(paths: &[PathBuf]) -> u64 {
     let mut h = Fnv::default();
     match pipe_files(paths) {
         Ok(files) => {
@@ -133,7 +133,7 @@ impl Fnv {
 
 /// Load and validate every pipe. All problems are reported, not just the first, and none
 /// shows a secret's value.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
+pub(crate) fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
     let files = load_each(paths)?;
     if files.broken.is_empty() {
         Ok(files.loaded)
@@ -144,14 +144,14 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Loaded>, Vec<LoadError>> {
 
 /// The pipes of every file that validated, and the errors of every file that did not: a
 /// reload applies the first and keeps the running pipes of the second.
-pub struct Files {
+pub(crate) struct Files {
     pub loaded: Vec<Loaded>,
     pub broken: Vec<(PathBuf, Vec<LoadError>)>,
 }
 
 /// Load every file on its own: a file with any problem contributes no pipe. `Err` when the
 /// paths themselves cannot be listed. No error shows a secret's value.
-pub fn load_each(paths: &[PathBuf]) -> Result<Files, Vec<LoadError>> {
+pub(crate) fn load_each(paths: &[PathBuf]) -> Result<Files, Vec<LoadError>> {
     let files = pipe_files(paths).map_err(redacted)?;
     let mut out = Files {
         loaded: Vec::new(),

@@ -5,7 +5,7 @@
 use std::io::Write;
 use tracing_subscriber::fmt::MakeWriter;
 
-pub fn init() {
+pub(crate) fn init() {
     use tracing_subscriber::EnvFilter;
     // lapin logs its own view of connection errors (including our own clean closes) at ERROR;
     // Sluice reports every connection problem itself, with the pipe and what it does next.

@@ -44,7 +44,7 @@ struct Supervisor {
     admin: Arc<AdminState>,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     paths: Vec<PathBuf>,
     admin_addr: SocketAddr,
     shutdown_timeout: Duration,

@@ -12,13 +12,13 @@
 
 /// Stack of every thread: Sluice's own runtime workers and, through `RUST_MIN_STACK`, threads
 /// that libraries spawn.
-pub const THREAD_STACK: usize = 256 << 20;
+pub(crate) const THREAD_STACK: usize = 256 << 20;
 
 const VARIABLE: &str = "RUST_MIN_STACK";
 
 /// Re-execute this process with `RUST_MIN_STACK` set when it is not set (or smaller). Returns
 /// only when no re-execution was needed or it was not possible (then the default stays).
-pub fn ensure_large_stacks() {
+pub(crate) fn ensure_large_stacks() {
     let set = std::env::var(VARIABLE)
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())

@@ -22,7 +22,7 @@ const CLOSE_AFTER_PANIC: Duration = Duration::from_secs(5);
 
 /// Run `first`, and after every unexpected failure a fresh pipe from `rebuild`, until `stop`.
 /// Every incarnation reports through `first`'s status and metrics.
-pub async fn supervise<F>(
+pub(crate) async fn supervise<F>(
     first: Pipe,
     mut rebuild: F,
     stop: CancellationToken,

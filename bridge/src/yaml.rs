@@ -7,7 +7,7 @@
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
 #[derive(Clone, Debug)]
-pub enum Kind {
+pub(crate) enum Kind {
     Null,
     Bool(bool),
     Int(i64),
@@ -19,14 +19,14 @@ pub enum Kind {
 }
 
 #[derive(Clone, Debug)]
-pub struct Located<T> {
+pub(crate) struct Located<T> {
     pub value: T,
     pub line: usize,
     pub col: usize,
 }
 
 #[derive(Clone, Debug)]
-pub struct Node {
+pub(crate) struct Node {
     pub kind: Kind,
     pub line: usize,
     pub col: usize,
@@ -39,7 +39,7 @@ pub struct Node {
 
 /// A problem at a place in a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub line: usize,
     pub col: usize,
     pub message: String,
@@ -47,7 +47,7 @@ pub struct Problem {
 
 /// Parse every document of a file. Errors stop at the first syntax error (the parser cannot
 /// go on), but collect every secret that cannot be resolved.
-pub fn parse(text: &str) -> Result<Vec<Node>, Vec<Problem>> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Node>, Vec<Problem>> {
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         vec![Problem {
             line: e.marker().line(),
@@ -147,7 +147,7 @@ fn convert(y: &MarkedYaml<'_>, problems: &mut Vec<Problem>) -> Node {
 
 /// Replace `${env:NAME}` and `${file:PATH}`; `$${` is a literal `${`. Returns the new value
 /// and whether a secret went into it.
-pub fn interpolate(s: &str) -> Result<(String, bool), String> {
+pub(crate) fn interpolate(s: &str) -> Result<(String, bool), String> {
     if !s.contains("${") {
         return Ok((s.to_owned(), false));
     }
@@ -196,7 +196,7 @@ pub fn interpolate(s: &str) -> Result<(String, bool), String> {
 impl Node {
     /// Feed the node's content (kinds, keys, values; not locations) to `sink`. Values from
     /// secrets are fed as written (`${env:NAME}`), never resolved.
-    pub fn hash_into(&self, sink: &mut impl FnMut(&[u8])) {
+    pub(crate) fn hash_into(&self, sink: &mut impl FnMut(&[u8])) {
         if let Some(t) = &self.template {
             sink(b"t");
             sink(&t.len().to_le_bytes());
@@ -238,7 +238,7 @@ impl Node {
 
     /// Feed the resolved values of secrets only: a rotated secret changes this, and the pipe
     /// restarts with it, while its revision stays the same.
-    pub fn hash_secrets_into(&self, sink: &mut impl FnMut(&[u8])) {
+    pub(crate) fn hash_secrets_into(&self, sink: &mut impl FnMut(&[u8])) {
         match &self.kind {
             Kind::Str(s) if self.secret => {
                 sink(&s.len().to_le_bytes());
@@ -252,7 +252,7 @@ impl Node {
 
     /// The node at a key path such as `target.http.timeout` or `source.rabbitmq.queues[0]`,
     /// or the deepest one that exists on the way.
-    pub fn locate(&self, path: &str) -> (usize, usize) {
+    pub(crate) fn locate(&self, path: &str) -> (usize, usize) {
         let mut node = self;
         for seg in path.split('.').filter(|s| !s.is_empty()) {
             let (key, index) = match seg.split_once('[') {

@@ -13,11 +13,14 @@ use std::time::Duration;
 /// the path into `FILE:LINE:COLUMN`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    /// Where in the pipe file, as a key path (`source.KIND.url`).
     pub path: String,
+    /// What is wrong: what was found and what is allowed.
     pub message: String,
 }
 
 impl ConfigError {
+    /// An error at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError {
             path: path.into(),
@@ -43,6 +46,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {
+    /// Parse `500ms`, `10s`, `5m`, `1h`, `7d` (at most 7 days).
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
         if s.is_empty() {
@@ -140,6 +144,7 @@ impl JsonSchema for HumanDuration {
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
+    /// Parse `6MiB`, `256KiB`, `1000` (bytes).
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -219,9 +224,11 @@ impl JsonSchema for ByteSize {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wrap a secret read from a file, a flag or the environment.
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
+    /// The secret itself, for the one moment it is sent to a broker or target.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -257,10 +264,11 @@ pub use crate::redact::redact_url;
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct BatchConfig {
-    /// Records per target call, 1..10000. Default: 10 for SQS, 100 for the others.
+    /// Records per target call, 1..10000. Default: the source connector's (its reference
+    /// lists it; Lambda's for the same source).
     pub size: Option<u32>,
-    /// Longest wait to fill a batch, from its first record; 0s..300s. Default: 0s for SQS,
-    /// 500ms for the others.
+    /// Longest wait to fill a batch, from its first record; 0s..300s. Default: the source
+    /// connector's (Lambda's for the same source).
     pub window: Option<HumanDuration>,
     /// Largest serialized event, in bytes. Default 6MiB (6291456), as Lambda.
     #[serde(default = "default_max_bytes")]
@@ -277,6 +285,7 @@ impl Default for BatchConfig {
     }
 }
 
+/// `batch.max_bytes` by default: 6 MiB, Lambda's synchronous payload limit.
 pub fn default_max_bytes() -> ByteSize {
     ByteSize(6 * 1024 * 1024)
 }
@@ -285,8 +294,8 @@ pub fn default_max_bytes() -> ByteSize {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct RetryConfig {
-    /// Deliveries of one record before it is given up; 0 = unlimited. Default 6 (ActiveMQ's
-    /// default redelivery policy, which Lambda uses: one delivery and five redeliveries).
+    /// Deliveries of one record before it is given up; 0 = unlimited. Default 6 (the
+    /// redelivery policy Lambda's broker client uses: one delivery and five redeliveries).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// Delay between attempts: exponential from `initial`, capped at `max`, with jitter.
@@ -303,6 +312,7 @@ impl Default for RetryConfig {
     }
 }
 
+/// `retry.max_attempts` by default.
 pub fn default_max_attempts() -> u32 {
     6
 }
@@ -328,10 +338,12 @@ impl Default for BackoffConfig {
     }
 }
 
+/// `retry.backoff.initial` by default.
 pub fn default_backoff_initial() -> HumanDuration {
     HumanDuration(Duration::from_secs(1))
 }
 
+/// `retry.backoff.max` by default.
 pub fn default_backoff_max() -> HumanDuration {
     HumanDuration(Duration::from_secs(300))
 }

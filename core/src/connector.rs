@@ -28,7 +28,9 @@ pub struct Defaults {
 /// The resolved pipe settings a source sizes itself by (prefetch, parallel receives).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sizing {
+    /// `batch.size`.
     pub batch_size: u32,
+    /// `concurrency`.
     pub concurrency: u32,
 }
 
@@ -41,6 +43,7 @@ impl Sizing {
 
 /// A source built from its configuration, not yet connected.
 pub struct BuiltSource {
+    /// The source, ready to run.
     pub source: Arc<dyn Source>,
     /// `eventSourceArn` of its events.
     pub event_source_arn: String,
@@ -73,6 +76,7 @@ pub struct SinkContext<'a> {
     pub pipe: &'a str,
     /// The source's event shape and `eventSourceArn`, for sinks that send events.
     pub shape: EventShape,
+    /// The source's `eventSourceArn`.
     pub event_source_arn: &'a str,
     /// `report_batch_item_failures`.
     pub report_batch_item_failures: bool,

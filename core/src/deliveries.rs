@@ -1,5 +1,5 @@
 //! The epoch table of a source whose broker receipts are not numbers Sluice can compute (a
-//! STOMP ack id, an OpenWire message id): what settling each delivery of the live connection
+//! string ack id, a broker-assigned message id): what settling each delivery of the live connection
 //! needs, keyed by the sequence number in its [`DeliveryId`]. A delivery of an earlier
 //! connection is stale: the broker already gives it out again.
 

@@ -28,7 +28,9 @@ pub enum Enriched {
 }
 
 #[async_trait]
+/// An enrichment: called once per batch before the target; its answer replaces the batch.
 pub trait Enricher: Send + Sync {
+    /// Enrich a batch: the records that go on, or an error (an attempt, as for a target).
     async fn enrich(&self, batch: &[Record]) -> Result<Enriched, SinkError>;
 
     /// Kind and redacted address, for `/pipes` and logs.

@@ -55,6 +55,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// The name as written in pipe files.
     pub fn name(self) -> &'static str {
         match self {
             Format::Lambda => "lambda",
@@ -67,7 +68,9 @@ impl Format {
 /// How records are wrapped into one event.
 #[derive(Clone, Debug)]
 pub struct Envelope {
+    /// The connector's event shape.
     pub shape: EventShape,
+    /// The target's format.
     pub format: Format,
     /// Value of `eventSourceArn` (already a JSON-safe string; escaped when written).
     arn_json: String,
@@ -76,6 +79,7 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An envelope for records of `shape`, in `format`, from `event_source_arn`.
     pub fn new(shape: EventShape, format: Format, event_source_arn: &str) -> Self {
         let arn_json = serde_json::to_string(event_source_arn).unwrap_or_else(|_| "\"\"".into());
         let key = serde_json::to_string(shape.list_key).unwrap_or_else(|_| "\"\"".into());
@@ -97,6 +101,7 @@ impl Envelope {
         self.shape.grouped && self.format == Format::Lambda
     }
 
+    /// The `Content-Type` of an event in this format.
     pub fn content_type(&self) -> &'static str {
         match self.format {
             Format::Cloudevents => "application/cloudevents-batch+json",
@@ -234,6 +239,7 @@ impl BatchSizer {
         self.total_for(env, 1, cost)
     }
 
+    /// Add a record to the batch being sized.
     pub fn add(&mut self, env: &Envelope, record: &Record) {
         self.body += self.record_cost(env, record, false);
         self.count += 1;
@@ -245,10 +251,12 @@ impl BatchSizer {
         }
     }
 
+    /// The size of the batch sized so far.
     pub fn total(&self, env: &Envelope) -> usize {
         self.total_for(env, self.count, self.body)
     }
 
+    /// Start sizing a new batch (group key lengths are kept).
     pub fn clear(&mut self) {
         self.body = 0;
         self.count = 0;

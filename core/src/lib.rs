@@ -22,7 +22,8 @@
 //! - [`redact`]: secrets kept out of logs, `validate`, `/pipes` and errors.
 //! - [`status`]: the ESM-style pipe state shown by `/pipes` and `/readyz`.
 //! - [`backoff`]: capped exponential backoff with jitter, shared by retries and reconnects.
-//! - [`testkit`]: a scriptable in-memory source, acker and sink for tests.
+//! - `testkit` (feature `testkit`, for other crates' tests): a scriptable in-memory source,
+//!   acker and sink, and event shapes.
 
 pub mod backoff;
 pub mod config;
@@ -39,6 +40,7 @@ pub mod session;
 pub mod sink;
 pub mod source;
 pub mod status;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
 pub use record::{DeliveryId, HeaderValue, Metadata, Record};

@@ -11,33 +11,54 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+/// Records received from the source (`pipe`).
 pub const SOURCE_MESSAGES: &str = "sluice_source_messages_total";
+/// Body bytes received from the source (`pipe`).
 pub const SOURCE_BYTES: &str = "sluice_source_bytes_total";
+/// Records the filter dropped, acknowledged (`pipe`).
 pub const FILTERED_MESSAGES: &str = "sluice_filtered_messages_total";
+/// Records delivered (`outcome=delivered`) or failed (`outcome=failed`) at the target.
 pub const TARGET_MESSAGES: &str = "sluice_target_messages_total";
+/// Target calls by `outcome`: success, partial, error, throttled, timeout.
 pub const TARGET_REQUESTS: &str = "sluice_target_requests_total";
+/// Target call latency (histogram).
 pub const TARGET_REQUEST_DURATION: &str = "sluice_target_request_duration_seconds";
+/// Records per batch sent to the target (histogram).
 pub const BATCH_MESSAGES: &str = "sluice_batch_messages";
+/// Records acknowledged at the source.
 pub const ACKED_MESSAGES: &str = "sluice_acked_messages_total";
+/// Records delivered again after a failure.
 pub const RETRIED_MESSAGES: &str = "sluice_retried_messages_total";
+/// Records given up, by `destination`: `dead_letter` or `broker`.
 pub const DEAD_LETTERED_MESSAGES: &str = "sluice_dead_lettered_messages_total";
+/// Records that could not be delivered at all, by `reason` (`oversize`).
 pub const DROPPED_MESSAGES: &str = "sluice_dropped_messages_total";
+/// Batches in flight to the target now.
 pub const INFLIGHT_BATCHES: &str = "sluice_inflight_batches";
+/// Messages waiting at the source, where the broker tells it cheaply.
 pub const SOURCE_BACKLOG: &str = "sluice_source_backlog_messages";
+/// Age of records when acknowledged, from their source timestamp (histogram).
 pub const MESSAGE_AGE: &str = "sluice_message_age_seconds";
+/// Age of the oldest record held by the pipe (Lambda's OffsetLag).
 pub const OLDEST_MESSAGE_AGE: &str = "sluice_oldest_message_age_seconds";
+/// 1 while the pipe is enabled, connected to its source and its target reachable.
 pub const PIPE_UP: &str = "sluice_pipe_up";
+/// Failed connections by `component`: `source`, `target`, `dead_letter`.
 pub const CONNECTION_ERRORS: &str = "sluice_connection_errors_total";
 /// Beyond the contract: enrichment calls by outcome (`success`, `empty` when it asked to skip
 /// the target, `error`, `throttled`, `timeout`) and their latency.
 pub const ENRICHMENT_REQUESTS: &str = "sluice_enrichment_requests_total";
+/// Enrichment call latency (histogram).
 pub const ENRICHMENT_REQUEST_DURATION: &str = "sluice_enrichment_request_duration_seconds";
 /// Beyond the contract: settlements skipped because their connection was gone.
 pub const STALE_SETTLEMENTS: &str = "sluice_stale_settlements_total";
 /// Beyond the contract (section 7): pipe files that failed to reload.
 pub const CONFIG_RELOAD_ERRORS: &str = "sluice_config_reload_errors_total";
+/// Records received and not yet settled at the source.
 pub const SOURCE_INFLIGHT: &str = "sluice_source_inflight_messages";
+/// Settlements the broker refused, or that failed after their retries.
 pub const ACK_ERRORS: &str = "sluice_ack_errors_total";
+/// Times the supervisor restarted a failed pipe.
 pub const PIPE_RESTARTS: &str = "sluice_pipe_restarts_total";
 
 type Labels = Vec<(&'static str, String)>;
@@ -85,10 +106,12 @@ pub struct Metrics {
     restarts: Family<Labels, Counter>,
     enrichment_requests: Family<Labels, Counter>,
     enrichment_duration: HistogramFamily,
+    /// `sluice_config_reload_errors_total`.
     pub reload_errors: Counter,
 }
 
 impl Metrics {
+    /// Register every metric in `registry`.
     pub fn new(registry: &mut Registry) -> Self {
         let m = Metrics {
             source_messages: Family::default(),
@@ -290,31 +313,57 @@ impl Metrics {
 /// Pre-labelled handles for one pipe. Cloning is cheap (each handle is an `Arc`).
 #[derive(Clone, Debug)]
 pub struct PipeMetrics {
+    /// `sluice_source_messages_total`.
     pub source_messages: Counter,
+    /// `sluice_source_bytes_total`.
     pub source_bytes: Counter,
+    /// `sluice_filtered_messages_total`.
     pub filtered: Counter,
+    /// `sluice_target_messages_total{outcome="delivered"}`.
     pub delivered: Counter,
+    /// `sluice_target_messages_total{outcome="failed"}`.
     pub failed: Counter,
+    /// `sluice_target_requests_total{outcome="success"}`.
     pub req_success: Counter,
+    /// `sluice_target_requests_total{outcome="partial"}`.
     pub req_partial: Counter,
+    /// `sluice_target_requests_total{outcome="error"}`.
     pub req_error: Counter,
+    /// `sluice_target_requests_total{outcome="throttled"}`.
     pub req_throttled: Counter,
+    /// `sluice_target_requests_total{outcome="timeout"}`.
     pub req_timeout: Counter,
+    /// `sluice_target_request_duration_seconds`.
     pub request_duration: Histogram,
+    /// `sluice_batch_messages`.
     pub batch_messages: Histogram,
+    /// `sluice_acked_messages_total`.
     pub acked: Counter,
+    /// `sluice_retried_messages_total`.
     pub retried: Counter,
+    /// `sluice_dead_lettered_messages_total{destination="dead_letter"}`.
     pub dead_lettered: Counter,
+    /// `sluice_dead_lettered_messages_total{destination="broker"}`.
     pub broker_dead_lettered: Counter,
+    /// `sluice_dropped_messages_total{reason="oversize"}`.
     pub dropped_oversize: Counter,
+    /// `sluice_inflight_batches`.
     pub inflight: Gauge,
+    /// `sluice_source_backlog_messages`.
     pub backlog: Gauge,
+    /// `sluice_message_age_seconds`.
     pub message_age: Histogram,
+    /// `sluice_oldest_message_age_seconds`.
     pub oldest_age: Gauge<f64, AtomicU64>,
+    /// `sluice_pipe_up`.
     pub up: Gauge,
+    /// `sluice_connection_errors_total{component="source"}`.
     pub source_conn_errors: Counter,
+    /// `sluice_connection_errors_total{component="target"}`.
     pub target_conn_errors: Counter,
+    /// `sluice_connection_errors_total{component="dead_letter"}`.
     pub dlq_conn_errors: Counter,
+    /// `sluice_stale_settlements_total`.
     pub stale: Counter,
     /// Records received and not yet settled at the source.
     pub source_inflight: Gauge,
@@ -322,11 +371,17 @@ pub struct PipeMetrics {
     pub ack_errors: Counter,
     /// Unexpected failures of the pipe's task.
     pub restarts: Counter,
+    /// `sluice_enrichment_requests_total{outcome="success"}`.
     pub enrich_success: Counter,
+    /// `sluice_enrichment_requests_total{outcome="empty"}`.
     pub enrich_empty: Counter,
+    /// `sluice_enrichment_requests_total{outcome="error"}`.
     pub enrich_error: Counter,
+    /// `sluice_enrichment_requests_total{outcome="throttled"}`.
     pub enrich_throttled: Counter,
+    /// `sluice_enrichment_requests_total{outcome="timeout"}`.
     pub enrich_timeout: Counter,
+    /// `sluice_enrichment_request_duration_seconds`.
     pub enrich_duration: Histogram,
 }
 

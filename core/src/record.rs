@@ -5,22 +5,28 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Opaque id of one delivery. Only the connector that made it knows what it maps to
-/// (an AMQP delivery tag, a STOMP ack id, an SQS receipt handle). `epoch` changes with every
+/// (a delivery tag, an ack id, a receipt handle). `epoch` changes with every
 /// new broker connection, so a settlement made for an old connection is recognised as stale.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeliveryId {
+    /// The connection (or session) the delivery came on.
     pub epoch: u64,
+    /// The delivery's number, unique within the source.
     pub seq: u64,
 }
 
 /// A header value carried from one broker to another.
 #[derive(Clone, Debug, PartialEq)]
 pub enum HeaderValue {
+    /// A string, or a byte string shown as text.
     String(String),
+    /// An integer.
     Int(i64),
+    /// A floating-point number.
     Float(f64),
+    /// A boolean.
     Bool(bool),
-    /// Binary (an SQS `Binary` message attribute, an AMQP byte array).
+    /// Binary (a binary message attribute, a byte array).
     Bytes(Bytes),
 }
 
@@ -28,21 +34,30 @@ pub enum HeaderValue {
 /// target (or a broker dead-letter destination).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metadata {
+    /// MIME type of the body.
     pub content_type: Option<String>,
+    /// Encoding of the body (`gzip`, ...).
     pub content_encoding: Option<String>,
+    /// The message id the source gave it.
     pub message_id: Option<String>,
+    /// Correlation id, carried to broker targets.
     pub correlation_id: Option<String>,
+    /// Where replies go, carried to broker targets.
     pub reply_to: Option<String>,
+    /// Message type (the broker's message `type` property).
     pub kind: Option<String>,
+    /// Priority, 0..9.
     pub priority: Option<u8>,
+    /// Whether the message was persistent at its source.
     pub persistent: Option<bool>,
     /// Broker or producer timestamp, epoch milliseconds.
     pub timestamp_ms: Option<u64>,
+    /// Application headers or properties, in order.
     pub headers: Vec<(String, HeaderValue)>,
-    /// Ordering key: records with the same group are delivered in order (SQS FIFO
-    /// `MessageGroupId`); also carried to FIFO targets.
+    /// Ordering key: records with the same group are delivered in order (a FIFO
+    /// queue's message group); also carried to FIFO targets.
     pub group_id: Option<String>,
-    /// Deduplication id carried to FIFO targets (SQS `MessageDeduplicationId`).
+    /// Deduplication id carried to FIFO targets (a FIFO queue's deduplication id).
     pub dedup_id: Option<String>,
 }
 
@@ -56,8 +71,9 @@ pub struct Record {
     pub event: Bytes,
     /// The raw body.
     pub body: Bytes,
-    /// Grouping key inside the event, e.g. `QUEUE::VHOST` for RabbitMQ.
+    /// Grouping key inside the event, e.g. a queue and virtual host.
     pub group: Option<Arc<str>>,
+    /// What broker targets carry over (properties, headers, group).
     pub meta: Metadata,
     /// Failed deliveries so far.
     pub attempts: u32,

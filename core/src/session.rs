@@ -62,6 +62,7 @@ pub enum Read {
 /// One session: a connection with its subscriptions, or a poller's run of calls.
 #[async_trait]
 pub trait Session: Send + 'static {
+    /// The connector's error.
     type Error: SourceError;
 
     /// Wait for the next read. Must be cancel-safe: the driver drops it to stop, to ask for
@@ -92,9 +93,10 @@ pub trait Session: Send + 'static {
 /// writes; [`Driven`] makes it a [`Source`].
 #[async_trait]
 pub trait SessionSource: Send + Sync + 'static {
+    /// The session it opens.
     type Session: Session;
 
-    /// The protocol's name in logs (`rabbitmq`, `stomp`, `sqs`, ...).
+    /// The protocol's name in logs.
     fn kind(&self) -> &'static str;
 
     /// Once, before the first session: what the source needs from the pipe for as long as it

@@ -11,7 +11,10 @@ pub enum SinkOutcome {
     Delivered,
     /// The target confirmed some records and reported the others (positions in the batch) as
     /// failed; only those are retried.
-    Partial { failed: Vec<usize> },
+    Partial {
+        /// Positions in the batch of the records that failed.
+        failed: Vec<usize>,
+    },
 }
 
 /// Why a batch was not delivered at all.
@@ -19,8 +22,12 @@ pub enum SinkOutcome {
 pub enum SinkError {
     /// 429 or 503: retried with backoff, not counted as an attempt.
     #[error("throttled by the target")]
-    Throttled { retry_after: Option<Duration> },
+    Throttled {
+        /// How long the target asked to be left alone (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
     #[error("target did not answer within {0:?}")]
+    /// No answer within this long: an attempt.
     Timeout(Duration),
     /// Could not reach the target (connect refused, connection lost).
     #[error("cannot reach the target: {0}")]
@@ -45,6 +52,7 @@ pub async fn deliver_within(sink: &dyn Sink, batch: &[Record]) -> Result<SinkOut
 /// A target or dead-letter destination. `Ok` means the target confirmed.
 #[async_trait]
 pub trait Sink: Send + Sync {
+    /// Deliver a batch; `Ok` once the target confirmed.
     async fn deliver(&self, batch: &[Record]) -> Result<SinkOutcome, SinkError>;
 
     /// Longest a call may take before the runner abandons it as a timeout (an attempt). A
@@ -54,7 +62,8 @@ pub trait Sink: Send + Sync {
         DEFAULT_CALL_TIMEOUT
     }
 
-    /// Largest number of records one call takes (SQS: 10); the runner never exceeds it.
+    /// Largest number of records one call takes (a batch API's limit); the runner never
+    /// exceeds it.
     fn max_batch(&self) -> usize {
         usize::MAX
     }

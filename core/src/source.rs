@@ -20,7 +20,10 @@ pub enum Outcome {
     /// Delivered (or filtered out on purpose, or dead-lettered by Sluice): remove it.
     Ack,
     /// Not delivered: let the broker deliver it again after `delay` (where it can).
-    Retry { delay: Duration },
+    Retry {
+        /// Redeliver after this long.
+        delay: Duration,
+    },
     /// Given up: hand it to the broker's own dead-letter path.
     Reject,
 }
@@ -28,7 +31,9 @@ pub enum Outcome {
 /// What a source needs from the pipe while it runs.
 #[derive(Clone)]
 pub struct SourceContext {
+    /// The pipe's metric handles, for the source's own counts.
     pub metrics: PipeMetrics,
+    /// The pipe's state, which the source keeps connected or not.
     pub status: Arc<PipeStatus>,
 }
 
@@ -72,7 +77,7 @@ pub trait Acker: Send + Sync {
         None
     }
 
-    /// Deliveries after which the broker dead-letters a record itself (an SQS redrive
+    /// Deliveries after which the broker dead-letters a record itself (a queue's redrive
     /// policy's `maxReceiveCount`). When set it replaces `retry.max_attempts`, and records that
     /// reach it are rejected to the broker's path rather than sent to `dead_letter`.
     fn attempt_limit(&self) -> Option<u32> {

@@ -8,12 +8,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The states of an event source mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum State {
+    /// Being built.
     Creating,
+    /// Starting.
     Enabling,
+    /// Running.
     Enabled,
+    /// Stopping: draining what is in flight.
     Disabling,
+    /// Stopped (`enabled: false`, or drained).
     Disabled,
+    /// Its pipe file changed: draining before the new version starts.
     Updating,
+    /// Its pipe file was removed: draining before it goes.
     Deleting,
 }
 
@@ -84,11 +91,15 @@ impl std::fmt::Display for LastResult {
 /// What `/pipes` shows for one pipe.
 #[derive(Clone, Debug, Serialize)]
 pub struct Snapshot {
+    /// ESM `State`.
     pub state: State,
     #[serde(serialize_with = "as_text")]
+    /// ESM `StateTransitionReason`.
     pub state_transition_reason: Reason,
     #[serde(serialize_with = "as_text")]
+    /// ESM `LastProcessingResult`.
     pub last_processing_result: LastResult,
+    /// Connected to its source.
     pub connected: bool,
     /// False while the target (or dead-letter destination) cannot be reached at all.
     pub target_reachable: bool,
@@ -142,6 +153,7 @@ impl PipeStatus {
         f(&mut guard)
     }
 
+    /// Move to `state`, for `reason`.
     pub fn set_state(&self, state: State, reason: Reason) {
         self.with(|s| {
             s.state = state;
@@ -150,6 +162,7 @@ impl PipeStatus {
         self.refresh_up();
     }
 
+    /// Change the reason alone.
     pub fn set_reason(&self, reason: Reason) {
         self.with(|s| {
             if s.state_transition_reason != reason {
@@ -158,6 +171,7 @@ impl PipeStatus {
         });
     }
 
+    /// Record the outcome of the last delivery.
     pub fn set_last_result(&self, result: LastResult) {
         self.with(|s| {
             if s.last_processing_result != result {
@@ -166,11 +180,13 @@ impl PipeStatus {
         });
     }
 
+    /// Whether the source is connected now.
     pub fn set_connected(&self, connected: bool) {
         self.connected.store(connected, Ordering::Relaxed);
         self.refresh_up();
     }
 
+    /// Whether the source is connected.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
     }
@@ -183,10 +199,12 @@ impl PipeStatus {
         }
     }
 
+    /// Whether the target answered its last call.
     pub fn target_reachable(&self) -> bool {
         self.target_reachable.load(Ordering::Relaxed)
     }
 
+    /// A copy of the state, for `/pipes`.
     pub fn snapshot(&self) -> Snapshot {
         let connected = self.connected();
         let target_reachable = self.target_reachable();

@@ -44,12 +44,14 @@ pub fn record(n: u64) -> Record {
 /// Every settlement made, in order.
 #[derive(Default)]
 pub struct RecordingAcker {
+    /// Every settlement, in order.
     pub settled: Mutex<Vec<(DeliveryId, Outcome)>>,
     /// The live connection epoch it reports; 0 reports none (no epochs kept).
     pub epoch: std::sync::atomic::AtomicU64,
 }
 
 impl RecordingAcker {
+    /// (sequence number, outcome) of every settlement, in order.
     pub fn outcomes(&self) -> Vec<(u64, Outcome)> {
         self.settled
             .lock()
@@ -81,10 +83,12 @@ impl Acker for RecordingAcker {
 /// A source that forwards whatever the test sends on [`MemorySource::feed`].
 pub struct MemorySource {
     input: tokio::sync::Mutex<mpsc::UnboundedReceiver<Record>>,
+    /// Its settle half.
     pub acker: Arc<RecordingAcker>,
 }
 
 impl MemorySource {
+    /// A source, and the sender a test feeds it through.
     pub fn new() -> (Arc<Self>, mpsc::UnboundedSender<Record>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let source = Arc::new(MemorySource {
@@ -127,11 +131,14 @@ type Script = dyn Fn(&[Record]) -> Result<SinkOutcome, SinkError> + Send + Sync;
 /// A sink that answers with a closure and remembers every batch (as `seq` numbers).
 pub struct ScriptedSink {
     script: Box<Script>,
+    /// The sequence numbers of every batch delivered, in order.
     pub calls: Mutex<Vec<Vec<u64>>>,
+    /// What it declares as `Sink::max_batch`.
     pub max_batch: usize,
 }
 
 impl ScriptedSink {
+    /// A sink answering each batch (its sequence numbers) as `answer` decides.
     pub fn new(
         script: impl Fn(&[Record]) -> Result<SinkOutcome, SinkError> + Send + Sync + 'static,
     ) -> Arc<Self> {
@@ -142,10 +149,12 @@ impl ScriptedSink {
         })
     }
 
+    /// A sink that confirms everything.
     pub fn ok() -> Arc<Self> {
         Self::new(|_| Ok(SinkOutcome::Delivered))
     }
 
+    /// The sequence numbers of every batch delivered, in order.
     pub fn batches(&self) -> Vec<Vec<u64>> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -7,27 +7,35 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
+/// The RabbitMQ URL tests use (`SLUICE_RABBITMQ_URL`).
 pub fn url() -> String {
     std::env::var("SLUICE_RABBITMQ_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5673/%2f".into())
 }
 
+/// The RabbitMQ node tests restart (`SLUICE_RABBITMQ_NODE`).
 pub fn node() -> String {
     std::env::var("SLUICE_RABBITMQ_NODE").unwrap_or_else(|_| "sluice-5673@localhost".into())
 }
 
+/// A test's own connection to RabbitMQ, with publisher confirms.
 pub struct Rabbit {
+    /// The connection.
     pub conn: Connection,
+    /// A channel in confirm mode.
     pub ch: Channel,
 }
 
 /// A message as read back from a queue.
 pub struct Got {
+    /// The body.
     pub body: Vec<u8>,
+    /// Its properties.
     pub properties: BasicProperties,
 }
 
 impl Rabbit {
+    /// Connect, or fail the test saying how to start the broker.
     pub async fn connect() -> Rabbit {
         let conn = Connection::connect(&url(), ConnectionProperties::default())
             .await
@@ -58,6 +66,7 @@ impl Rabbit {
             .expect("declare queue");
     }
 
+    /// Delete a queue, if it is there.
     pub async fn delete(&self, name: &str) {
         let _ = self
             .ch

@@ -18,12 +18,16 @@ pub type Behaviour = dyn Fn(&Value) -> Answer + Send + Sync;
 
 /// One answer of the function.
 pub struct Answer {
+    /// HTTP status.
     pub status: u16,
+    /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
+    /// Body.
     pub body: String,
 }
 
 #[derive(Default)]
+/// What the function received.
 pub struct Received {
     /// Every event, as parsed JSON.
     pub events: Vec<Value>,
@@ -33,8 +37,11 @@ pub struct Received {
     pub raw: Vec<Bytes>,
 }
 
+/// A running test function.
 pub struct Function {
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// Everything it received.
     pub received: Arc<Mutex<Received>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -170,6 +177,7 @@ impl Function {
         Function::start(0, |_| (200, String::new())).await
     }
 
+    /// Its URL, for a pipe's `target.http.url`.
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }
@@ -201,6 +209,7 @@ impl Function {
             .sum()
     }
 
+    /// Deliveries of the record with message id `id`.
     pub fn count(&self, id: &str) -> usize {
         self.received
             .lock()

@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 const JARS: &str = "/usr/share/activemq/lib/*";
 
+/// The shared broker's OpenWire port (`SLUICE_ACTIVEMQ_PORT`).
 pub fn openwire_port() -> u16 {
     std::env::var("SLUICE_ACTIVEMQ_PORT")
         .ok()
@@ -17,6 +18,7 @@ pub fn openwire_port() -> u16 {
         .unwrap_or(61616)
 }
 
+/// The shared broker's OpenWire URL.
 pub fn openwire_url() -> String {
     format!("tcp://127.0.0.1:{}", openwire_port())
 }
@@ -142,6 +144,7 @@ pub async fn cli_producer(url: &str, queue: &str, count: usize) {
 /// A broker of the test's own (`scripts/activemq.sh` with private ports and data), for tests
 /// that stop, kill or fail over brokers without disturbing the others. Stopped when dropped.
 pub struct PrivateBroker {
+    /// Its OpenWire port.
     pub port: u16,
     stomp_port: u16,
     /// OpenWire over TLS, when started with [`PrivateBroker::start_tls`].

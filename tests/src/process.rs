@@ -21,10 +21,15 @@ pub fn binary() -> PathBuf {
     bin
 }
 
+/// A running `sluice run`, its admin address, directory and log.
 pub struct Sluice {
+    /// The process.
     pub child: Child,
+    /// Its admin server, `127.0.0.1:PORT`.
     pub admin: String,
+    /// The directory of its pipe files.
     pub dir: PathBuf,
+    /// Its log file.
     pub log: PathBuf,
     /// Added to the process environment (kept for restarts).
     env: Vec<(String, String)>,
@@ -163,6 +168,7 @@ impl Sluice {
             .await
     }
 
+    /// Whether `/readyz` answers 200.
     pub async fn ready(&self) -> bool {
         matches!(self.get("/readyz").await, Some((200, _)))
     }
@@ -181,6 +187,7 @@ impl Sluice {
         self.child.wait().ok().and_then(|s| s.code())
     }
 
+    /// Everything it logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

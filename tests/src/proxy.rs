@@ -32,7 +32,9 @@ struct State {
     generation: u64,
 }
 
+/// A TCP proxy whose faults a test turns on and off.
 pub struct FaultProxy {
+    /// Where it listens.
     pub addr: SocketAddr,
     upstream: SocketAddr,
     state: watch::Sender<State>,
@@ -77,6 +79,7 @@ impl FaultProxy {
         self.addr.to_string()
     }
 
+    /// What it forwards to.
     pub fn upstream(&self) -> SocketAddr {
         self.upstream
     }

@@ -33,11 +33,14 @@ pub fn child_env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A test's own SQS client for the local server.
 pub struct Sqs {
+    /// The client.
     pub client: Client,
 }
 
 impl Sqs {
+    /// A client for the local server, with test credentials.
     pub async fn connect() -> Sqs {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
@@ -71,6 +74,7 @@ impl Sqs {
             .expect("queue url")
     }
 
+    /// The queue's ARN.
     pub async fn arn(&self, url: &str) -> String {
         self.attribute(url, QueueAttributeName::QueueArn).await
     }
@@ -163,6 +167,7 @@ pub fn bodies(prefix: &str, n: usize) -> Vec<String> {
 
 // Helpers for the pipe tests.
 
+/// How long a test waits for anything.
 pub const LIMIT: Duration = Duration::from_secs(120);
 
 /// A pipe from the queue at `url` to `function_url`; `extra` is appended.
@@ -185,6 +190,7 @@ pub fn pipe_parallel(name: &str, url: &str, function_url: &str, extra: &str) -> 
     )
 }
 
+/// A pipe name no other test uses.
 pub fn name() -> String {
     unique("p").to_lowercase()
 }
@@ -218,6 +224,7 @@ pub async fn queue_with_visibility(sqs: &Sqs, prefix: &str, seconds: u32) -> Str
     .await
 }
 
+/// Wait until the queue holds nothing, visible or not.
 pub async fn assert_empty(sqs: &Sqs, url: &str) {
     wait_for("the queue is empty", LIMIT, || async {
         sqs.depth(url).await == (0, 0)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
+/// The shared ActiveMQ's STOMP port (`SLUICE_ACTIVEMQ_STOMP_PORT`).
 pub fn activemq_port() -> u16 {
     std::env::var("SLUICE_ACTIVEMQ_STOMP_PORT")
         .ok()
@@ -15,6 +16,7 @@ pub fn activemq_port() -> u16 {
         .unwrap_or(61613)
 }
 
+/// RabbitMQ's STOMP plugin port (`SLUICE_RABBITMQ_STOMP_PORT`).
 pub fn rabbitmq_port() -> u16 {
     std::env::var("SLUICE_RABBITMQ_STOMP_PORT")
         .ok()
@@ -31,6 +33,7 @@ pub async fn left_in_activemq(queue: &str) -> usize {
 /// A message to send: body and extra headers.
 pub type Message = (Vec<u8>, Vec<(String, String)>);
 
+/// A STOMP client on our own codec, for publishing and reading back.
 pub struct Client {
     conn: Framed<TcpStream, StompCodec>,
     receipts: usize,

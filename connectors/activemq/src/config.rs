@@ -32,7 +32,9 @@ pub struct ActiveMqSourceConfig {
     /// Either: a comma-separated list, or `failover:(URL,URL)` (OpenWire also takes
     /// `?randomize=true|false`, default true); brokers are tried in turn on every (re)connect.
     pub url: Secret,
+    /// User name for the broker's login.
     pub username: Option<String>,
+    /// Password for the broker's login (`${env:...}` or `${file:...}`).
     pub password: Option<Secret>,
     /// Queues to consume (virtual-topic consumer queues work like any queue).
     pub queues: Vec<String>,
@@ -64,7 +66,9 @@ pub struct ActiveMqTargetConfig {
     pub protocol: Protocol,
     /// As for the source.
     pub url: Secret,
+    /// User name for the broker's login.
     pub username: Option<String>,
+    /// Password for the broker's login (`${env:...}` or `${file:...}`).
     pub password: Option<Secret>,
     /// A queue name (`orders`). OpenWire also takes `queue://orders` and `topic://prices`;
     /// STOMP a destination such as `/queue/orders` or `/topic/prices`.
@@ -101,6 +105,7 @@ fn check_stomp_only(
 }
 
 impl ActiveMqSourceConfig {
+    /// Rules that need more than one field; errors name their place under `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         check_url(path, self.protocol, &self.url, errors);
         check_stomp_only(path, self.protocol, &self.virtual_host, errors);
@@ -127,6 +132,7 @@ impl ActiveMqSourceConfig {
 }
 
 impl ActiveMqTargetConfig {
+    /// Rules that need more than one field; errors name their place under `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         check_url(path, self.protocol, &self.url, errors);
         check_stomp_only(path, self.protocol, &self.virtual_host, errors);
@@ -141,7 +147,7 @@ impl ActiveMqTargetConfig {
 
 /// One broker address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub host: String,
     pub port: u16,
     pub tls: bool,
@@ -157,7 +163,7 @@ impl std::fmt::Display for Endpoint {
 
 /// Brokers and the order they are tried in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Brokers {
+pub(crate) struct Brokers {
     pub endpoints: Vec<Endpoint>,
     /// `failover:(...)?randomize=` (OpenWire): ActiveMQ's default is true, so that clients
     /// spread over the brokers. Sluice then starts at a random broker and goes round the list
@@ -195,7 +201,7 @@ impl Brokers {
     /// Parse `url` for `protocol`. OpenWire failover options other than `randomize` are
     /// refused: Sluice reconnects forever with its own capped backoff, and a silently ignored
     /// option would mislead. STOMP has no failover options of its own; they are not acted on.
-    pub fn parse(url: &str, protocol: Protocol) -> Result<Brokers, String> {
+    pub(crate) fn parse(url: &str, protocol: Protocol) -> Result<Brokers, String> {
         let (urls, options) = broker_list(url)?;
         let openwire = protocol == Protocol::Openwire;
         let mut randomize = openwire && url.trim_start().starts_with("failover:");
@@ -232,7 +238,7 @@ impl Brokers {
 
     /// Where round-robin over the brokers starts: a random broker with `randomize`, else the
     /// first.
-    pub fn start(&self) -> usize {
+    pub(crate) fn start(&self) -> usize {
         if self.randomize {
             fastrand::usize(..self.endpoints.len())
         } else {
@@ -241,12 +247,12 @@ impl Brokers {
     }
 
     /// The broker a connection attempt goes to: round the list from `start`.
-    pub fn pick(&self, start: usize, attempt: usize) -> &Endpoint {
+    pub(crate) fn pick(&self, start: usize, attempt: usize) -> &Endpoint {
         &self.endpoints[(start + attempt) % self.endpoints.len()]
     }
 
     /// The first broker's host, for the default `eventSourceArn`.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         &self.endpoints[0].host
     }
 }

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 
 /// A byte stream, plain or TLS.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
 }
 
 /// Connect to `host:port` (TLS when `tls`), with Nagle off. `endpoint` names it in errors.
-pub async fn open(
+pub(crate) async fn open(
     host: &str,
     port: u16,
     tls: bool,

@@ -7,7 +7,7 @@ use sluice_core::event::EventShape;
 
 /// `{"eventSource":"aws:mq","eventSourceArn":ARN,"messages":[...]}`, the body base64 in
 /// `data`.
-pub const SHAPE: EventShape = EventShape {
+pub(crate) const SHAPE: EventShape = EventShape {
     event_source: "aws:mq",
     list_key: "messages",
     records_carry_source: false,
@@ -16,14 +16,14 @@ pub const SHAPE: EventShape = EventShape {
 };
 
 /// `eventSourceArn` when the pipe file gives none: a local broker ARN naming the host.
-pub fn default_arn(host: &str) -> String {
+pub(crate) fn default_arn(host: &str) -> String {
     format!("arn:aws:mq:local:000000000000:broker:{host}")
 }
 
 /// Serialized as Lambda sends it: every key present, unset values `null`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MqMessage<'a, P: Serialize> {
+pub(crate) struct MqMessage<'a, P: Serialize> {
     #[serde(rename = "messageID")]
     pub message_id: &'a str,
     /// `jms/text-message` or `jms/bytes-message`.
@@ -51,9 +51,9 @@ pub struct MqMessage<'a, P: Serialize> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MqDestination<'a> {
+pub(crate) struct MqDestination<'a> {
     pub physical_name: &'a str,
 }
 
-pub const TEXT_MESSAGE: &str = "jms/text-message";
-pub const BYTES_MESSAGE: &str = "jms/bytes-message";
+pub(crate) const TEXT_MESSAGE: &str = "jms/text-message";
+pub(crate) const BYTES_MESSAGE: &str = "jms/bytes-message";

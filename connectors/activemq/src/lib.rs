@@ -53,11 +53,11 @@
 //! ```
 
 mod acker;
-pub mod config;
+mod config;
 mod connection;
-pub mod error;
-pub mod event;
-pub mod openwire;
+mod error;
+mod event;
+mod openwire;
 pub mod stomp;
 
 pub use config::{ActiveMqSourceConfig, ActiveMqTargetConfig, Protocol};

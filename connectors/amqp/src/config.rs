@@ -154,6 +154,7 @@ pub(crate) fn display(url: &Option<Secret>, urls: &[Secret]) -> String {
 }
 
 impl RabbitMqSourceConfig {
+    /// Rules that need more than one field; errors name their place under `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         uris(&self.url, &self.urls, &self.vhost, path, errors);
         if self.queues.is_empty() {
@@ -175,6 +176,7 @@ impl RabbitMqSourceConfig {
 }
 
 impl RabbitMqTargetConfig {
+    /// Rules that need more than one field; errors name their place under `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         uris(&self.url, &self.urls, &self.vhost, path, errors);
         if self.exchange.is_empty() && self.routing_key.is_empty() {

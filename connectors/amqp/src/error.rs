@@ -19,24 +19,35 @@ pub enum Refusal {
 }
 
 #[derive(Debug, thiserror::Error)]
+/// Why an AMQP connection, channel or consumer failed.
 pub enum AmqpError {
     #[error("connecting to {node}: {source}")]
+    /// Connecting to a node failed.
     Connect {
+        /// The node, without credentials.
         node: String,
         #[source]
+        /// What lapin reported.
         source: lapin::Error,
     },
     #[error("{what}: {source}")]
+    /// A channel operation failed.
     Channel {
+        /// The operation.
         what: &'static str,
         #[source]
+        /// What lapin reported.
         source: lapin::Error,
     },
     #[error("the broker cancelled the consumer or closed the channel")]
+    /// The broker cancelled the consumer or closed its channel.
     ConsumerGone,
     #[error("connecting to {node}: no answer within {after:?}")]
+    /// Connecting to a node took too long.
     ConnectTimeout {
+        /// The node, without credentials.
         node: String,
+        /// How long it was given.
         after: std::time::Duration,
     },
 }

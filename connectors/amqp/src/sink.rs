@@ -30,6 +30,7 @@ pub struct RabbitMqSink {
 }
 
 impl RabbitMqSink {
+    /// Build from validated configuration; no I/O. Errors name their place under `path`.
     pub fn new(
         cfg: &RabbitMqTargetConfig,
         path: &str,

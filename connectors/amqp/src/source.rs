@@ -25,6 +25,7 @@ use std::sync::Arc;
 /// closes it at shutdown) and its session (which closes it when lost).
 type LiveConnection = Arc<tokio::sync::Mutex<Option<(Connection, [Channel; 2])>>>;
 
+/// The RabbitMQ source: consumers on one connection, run by core's session driver.
 pub struct RabbitMqSource {
     uris: Vec<AMQPUri>,
     queues: Arc<[(String, Arc<str>)]>,

@@ -25,6 +25,7 @@ pub struct HttpTargetConfig {
     pub format: Format,
 }
 
+/// `target.http.timeout` by default.
 pub fn default_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(30))
 }
@@ -32,6 +33,7 @@ pub fn default_timeout() -> HumanDuration {
 const MAX_TIMEOUT: Duration = Duration::from_secs(14 * 60);
 
 impl HttpTargetConfig {
+    /// Rules that need more than one field; errors name their place under `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         validate_endpoint(path, &self.url, self.timeout, &self.headers, errors);
     }
@@ -100,11 +102,13 @@ pub struct HttpEnrichmentConfig {
     pub headers: BTreeMap<String, Secret>,
 }
 
+/// `enrichment.http.timeout` by default.
 pub fn default_enrichment_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(10))
 }
 
 impl HttpEnrichmentConfig {
+    /// Rules that need more than one field; errors name their place under `path`.
     pub fn validate(&self, path: &str, errors: &mut Vec<ConfigError>) {
         validate_endpoint(path, &self.url, self.timeout, &self.headers, errors);
     }

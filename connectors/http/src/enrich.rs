@@ -12,6 +12,7 @@ use sluice_core::sink::SinkError;
 /// Pipes' limit on an enrichment answer.
 const MAX_ANSWER: usize = 6 * 1024 * 1024;
 
+/// `enrichment.http`: one POST per batch, its answer replacing the batch.
 pub struct HttpEnricher {
     endpoint: Endpoint,
     envelope: Envelope,

@@ -12,6 +12,7 @@ use sluice_core::sink::{Sink, SinkError, SinkOutcome};
 /// 10,000 records is well under this).
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
+/// `target.http`: one POST per batch, in the target's `format`.
 pub struct HttpSink {
     endpoint: Endpoint,
     envelope: Envelope,

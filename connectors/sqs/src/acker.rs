@@ -85,7 +85,7 @@ impl Tracked {
     }
 }
 
-pub struct SqsAcker {
+pub(crate) struct SqsAcker {
     queue_url: String,
     /// FIFO queues: failed records are retried by the runner, not given back (see lib.rs).
     fifo: bool,
@@ -107,7 +107,7 @@ pub struct SqsAcker {
 }
 
 impl SqsAcker {
-    pub fn new(queue_url: String, fifo: bool) -> Self {
+    pub(crate) fn new(queue_url: String, fifo: bool) -> Self {
         let (ops, rx) = mpsc::unbounded_channel();
         SqsAcker {
             queue_url,
@@ -125,7 +125,7 @@ impl SqsAcker {
     }
 
     /// Count failed settlements in the pipe's `sluice_ack_errors_total`.
-    pub fn count_errors_in(&self, counter: Counter) {
+    pub(crate) fn count_errors_in(&self, counter: Counter) {
         let _ = self.errors.set(counter);
     }
 
@@ -133,7 +133,7 @@ impl SqsAcker {
         self.errors.get().cloned().unwrap_or_default()
     }
 
-    pub fn set_queue(&self, visibility_secs: u64, max_receive_count: u32) {
+    pub(crate) fn set_queue(&self, visibility_secs: u64, max_receive_count: u32) {
         self.visibility
             .store(visibility_secs.max(1), Ordering::Relaxed);
         self.max_receive_count
@@ -141,7 +141,7 @@ impl SqsAcker {
     }
 
     /// A FIFO message this source gave up before: reject it again at once.
-    pub fn rejected_before(&self, message_id: &str) -> bool {
+    pub(crate) fn rejected_before(&self, message_id: &str) -> bool {
         self.fifo && lock(&self.rejected).contains(message_id)
     }
 
@@ -151,7 +151,7 @@ impl SqsAcker {
 
     /// Track a received message. `asked_at` is when the receive was sent: its visibility
     /// timeout started no earlier.
-    pub fn received(&self, seq: u64, message_id: String, handle: String, asked_at: Instant) {
+    pub(crate) fn received(&self, seq: u64, message_id: String, handle: String, asked_at: Instant) {
         let mut t = lock(&self.tracked);
         match t.handles.get_mut(&message_id) {
             Some((h, refs)) => {
@@ -173,7 +173,7 @@ impl SqsAcker {
     }
 
     /// Start the worker that sends settlements and extends visibility (once per source run).
-    pub async fn start(self: &Arc<Self>, client: Client) {
+    pub(crate) async fn start(self: &Arc<Self>, client: Client) {
         let Some(rx) = lock(&self.ops_rx).take() else {
             return;
         };
@@ -182,7 +182,7 @@ impl SqsAcker {
     }
 
     /// Send what is queued, then stop the worker.
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.closing.cancel();
         if let Some(w) = self.worker.lock().await.take() {
             let _ = w.await;

@@ -53,14 +53,18 @@ pub struct SqsTargetConfig {
 /// What a queue URL says: `SCHEME://HOST/ACCOUNT/NAME`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueUrl {
+    /// The URL as written.
     pub url: String,
+    /// The account id in its path.
     pub account: String,
+    /// The queue's name.
     pub name: String,
     /// The Region in an AWS host (`sqs.REGION.amazonaws.com`, `REGION.queue.amazonaws.com`).
     pub host_region: Option<String>,
 }
 
 impl QueueUrl {
+    /// Parse `https://sqs.REGION.amazonaws.com/ACCOUNT/NAME` (or a local server's URL).
     pub fn parse(raw: &str) -> Result<QueueUrl, String> {
         let u = url::Url::parse(raw).map_err(|e| format!("found `{raw}`, not a URL: {e}"))?;
         if !matches!(u.scheme(), "http" | "https") {
@@ -96,6 +100,7 @@ impl QueueUrl {
         })
     }
 
+    /// A FIFO queue (its name ends in `.fifo`).
     pub fn is_fifo(&self) -> bool {
         self.name.ends_with(".fifo")
     }

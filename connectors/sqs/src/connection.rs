@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Where a client talks to.
 #[derive(Clone, Debug)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     pub region: String,
     pub endpoint_url: Option<String>,
 }
@@ -21,7 +21,7 @@ pub struct Endpoint {
 ///
 /// Long polls wait up to 20 s, so the read timeout leaves room above that. The SDK's own
 /// retries are kept short: Sluice retries calls itself with its backoff.
-pub async fn client(endpoint: &Endpoint) -> Client {
+pub(crate) async fn client(endpoint: &Endpoint) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();

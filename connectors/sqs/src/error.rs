@@ -56,12 +56,16 @@ impl SourceError for SqsError {
 #[derive(Debug, thiserror::Error)]
 #[error("{call}: {message}")]
 pub struct SqsError {
+    /// The SQS call that failed.
     pub call: &'static str,
+    /// What the failure means.
     pub class: ErrorClass,
+    /// What SQS (or the client) said.
     pub message: String,
 }
 
 impl SqsError {
+    /// Classify an SDK error of `call`.
     pub fn from_sdk<E, R>(call: &'static str, e: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,

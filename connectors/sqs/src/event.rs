@@ -29,7 +29,9 @@ pub const SHAPE: EventShape = EventShape {
 /// The fields every record of one queue shares.
 #[derive(Clone, Debug)]
 pub struct QueueFields {
+    /// `eventSourceARN`.
     pub arn: String,
+    /// `awsRegion`.
     pub region: String,
 }
 
@@ -119,8 +121,11 @@ fn base64(b: &[u8]) -> String {
 
 /// What the source needs besides the record.
 pub struct Received {
+    /// The record.
     pub record: Record,
+    /// Its receipt handle, for settling.
     pub receipt_handle: String,
+    /// Its message id.
     pub message_id: String,
 }
 

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 /// Messages per receive (SQS's limit).
 const PER_RECEIVE: i32 = 10;
 
+/// The SQS source: long-polling receives, run by core's session driver.
 pub struct SqsSource {
     shared: Arc<Shared>,
     endpoint: Endpoint,

@@ -66,12 +66,12 @@ fn looks_v6(s: &str) -> bool {
 }
 
 /// Whether a string would be read as an address at all (then an invalid one is an error).
-pub fn looks_like_ip(s: &str) -> bool {
+pub(super) fn looks_like_ip(s: &str) -> bool {
     looks_v4(s) || looks_v6(s)
 }
 
 /// The address a string spells, if it spells one.
-pub fn parse_ip(s: &str) -> Option<Ip> {
+pub(super) fn parse_ip(s: &str) -> Option<Ip> {
     if looks_v4(s) {
         let mut out = [0u8; 4];
         for (o, part) in out.iter_mut().zip(s.split('.')) {
@@ -99,7 +99,7 @@ pub fn parse_ip(s: &str) -> Option<Ip> {
 }
 
 /// Parse a `cidr` operand.
-pub fn parse_cidr(text: &str) -> Result<IpRange, String> {
+pub(super) fn parse_cidr(text: &str) -> Result<IpRange, String> {
     let mut parts: Vec<&str> = text.split('/').collect();
     while parts.last().is_some_and(|p| p.is_empty()) {
         parts.pop();

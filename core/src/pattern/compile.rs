@@ -77,7 +77,7 @@ fn fail<T>(offset: usize, message: impl Into<String>) -> Result<T> {
     })
 }
 
-pub fn compile(root: &Spanned) -> Result<Vec<Rule>> {
+pub(super) fn compile(root: &Spanned) -> Result<Vec<Rule>> {
     match compile_with(root, true) {
         Ok(rules) => Ok(rules),
         Err(first) if mentions_or(&root.value) => compile_with(root, false).map_err(|_| first),

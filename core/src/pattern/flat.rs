@@ -38,6 +38,7 @@ struct Field {
 pub struct Steps(HashSet<Box<str>>);
 
 impl Steps {
+    /// Flatten also the value at `dotted` (a path a pattern looks at).
     pub fn add_path(&mut self, dotted: &str) {
         for step in dotted.split('.') {
             self.0.insert(step.into());
@@ -77,6 +78,7 @@ struct Walk<'s> {
 }
 
 impl FlatEvent {
+    /// An empty event, its buffers ready for reuse.
     pub fn new() -> Self {
         Self::default()
     }
@@ -102,8 +104,8 @@ impl FlatEvent {
         self.load_with(json, None, steps)
     }
 
-    /// Flatten a record's event, with the value of its top-level `body_key` (`body` for SQS,
-    /// `data` for ActiveMQ and RabbitMQ) replaced by the record's body: the decoded JSON when
+    /// Flatten a record's event, with the value of its top-level `body_key` (from the connector's
+    /// event shape) replaced by the record's body: the decoded JSON when
     /// the body is JSON, else the body as a string (when it is UTF-8).
     pub fn load_record(
         &mut self,

@@ -14,38 +14,38 @@ pub struct JsonError {
 }
 
 /// How deep objects and arrays may nest; deeper input is refused rather than risking the stack.
-pub const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     pub bytes: &'a [u8],
     pub pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Reader { bytes, pos: 0 }
     }
 
-    pub fn error<T>(&self, message: impl Into<String>) -> Result<T, JsonError> {
+    pub(crate) fn error<T>(&self, message: impl Into<String>) -> Result<T, JsonError> {
         Err(JsonError {
             offset: self.pos,
             message: message.into(),
         })
     }
 
-    pub fn skip_ws(&mut self) {
+    pub(crate) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
         }
     }
 
     /// The next non-space byte, not consumed.
-    pub fn peek(&mut self) -> Option<u8> {
+    pub(crate) fn peek(&mut self) -> Option<u8> {
         self.skip_ws();
         self.bytes.get(self.pos).copied()
     }
 
-    pub fn expect(&mut self, b: u8) -> Result<(), JsonError> {
+    pub(crate) fn expect(&mut self, b: u8) -> Result<(), JsonError> {
         if self.peek() == Some(b) {
             self.pos += 1;
             Ok(())
@@ -54,7 +54,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn unexpected<T>(&self, wanted: &str) -> Result<T, JsonError> {
+    pub(crate) fn unexpected<T>(&self, wanted: &str) -> Result<T, JsonError> {
         match self.bytes.get(self.pos) {
             None => self.error(format!("unexpected end of JSON, expected {wanted}")),
             Some(&c) if c.is_ascii_graphic() => {
@@ -65,7 +65,7 @@ impl<'a> Reader<'a> {
     }
 
     /// After the top-level value: only white space may follow.
-    pub fn end(&mut self) -> Result<(), JsonError> {
+    pub(crate) fn end(&mut self) -> Result<(), JsonError> {
         match self.peek() {
             None => Ok(()),
             Some(_) => self.error("unexpected data after the JSON value"),
@@ -73,7 +73,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string starting at the current `"`, unescaped and appended to `out`.
-    pub fn string_into(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
+    pub(crate) fn string_into(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
         self.expect(b'"')?;
         let start_len = out.len();
         loop {
@@ -197,7 +197,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A number's literal text (JSON grammar: no leading zeros, no `+`, no bare `.`).
-    pub fn number(&mut self) -> Result<&'a str, JsonError> {
+    pub(crate) fn number(&mut self) -> Result<&'a str, JsonError> {
         self.skip_ws();
         let start = self.pos;
         let b = self.bytes;
@@ -250,7 +250,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `true`, `false` or `null`, returned as written.
-    pub fn literal(&mut self) -> Result<&'static str, JsonError> {
+    pub(crate) fn literal(&mut self) -> Result<&'static str, JsonError> {
         self.skip_ws();
         for lit in ["true", "false", "null"] {
             if self.bytes[self.pos..].starts_with(lit.as_bytes()) {
@@ -262,7 +262,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Check and step over one value.
-    pub fn skip_value(&mut self, depth: usize) -> Result<(), JsonError> {
+    pub(crate) fn skip_value(&mut self, depth: usize) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return self.error("JSON nested too deeply");
         }
@@ -302,7 +302,7 @@ impl<'a> Reader<'a> {
     }
 
     /// After a member: `true` if a `,` follows (more to come), `false` at the closing byte.
-    pub fn comma_or(&mut self, close: u8) -> Result<bool, JsonError> {
+    pub(crate) fn comma_or(&mut self, close: u8) -> Result<bool, JsonError> {
         match self.peek() {
             Some(b',') => {
                 self.pos += 1;
@@ -337,7 +337,7 @@ impl Out for Discard {
 /// A parsed pattern document: values keep their literal text and offset; object members keep
 /// their order and duplicates.
 #[derive(Clone, Debug)]
-pub enum Node {
+pub(crate) enum Node {
     Null,
     Bool(bool),
     /// The number as written.
@@ -348,13 +348,13 @@ pub enum Node {
 }
 
 #[derive(Clone, Debug)]
-pub struct Spanned<T = Node> {
+pub(crate) struct Spanned<T = Node> {
     pub value: T,
     pub offset: usize,
 }
 
 /// Parse a whole document into a [`Node`] tree.
-pub fn parse(text: &str) -> Result<Spanned, JsonError> {
+pub(crate) fn parse(text: &str) -> Result<Spanned, JsonError> {
     let mut r = Reader::new(text.as_bytes());
     let v = node(&mut r, 0)?;
     r.end()?;
@@ -431,7 +431,7 @@ fn node(r: &mut Reader<'_>, depth: usize) -> Result<Spanned, JsonError> {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
     let line_start = before

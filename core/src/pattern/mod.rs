@@ -26,7 +26,7 @@
 mod cidr;
 mod compile;
 mod flat;
-pub mod json;
+pub(crate) mod json;
 mod number;
 mod text;
 mod value;
@@ -51,8 +51,11 @@ pub struct Pattern {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message} (pattern line {line}, column {column})")]
 pub struct PatternError {
+    /// What is wrong.
     pub message: String,
+    /// Line in the pattern text, from 1.
     pub line: usize,
+    /// Column in the pattern text, from 1.
     pub column: usize,
 }
 
@@ -68,6 +71,7 @@ impl PatternError {
 }
 
 impl Pattern {
+    /// Parse and compile a pattern (EventBridge's JSON syntax).
     pub fn parse(text: &str) -> Result<Pattern, PatternError> {
         let root = json::parse(text).map_err(|e| PatternError::at(text, e))?;
         let rules = compile::compile(&root).map_err(|e| PatternError::at(text, e))?;
@@ -116,6 +120,7 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// A filter of `patterns` for records of `shape`.
     pub fn new(patterns: Vec<Pattern>, shape: &EventShape) -> Self {
         let mut steps = Steps::default();
         for p in &patterns {

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 /// The double a JSON number literal stands for, if it stands for exactly one.
-pub fn comparable(literal: &str) -> Option<f64> {
+pub(super) fn comparable(literal: &str) -> Option<f64> {
     let value: f64 = literal.parse().ok()?;
     if !value.is_finite() {
         return None;

@@ -518,7 +518,7 @@ fn invalid_patterns_say_what_and_where() {
 fn records_are_matched_with_their_decoded_body() {
     use crate::record::{DeliveryId, Record};
     let id = DeliveryId { epoch: 0, seq: 0 };
-    let sqs = |body: &str| {
+    let bare = |body: &str| {
         let event = serde_json::json!({"messageId": "m1", "body": body, "attributes": {"ApproximateReceiveCount": "1"}});
         Record::new(
             id,
@@ -531,21 +531,21 @@ fn records_are_matched_with_their_decoded_body() {
     // Lambda's example: RequestCode BBBB only.
     let f = filter(r#"{"body": {"RequestCode": ["BBBB"]}}"#);
     assert!(f.accepts(
-        &sqs(r#"{"RecordNumber": 1234, "RequestCode": "BBBB"}"#),
+        &bare(r#"{"RecordNumber": 1234, "RequestCode": "BBBB"}"#),
         &mut scratch
     ));
     assert!(!f.accepts(
-        &sqs(r#"{"RecordNumber": 1234, "RequestCode": "AAAA"}"#),
+        &bare(r#"{"RecordNumber": 1234, "RequestCode": "AAAA"}"#),
         &mut scratch
     ));
     // A body that is not JSON never matches a pattern that looks into it...
-    assert!(!f.accepts(&sqs("RequestCode BBBB"), &mut scratch));
+    assert!(!f.accepts(&bare("RequestCode BBBB"), &mut scratch));
     // ... but matches as a plain string, and patterns on other keys see it as any record.
-    assert!(filter(r#"{"body": ["hello"]}"#).accepts(&sqs("hello"), &mut scratch));
-    assert!(!filter(r#"{"body": ["hello"]}"#).accepts(&sqs(r#"{"a": 1}"#), &mut scratch));
+    assert!(filter(r#"{"body": ["hello"]}"#).accepts(&bare("hello"), &mut scratch));
+    assert!(!filter(r#"{"body": ["hello"]}"#).accepts(&bare(r#"{"a": 1}"#), &mut scratch));
     let meta = filter(r#"{"attributes": {"ApproximateReceiveCount": ["1"]}}"#);
-    assert!(meta.accepts(&sqs("not json {"), &mut scratch));
-    assert!(meta.accepts(&sqs(r#"{"a": 1}"#), &mut scratch));
+    assert!(meta.accepts(&bare("not json {"), &mut scratch));
+    assert!(meta.accepts(&bare(r#"{"a": 1}"#), &mut scratch));
     // A `data` shape: `data` holds base64 in the event, the decoded body for filters.
     let mq = Record::new(
         id,

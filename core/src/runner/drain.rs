@@ -1,7 +1,7 @@
 //! Stopping a pipe: stop receiving, finish the batches in flight, hand back what is held,
 //! close. The whole sequence takes at most the shutdown timeout: batches in flight get the
 //! timeout less a budget for settling and closing, and a batch still in flight then is handed
-//! back by its ids (SQS makes it visible again at once).
+//! back by its ids (a broker that can makes it deliverable again at once).
 
 use super::{PipeExit, Runner, Settle, panic_message};
 use crate::record::Record;
@@ -46,7 +46,7 @@ impl Runner {
             receiver.abort();
         }
         // Records the source handed over that were never taken: released with the rest, so
-        // a broker that can (SQS) makes them visible again at once.
+        // a broker that can makes them deliverable again at once.
         let mut unread = Vec::new();
         while let Ok(r) = rx.try_recv() {
             self.pipe.metrics.source_inflight.inc();

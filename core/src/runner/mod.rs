@@ -15,7 +15,7 @@
 //! Failed records are held here and delivered again after a backoff (only the failed ones);
 //! the broker still holds them unacknowledged, so a crash loses nothing. After
 //! `retry.max_attempts` deliveries a record goes to the dead-letter sink, or is rejected to the
-//! broker's own dead-letter path. A broker that counts deliveries itself (SQS) gets failed
+//! broker's own dead-letter path. A broker that counts deliveries itself gets failed
 //! records back at once, with the backoff as their delay, and its own count decides.
 //!
 //! A target that cannot be reached at all (refused, reset, DNS, TLS: no response) is not an
@@ -27,7 +27,7 @@
 //! Files, by responsibility: filling batches in `batcher.rs`; starting deliveries, holding
 //! retries and bounding what is held in `schedule.rs`; what a finished delivery leads to, and
 //! the one settlement path (stale, acked and age metrics), in `settle.rs`; stopping within the
-//! shutdown timeout in `drain.rs`. Ordered pipes (message groups, as in SQS FIFO) keep each
+//! shutdown timeout in `drain.rs`. Ordered pipes (message groups, as in FIFO queues) keep each
 //! group's order: see `order.rs`. What arrives from the source is counted once, as it arrives
 //! (`on_records`).
 //!
@@ -65,16 +65,22 @@ use tracing::{Instrument, info, info_span, warn};
 /// Resolved settings of one pipe (defaults applied, validated).
 #[derive(Clone, Debug)]
 pub struct PipeSettings {
+    /// Records per batch (`batch.size`).
     pub batch_size: usize,
+    /// How long a batch waits to fill (`batch.window`).
     pub window: Duration,
+    /// Largest event in bytes (`batch.max_bytes`).
     pub max_bytes: usize,
+    /// Batches in flight at once (`concurrency`).
     pub concurrency: usize,
     /// 0 = unlimited.
     pub max_attempts: u32,
+    /// First retry delay (`retry.backoff.initial`).
     pub backoff_initial: Duration,
+    /// Longest retry delay (`retry.backoff.max`).
     pub backoff_max: Duration,
     /// Keep the order of each `meta.group_id`: one batch per group in flight, and a failed
-    /// record holds back its group's successors in the batch (SQS FIFO).
+    /// record holds back its group's successors in the batch (FIFO queues).
     pub ordered: bool,
 }
 
@@ -96,17 +102,25 @@ const HOLD_BYTES_MAX: usize = 512 * 1024 * 1024;
 
 /// A pipe ready to run: connectors built, nothing connected yet.
 pub struct Pipe {
+    /// The pipe's name.
     pub name: Arc<str>,
+    /// Where records come from.
     pub source: Arc<dyn Source>,
+    /// Where batches go.
     pub sink: Arc<dyn Sink>,
+    /// Where given-up records go; none: the broker's own dead-letter path.
     pub dead_letter: Option<Arc<dyn Sink>>,
     /// Records go on only when a pattern matches.
     pub filter: Option<Arc<Filter>>,
     /// Called once per batch before the target.
     pub enricher: Option<Arc<dyn Enricher>>,
+    /// How records are wrapped into events (for `batch.max_bytes`).
     pub envelope: Envelope,
+    /// Batching, concurrency and retry settings.
     pub settings: PipeSettings,
+    /// The pipe's metric handles.
     pub metrics: PipeMetrics,
+    /// The pipe's state, as `/pipes` shows it.
     pub status: Arc<PipeStatus>,
 }
 
@@ -129,7 +143,7 @@ struct InFlight {
     /// Its message groups (ordered pipes only).
     groups: Vec<String>,
     /// Its records' ids: a batch abandoned at the shutdown timeout is handed back to the
-    /// broker by these (SQS makes them visible again at once).
+    /// broker by these (a broker that can makes them deliverable again at once).
     ids: Vec<crate::record::DeliveryId>,
 }
 

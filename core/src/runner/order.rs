@@ -1,4 +1,4 @@
-//! Order per message group, for ordered pipes (SQS FIFO).
+//! Order per message group, for ordered pipes (a FIFO queue's message groups).
 //!
 //! Lambda's rule for FIFO queues: a batch may mix groups, different groups go in parallel,
 //! and "the function attempts all retries on the affected messages before Lambda receives

@@ -4,7 +4,7 @@
 
 /// Times a dead-letter destination may refuse a record (answer with a failure, not be
 /// unreachable) before the record takes the broker's own dead-letter path instead: a record
-/// the destination can never take (binary body to SQS, too large, a property it cannot
+/// the destination can never take (a body it refuses, too large, a property it cannot
 /// carry) must not hold the pipe forever.
 pub(super) const DEAD_LETTER_REFUSALS: u32 = 3;
 
@@ -268,7 +268,7 @@ impl Runner {
         if records.is_empty() && held_back.is_empty() {
             return;
         }
-        // A broker that dead-letters by its own count (SQS redrive) decides.
+        // A broker that dead-letters by its own count (a redrive policy) decides.
         let limit = self.acker.attempt_limit();
         let max = limit.unwrap_or(self.pipe.settings.max_attempts);
         let reason: Arc<str> = reason.into();

@@ -13,10 +13,10 @@ use sluice_core::source::Outcome;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-pub type Writer = SplitSink<Conn, Command>;
+pub(super) type Writer = SplitSink<Conn, Command>;
 
 /// The writing half of the live connection and what acks need from it.
-pub struct Live {
+pub(super) struct Live {
     pub writer: Writer,
     /// Consumer `i` reads the i-th queue.
     pub consumers: Vec<(ConsumerId, Destination)>,
@@ -35,9 +35,9 @@ impl Live {
 }
 
 /// The OpenWire commands of settlements, keep-alives and goodbyes.
-pub struct OpenWireWire;
+pub(super) struct OpenWireWire;
 
-pub type OpenWireAcker = BrokerAcker<OpenWireWire>;
+pub(super) type OpenWireAcker = BrokerAcker<OpenWireWire>;
 
 impl Wire for OpenWireWire {
     type Live = Live;

@@ -13,17 +13,17 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::codec::Framed;
 
-pub type Conn = Framed<Box<dyn Io>, OpenWireCodec>;
+pub(super) type Conn = Framed<Box<dyn Io>, OpenWireCodec>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The version Sluice offers; see the `wire` module for why.
-pub const VERSION: i32 = 12;
+pub(super) const VERSION: i32 = 12;
 /// The oldest version whose layouts match the ones Sluice reads.
 const OLDEST_VERSION: i32 = 10;
 
 /// Who connects, and how long either side may stay silent.
 #[derive(Clone, Debug)]
-pub struct Login {
+pub(super) struct Login {
     pub username: Option<String>,
     pub password: Option<Secret>,
     /// Offered as `MaxInactivityDuration`; zero turns the inactivity monitor off on both sides
@@ -32,7 +32,7 @@ pub struct Login {
 }
 
 /// A connected, logged-in session.
-pub struct Connected {
+pub(super) struct Connected {
     pub conn: Conn,
     pub endpoint: Endpoint,
     pub session: SessionId,
@@ -47,7 +47,7 @@ pub struct Connected {
 }
 
 impl Connected {
-    pub fn next_id(&self) -> i32 {
+    pub(super) fn next_id(&self) -> i32 {
         self.ids.fetch_add(1, Ordering::Relaxed)
     }
 }
@@ -97,7 +97,7 @@ fn wire_format_info(login: &Login) -> WireFormatInfo {
 }
 
 /// Read the next command, answering keep-alives on the way.
-pub async fn next(conn: &mut Conn) -> Result<Command, OpenWireError> {
+pub(super) async fn next(conn: &mut Conn) -> Result<Command, OpenWireError> {
     loop {
         match conn.next().await {
             Some(Ok(Command::KeepAliveInfo(h))) => {
@@ -113,7 +113,10 @@ pub async fn next(conn: &mut Conn) -> Result<Command, OpenWireError> {
 }
 
 /// Connect to `endpoint` and open a session.
-pub async fn connect(endpoint: &Endpoint, login: &Login) -> Result<Connected, OpenWireError> {
+pub(super) async fn connect(
+    endpoint: &Endpoint,
+    login: &Login,
+) -> Result<Connected, OpenWireError> {
     let endpoint = endpoint.clone();
     let io = net::open(
         &endpoint.host,

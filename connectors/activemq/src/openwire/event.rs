@@ -52,7 +52,7 @@ fn positive(n: i64) -> Option<u64> {
 }
 
 /// Build the record for one dispatch (which must carry a message).
-pub fn to_record(id: DeliveryId, dispatch: &MessageDispatch, m: &Message) -> Record {
+pub(crate) fn to_record(id: DeliveryId, dispatch: &MessageDispatch, m: &Message) -> Record {
     let message_id = m
         .message_id
         .as_ref()

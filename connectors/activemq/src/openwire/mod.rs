@@ -25,7 +25,7 @@ pub(crate) mod error;
 pub(crate) mod event;
 mod sink;
 mod source;
-pub mod wire;
+pub(crate) mod wire;
 
-pub use sink::OpenWireSink;
-pub use source::OpenWireSource;
+pub(crate) use sink::OpenWireSink;
+pub(crate) use source::OpenWireSource;

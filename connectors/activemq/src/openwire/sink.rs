@@ -33,7 +33,7 @@ struct Producer {
 /// says otherwise; correlation id, reply-to, type, priority, group and properties carried over.
 /// Records that were retried carry `sluice_attempts` and `sluice_error` properties (JMS property
 /// names must be identifiers, so not the `x-sluice-` names other targets use).
-pub struct OpenWireSink {
+pub(crate) struct OpenWireSink {
     brokers: Brokers,
     start: usize,
     login: Login,
@@ -45,7 +45,7 @@ pub struct OpenWireSink {
 }
 
 impl OpenWireSink {
-    pub fn new(cfg: &ActiveMqTargetConfig) -> Result<Self, String> {
+    pub(crate) fn new(cfg: &ActiveMqTargetConfig) -> Result<Self, String> {
         let brokers = Brokers::parse(cfg.url.expose(), Protocol::Openwire)?;
         Ok(OpenWireSink {
             display: format!(

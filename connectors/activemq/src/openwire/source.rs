@@ -21,7 +21,7 @@ use tracing::warn;
 /// a keep-alive goes out every third of it.
 const MAX_INACTIVITY: Duration = Duration::from_secs(30);
 
-pub struct OpenWireSource {
+pub(crate) struct OpenWireSource {
     brokers: Brokers,
     /// Where round-robin over the brokers starts (random with `randomize`).
     start: usize,
@@ -34,7 +34,7 @@ pub struct OpenWireSource {
 
 impl OpenWireSource {
     /// Build from validated configuration; no I/O.
-    pub fn new(cfg: &ActiveMqSourceConfig, default_prefetch: u32) -> Result<Self, String> {
+    pub(crate) fn new(cfg: &ActiveMqSourceConfig, default_prefetch: u32) -> Result<Self, String> {
         let brokers = Brokers::parse(cfg.url.expose(), Protocol::Openwire)?;
         Ok(OpenWireSource {
             display: format!(
@@ -55,13 +55,13 @@ impl OpenWireSource {
     }
 
     /// The first broker's host, for the default `eventSourceArn`.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         self.brokers.host()
     }
 }
 
 /// One connection's consumers.
-pub struct Consuming {
+pub(crate) struct Consuming {
     reader: SplitStream<Conn>,
     epoch: u64,
     acker: Arc<OpenWireAcker>,

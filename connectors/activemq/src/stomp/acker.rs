@@ -10,19 +10,19 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::source::Outcome;
 
-pub type Writer = SplitSink<Conn, Out>;
+pub(super) type Writer = SplitSink<Conn, Out>;
 
 /// The live connection: its writing half, and its reading half once the source stopped
 /// reading (so that the goodbye can wait for the broker's receipt).
-pub struct Live {
+pub(super) struct Live {
     pub writer: Writer,
     pub reader: Option<SplitStream<Conn>>,
 }
 
 /// The STOMP frames of settlements, heart-beats and goodbyes.
-pub struct StompWire;
+pub(super) struct StompWire;
 
-pub type StompAcker = BrokerAcker<StompWire>;
+pub(super) type StompAcker = BrokerAcker<StompWire>;
 
 impl Wire for StompWire {
     type Live = Live;

@@ -18,12 +18,16 @@ use tokio_util::codec::{Decoder, Encoder};
 /// One frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// `CONNECT`, `MESSAGE`, `ACK`, ...
     pub command: String,
+    /// Headers in order, unescaped.
     pub headers: Vec<(String, String)>,
+    /// The body, as sent.
     pub body: Bytes,
 }
 
 impl Frame {
+    /// A frame with no headers and no body.
     pub fn new(command: &str) -> Self {
         Frame {
             command: command.to_owned(),
@@ -32,6 +36,7 @@ impl Frame {
         }
     }
 
+    /// Add a header.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_owned(), value.into()));
         self
@@ -49,23 +54,30 @@ impl Frame {
 /// What the decoder yields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Item {
+    /// A frame to send.
     Frame(Frame),
+    /// A heart-beat (a lone newline).
     Heartbeat,
 }
 
 #[derive(Debug, thiserror::Error)]
+/// A stream of bytes that is not STOMP 1.2.
 pub enum CodecError {
     #[error("malformed stomp frame: {0}")]
+    /// Not a frame: what is wrong with it.
     Malformed(String),
     #[error("stomp frame larger than {0} bytes")]
+    /// A frame larger than the limit (bytes).
     TooLarge(usize),
     #[error(transparent)]
+    /// The connection failed.
     Io(#[from] std::io::Error),
 }
 
 /// Frames both ways, with a size limit on what is read.
 #[derive(Clone, Debug)]
 pub struct StompCodec {
+    /// Largest frame accepted, in bytes.
     pub max_frame: usize,
 }
 
@@ -253,7 +265,9 @@ impl Decoder for StompCodec {
 /// What is written: a frame, or a heart-beat (one EOL).
 #[derive(Clone, Debug)]
 pub enum Out {
+    /// A frame received.
     Frame(Frame),
+    /// A heart-beat received.
     Heartbeat,
 }
 

@@ -9,13 +9,13 @@ use sluice_core::config::Secret;
 use std::time::Duration;
 use tokio_util::codec::Framed;
 
-pub type Conn = Framed<Box<dyn Io>, StompCodec>;
+pub(super) type Conn = Framed<Box<dyn Io>, StompCodec>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who connects, and how.
 #[derive(Clone, Debug)]
-pub struct Login {
+pub(super) struct Login {
     pub username: Option<String>,
     pub password: Option<Secret>,
     pub virtual_host: Option<String>,
@@ -24,7 +24,7 @@ pub struct Login {
 }
 
 /// A connected session.
-pub struct Connected {
+pub(super) struct Connected {
     pub conn: Conn,
     pub endpoint: Endpoint,
     /// How often we must send something (None: never).
@@ -38,7 +38,7 @@ async fn open(e: &Endpoint) -> Result<Box<dyn Io>, StompError> {
 }
 
 /// Connect to `endpoint` and log in.
-pub async fn connect(endpoint: &Endpoint, login: &Login) -> Result<Connected, StompError> {
+pub(super) async fn connect(endpoint: &Endpoint, login: &Login) -> Result<Connected, StompError> {
     let endpoint = endpoint.clone();
     let io = open(&endpoint).await?;
     let mut conn = Framed::new(io, StompCodec::default());

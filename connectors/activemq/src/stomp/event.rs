@@ -54,12 +54,12 @@ fn is_property(name: &str) -> bool {
 }
 
 /// A header STOMP or ActiveMQ gives a meaning of its own.
-pub fn is_reserved(name: &str) -> bool {
+pub(crate) fn is_reserved(name: &str) -> bool {
     NOT_PROPERTIES.contains(&name)
 }
 
 /// The queue name of a destination (`/queue/orders` → `orders`).
-pub fn physical_name(destination: &str) -> &str {
+pub(crate) fn physical_name(destination: &str) -> &str {
     destination
         .strip_prefix("/queue/")
         .or_else(|| destination.strip_prefix("/topic/"))
@@ -68,7 +68,7 @@ pub fn physical_name(destination: &str) -> &str {
 }
 
 /// Build the record for one MESSAGE frame.
-pub fn to_record(id: DeliveryId, frame: Frame) -> Record {
+pub(crate) fn to_record(id: DeliveryId, frame: Frame) -> Record {
     let get = |k| frame.get(k);
     let number = |k| get(k).and_then(|v: &str| v.trim().parse::<u64>().ok());
     let persistent = get("persistent").is_some_and(|v| v == "true");

@@ -22,8 +22,8 @@ pub(crate) mod event;
 mod sink;
 mod source;
 
-pub use sink::StompSink;
-pub use source::StompSource;
+pub(crate) use sink::StompSink;
+pub(crate) use source::StompSource;
 
 /// A queue name as a STOMP destination.
 pub(crate) fn destination(name: &str) -> String {

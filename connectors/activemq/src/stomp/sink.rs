@@ -22,7 +22,7 @@ const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// that is UTF-8 text without NUL goes as a text message, anything else with a
 /// `content-length` (a bytes message for ActiveMQ). Records that were retried carry
 /// `x-sluice-attempts` and `x-sluice-error` headers.
-pub struct StompSink {
+pub(crate) struct StompSink {
     brokers: Brokers,
     login: Login,
     destination: String,
@@ -34,7 +34,7 @@ pub struct StompSink {
 }
 
 impl StompSink {
-    pub fn new(cfg: &ActiveMqTargetConfig) -> Result<Self, String> {
+    pub(crate) fn new(cfg: &ActiveMqTargetConfig) -> Result<Self, String> {
         let brokers = Brokers::parse(cfg.url.expose(), Protocol::Stomp)?;
         Ok(StompSink {
             display: format!(

@@ -16,7 +16,7 @@ use sluice_core::source::Acker;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub struct StompSource {
+pub(crate) struct StompSource {
     brokers: Brokers,
     login: Login,
     queues: Vec<String>,
@@ -27,7 +27,7 @@ pub struct StompSource {
 
 impl StompSource {
     /// Build from validated configuration; no I/O.
-    pub fn new(cfg: &ActiveMqSourceConfig, default_prefetch: u32) -> Result<Self, String> {
+    pub(crate) fn new(cfg: &ActiveMqSourceConfig, default_prefetch: u32) -> Result<Self, String> {
         let brokers = Brokers::parse(cfg.url.expose(), Protocol::Stomp)?;
         Ok(StompSource {
             display: format!("activemq(stomp) {brokers} queues={}", cfg.queues.join(",")),
@@ -45,13 +45,13 @@ impl StompSource {
     }
 
     /// The first broker's host, for the default `eventSourceArn`.
-    pub fn host(&self) -> &str {
+    pub(crate) fn host(&self) -> &str {
         self.brokers.host()
     }
 }
 
 /// One connection's subscriptions.
-pub struct Subscribed {
+pub(crate) struct Subscribed {
     reader: SplitStream<Conn>,
     epoch: u64,
     acker: Arc<StompAcker>,

@@ -77,7 +77,7 @@ fn rate(for_at_least: Duration, mut f: impl FnMut() -> usize) -> f64 {
     done as f64 / started.elapsed().as_secs_f64()
 }
 
-pub fn run() {
+pub(crate) fn run() {
     let record = record();
     let span = Duration::from_secs(2);
     println!(

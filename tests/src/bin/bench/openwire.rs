@@ -47,7 +47,7 @@ async fn sluice(n: usize, size: usize) -> Figures {
     .await
 }
 
-pub async fn run(n: usize, size: usize, rounds: usize) {
+pub(crate) async fn run(n: usize, size: usize, rounds: usize) {
     println!(
         "ActiveMQ OpenWire at {}, {n} messages of {size} bytes preloaded per run, {rounds} rounds alternating",
         openwire_url()

@@ -140,7 +140,7 @@ async fn sluice(sqs: &Sqs, n: usize) -> Figures {
     }
 }
 
-pub async fn run(n: usize, rounds: usize) {
+pub(crate) async fn run(n: usize, rounds: usize) {
     let sqs = Sqs::connect().await;
     println!(
         "SQS server at {}, {n} messages preloaded per run, {rounds} rounds alternating",

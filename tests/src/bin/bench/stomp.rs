@@ -154,7 +154,7 @@ pub(crate) async fn sluice_with(
     }
 }
 
-pub async fn run(n: usize, size: usize, rounds: usize) {
+pub(crate) async fn run(n: usize, size: usize, rounds: usize) {
     println!(
         "ActiveMQ STOMP at 127.0.0.1:{}, {n} messages of {size} bytes preloaded per run, {rounds} rounds alternating",
         activemq_port()

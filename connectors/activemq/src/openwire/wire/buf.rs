@@ -21,7 +21,7 @@ pub enum WireError {
 }
 
 /// Reads a frame held in one `Bytes`; byte sequences come out as zero-copy slices.
-pub struct Reader {
+pub(crate) struct Reader {
     data: Bytes,
     pos: usize,
     /// Nesting left before a structure is refused (hostile input cannot recurse deeply).
@@ -32,7 +32,7 @@ pub struct Reader {
 
 macro_rules! read_number {
     ($name:ident, $t:ty) => {
-        pub fn $name(&mut self) -> Result<$t, WireError> {
+        pub(crate) fn $name(&mut self) -> Result<$t, WireError> {
             let raw = self.take(std::mem::size_of::<$t>())?;
             Ok(<$t>::from_be_bytes(
                 raw.try_into().map_err(|_| WireError::Truncated)?,
@@ -42,7 +42,7 @@ macro_rules! read_number {
 }
 
 impl Reader {
-    pub fn new(data: Bytes) -> Self {
+    pub(crate) fn new(data: Bytes) -> Self {
         Reader {
             data,
             pos: 0,
@@ -51,7 +51,7 @@ impl Reader {
         }
     }
 
-    pub fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }
 
@@ -72,12 +72,12 @@ impl Reader {
     read_number!(f32, f32);
     read_number!(f64, f64);
 
-    pub fn bool(&mut self) -> Result<bool, WireError> {
+    pub(crate) fn bool(&mut self) -> Result<bool, WireError> {
         Ok(self.u8()? != 0)
     }
 
     /// `n` bytes, sharing the frame's buffer.
-    pub fn bytes(&mut self, n: usize) -> Result<Bytes, WireError> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<Bytes, WireError> {
         if self.remaining() < n {
             return Err(WireError::Truncated);
         }
@@ -87,7 +87,7 @@ impl Reader {
     }
 
     /// A length that must fit in what is left of the frame.
-    pub fn length(&mut self, n: i64) -> Result<usize, WireError> {
+    pub(crate) fn length(&mut self, n: i64) -> Result<usize, WireError> {
         usize::try_from(n)
             .ok()
             .filter(|n| *n <= self.remaining())
@@ -95,13 +95,13 @@ impl Reader {
     }
 
     /// `readUTF`: a 16-bit length, then modified UTF-8.
-    pub fn utf(&mut self) -> Result<String, WireError> {
+    pub(crate) fn utf(&mut self) -> Result<String, WireError> {
         let n = self.u16()? as usize;
         Ok(mutf8::decode(self.take(n)?))
     }
 
     /// `looseUnmarshalString`.
-    pub fn opt_string(&mut self) -> Result<Option<String>, WireError> {
+    pub(crate) fn opt_string(&mut self) -> Result<Option<String>, WireError> {
         if self.bool()? {
             Ok(Some(self.utf()?))
         } else {
@@ -110,7 +110,7 @@ impl Reader {
     }
 
     /// `looseUnmarshalByteSequence`.
-    pub fn opt_bytes(&mut self) -> Result<Option<Bytes>, WireError> {
+    pub(crate) fn opt_bytes(&mut self) -> Result<Option<Bytes>, WireError> {
         if !self.bool()? {
             return Ok(None);
         }
@@ -120,7 +120,7 @@ impl Reader {
     }
 
     /// Enter a nested structure; refused past the depth limit.
-    pub fn nest(&mut self) -> Result<(), WireError> {
+    pub(crate) fn nest(&mut self) -> Result<(), WireError> {
         self.depth = self
             .depth
             .checked_sub(1)
@@ -128,42 +128,42 @@ impl Reader {
         Ok(())
     }
 
-    pub fn leave(&mut self) {
+    pub(crate) fn leave(&mut self) {
         self.depth += 1;
     }
 }
 
 /// Appends to a frame being built.
-pub struct Writer<'a>(pub &'a mut BytesMut);
+pub(crate) struct Writer<'a>(pub &'a mut BytesMut);
 
 impl Writer<'_> {
-    pub fn u8(&mut self, v: u8) {
+    pub(crate) fn u8(&mut self, v: u8) {
         self.0.put_u8(v);
     }
-    pub fn bool(&mut self, v: bool) {
+    pub(crate) fn bool(&mut self, v: bool) {
         self.0.put_u8(v as u8);
     }
-    pub fn i16(&mut self, v: i16) {
+    pub(crate) fn i16(&mut self, v: i16) {
         self.0.put_i16(v);
     }
-    pub fn i32(&mut self, v: i32) {
+    pub(crate) fn i32(&mut self, v: i32) {
         self.0.put_i32(v);
     }
-    pub fn i64(&mut self, v: i64) {
+    pub(crate) fn i64(&mut self, v: i64) {
         self.0.put_i64(v);
     }
-    pub fn f32(&mut self, v: f32) {
+    pub(crate) fn f32(&mut self, v: f32) {
         self.0.put_f32(v);
     }
-    pub fn f64(&mut self, v: f64) {
+    pub(crate) fn f64(&mut self, v: f64) {
         self.0.put_f64(v);
     }
-    pub fn raw(&mut self, v: &[u8]) {
+    pub(crate) fn raw(&mut self, v: &[u8]) {
         self.0.put_slice(v);
     }
 
     /// `writeUTF`.
-    pub fn utf(&mut self, s: &str) -> Result<(), WireError> {
+    pub(crate) fn utf(&mut self, s: &str) -> Result<(), WireError> {
         let n = mutf8::encoded_len(s);
         let len = u16::try_from(n).map_err(|_| WireError::StringTooLong(n))?;
         self.0.put_u16(len);
@@ -172,7 +172,7 @@ impl Writer<'_> {
     }
 
     /// `looseMarshalString`.
-    pub fn opt_string(&mut self, s: Option<&str>) -> Result<(), WireError> {
+    pub(crate) fn opt_string(&mut self, s: Option<&str>) -> Result<(), WireError> {
         self.bool(s.is_some());
         match s {
             Some(s) => self.utf(s),
@@ -181,7 +181,7 @@ impl Writer<'_> {
     }
 
     /// `looseMarshalByteSequence`.
-    pub fn opt_bytes(&mut self, b: Option<&[u8]>) -> Result<(), WireError> {
+    pub(crate) fn opt_bytes(&mut self, b: Option<&[u8]>) -> Result<(), WireError> {
         self.bool(b.is_some());
         if let Some(b) = b {
             let n = i32::try_from(b.len()).map_err(|_| WireError::TooLarge {

@@ -7,7 +7,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 /// Frames larger than this are refused before anything is allocated for them (ActiveMQ's own
 /// default limit is 100 MiB; Sluice offers 64 MiB in its `WireFormatInfo`).
-pub const MAX_FRAME: usize = 64 << 20;
+pub(crate) const MAX_FRAME: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -19,7 +19,7 @@ pub enum CodecError {
 
 /// The OpenWire framing for `tokio_util::codec::Framed`.
 #[derive(Clone, Debug)]
-pub struct OpenWireCodec {
+pub(crate) struct OpenWireCodec {
     pub max_frame: usize,
     /// Negotiated: whether exceptions carry stack traces.
     pub stack_traces: bool,
@@ -66,7 +66,7 @@ impl Decoder for OpenWireCodec {
 
 impl OpenWireCodec {
     /// Append one frame for `c` to `dst`.
-    pub fn encode_frame(&self, c: &Command, dst: &mut BytesMut) -> Result<(), CodecError> {
+    pub(crate) fn encode_frame(&self, c: &Command, dst: &mut BytesMut) -> Result<(), CodecError> {
         let start = dst.len();
         dst.put_u32(0);
         c.write(dst)?;

@@ -4,7 +4,7 @@
 use super::buf::{Reader, WireError, Writer};
 use super::data::{self, Destination, ProducerId, SessionId, Throwable};
 use super::info::MAGIC;
-pub use super::info::{
+pub(crate) use super::info::{
     BrokerInfo, ConnectionInfo, ConsumerControl, ConsumerInfo, Header, MessageAck, MessageDispatch,
     WireFormatInfo,
 };
@@ -15,7 +15,7 @@ use bytes::BytesMut;
 
 /// Every command OpenWire clients of Sluice's kind send or receive.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Command {
+pub(crate) enum Command {
     WireFormatInfo(WireFormatInfo),
     BrokerInfo(BrokerInfo),
     ConnectionInfo(ConnectionInfo),
@@ -52,7 +52,7 @@ pub enum Command {
 
 impl Command {
     /// Decode one frame's payload (type byte and fields).
-    pub fn read(r: &mut Reader) -> Result<Command, WireError> {
+    pub(crate) fn read(r: &mut Reader) -> Result<Command, WireError> {
         let kind = r.u8()?;
         Ok(match kind {
             types::WIREFORMAT_INFO => {
@@ -220,7 +220,7 @@ impl Command {
     }
 
     /// Encode the payload (type byte and fields) of a frame.
-    pub fn write(&self, out: &mut BytesMut) -> Result<(), WireError> {
+    pub(crate) fn write(&self, out: &mut BytesMut) -> Result<(), WireError> {
         let w = &mut Writer(out);
         match self {
             Command::WireFormatInfo(info) => {
@@ -407,29 +407,5 @@ impl Command {
             Command::Unknown(t) => return Err(WireError::UnknownType(*t)),
         }
         Ok(())
-    }
-
-    /// The command's header, if it has one.
-    pub fn header(&self) -> Option<Header> {
-        Some(match self {
-            Command::BrokerInfo(b) => b.header,
-            Command::ConnectionInfo(c) => c.header,
-            Command::SessionInfo(h, _)
-            | Command::ProducerInfo(h, ..)
-            | Command::KeepAliveInfo(h)
-            | Command::ShutdownInfo(h)
-            | Command::RemoveInfo(h, ..)
-            | Command::Response(h, _)
-            | Command::ExceptionResponse(h, ..)
-            | Command::ConnectionError(h, ..)
-            | Command::ProducerAck(h, ..) => *h,
-            Command::ConsumerControl(c) => c.header,
-            Command::ConsumerInfo(c) => c.header,
-            Command::MessageDispatch(d) => d.header,
-            Command::MessageAck(a) => a.header,
-            Command::Message(m) => m.header,
-            Command::ConnectionControl { header, .. } => *header,
-            Command::WireFormatInfo(_) | Command::Unknown(_) => return None,
-        })
     }
 }

@@ -10,14 +10,14 @@ use std::fmt;
 
 /// `SessionId`: connection id and session number.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub struct SessionId {
+pub(crate) struct SessionId {
     pub connection: String,
     pub value: i64,
 }
 
 /// `ConsumerId`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub struct ConsumerId {
+pub(crate) struct ConsumerId {
     pub connection: String,
     pub session: i64,
     pub value: i64,
@@ -25,7 +25,7 @@ pub struct ConsumerId {
 
 /// `ProducerId`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub struct ProducerId {
+pub(crate) struct ProducerId {
     pub connection: String,
     pub value: i64,
     pub session: i64,
@@ -34,7 +34,7 @@ pub struct ProducerId {
 /// `MessageId`: the producer and its sequence number; `text_view` when the id is not of that
 /// form (a message that came in over STOMP or AMQP keeps its original id there).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub struct MessageId {
+pub(crate) struct MessageId {
     pub text_view: Option<String>,
     pub producer: ProducerId,
     pub producer_sequence: i64,
@@ -59,13 +59,13 @@ impl fmt::Display for MessageId {
 
 /// A queue or a topic (temporary ones too).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Destination {
+pub(crate) struct Destination {
     pub kind: DestinationKind,
     pub name: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DestinationKind {
+pub(crate) enum DestinationKind {
     Queue,
     Topic,
     TempQueue,
@@ -73,7 +73,9 @@ pub enum DestinationKind {
 }
 
 impl Destination {
-    pub fn queue(name: impl Into<String>) -> Self {
+    /// A queue by name.
+    #[cfg(test)]
+    pub(crate) fn queue(name: impl Into<String>) -> Self {
         Destination {
             kind: DestinationKind::Queue,
             name: name.into(),
@@ -90,7 +92,7 @@ impl Destination {
     }
 
     /// `queue://orders`, `topic://prices`, from a config name (a bare name is a queue).
-    pub fn parse(name: &str) -> Self {
+    pub(crate) fn parse(name: &str) -> Self {
         let strip = |p: &str| name.strip_prefix(p).map(str::to_owned);
         let (kind, name) = if let Some(n) = strip("queue://") {
             (DestinationKind::Queue, n)
@@ -122,7 +124,7 @@ impl fmt::Display for Destination {
 
 /// A transaction a message was produced in.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TransactionId {
+pub(crate) enum TransactionId {
     Local {
         value: i64,
         connection: String,
@@ -153,7 +155,7 @@ impl fmt::Display for Throwable {
 
 /// Any structure that may appear nested.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Data {
+pub(crate) enum Data {
     ConnectionId(String),
     SessionId(SessionId),
     ConsumerId(ConsumerId),
@@ -169,7 +171,7 @@ pub enum Data {
 macro_rules! expect {
     ($fn:ident, $variant:ident, $t:ty, $what:literal) => {
         /// Read a nested structure that must be of this type.
-        pub fn $fn(r: &mut Reader) -> Result<Option<$t>, WireError> {
+        pub(crate) fn $fn(r: &mut Reader) -> Result<Option<$t>, WireError> {
             match read_nested(r)? {
                 None => Ok(None),
                 Some(Data::$variant(v)) => Ok(Some(v)),
@@ -194,7 +196,7 @@ expect!(read_connection_id, ConnectionId, String, "a connection id");
 expect!(read_broker_id, BrokerId, String, "a broker id");
 
 /// `looseUnmarshalNestedObject`.
-pub fn read_nested(r: &mut Reader) -> Result<Option<Data>, WireError> {
+pub(super) fn read_nested(r: &mut Reader) -> Result<Option<Data>, WireError> {
     if !r.bool()? {
         return Ok(None);
     }
@@ -261,12 +263,12 @@ fn read_producer_body(r: &mut Reader) -> Result<ProducerId, WireError> {
 }
 
 /// `looseUnmarshalByteArray`.
-pub fn read_byte_array(r: &mut Reader) -> Result<Option<Bytes>, WireError> {
+pub(super) fn read_byte_array(r: &mut Reader) -> Result<Option<Bytes>, WireError> {
     r.opt_bytes()
 }
 
 /// `looseUnmarshalThrowable`.
-pub fn read_throwable(r: &mut Reader) -> Result<Option<Throwable>, WireError> {
+pub(super) fn read_throwable(r: &mut Reader) -> Result<Option<Throwable>, WireError> {
     if !r.bool()? {
         return Ok(None);
     }
@@ -290,7 +292,7 @@ pub fn read_throwable(r: &mut Reader) -> Result<Option<Throwable>, WireError> {
 }
 
 /// `looseUnmarshalObjectArray` of broker ids (a message's broker path and cluster).
-pub fn read_broker_ids(r: &mut Reader) -> Result<Option<Vec<String>>, WireError> {
+pub(super) fn read_broker_ids(r: &mut Reader) -> Result<Option<Vec<String>>, WireError> {
     if !r.bool()? {
         return Ok(None);
     }
@@ -302,13 +304,13 @@ pub fn read_broker_ids(r: &mut Reader) -> Result<Option<Vec<String>>, WireError>
     Ok(Some(ids))
 }
 
-pub fn write_connection_id(w: &mut Writer, id: &str) -> Result<(), WireError> {
+pub(super) fn write_connection_id(w: &mut Writer, id: &str) -> Result<(), WireError> {
     w.bool(true);
     w.u8(types::CONNECTION_ID);
     w.opt_string(Some(id))
 }
 
-pub fn write_session_id(w: &mut Writer, id: &SessionId) -> Result<(), WireError> {
+pub(super) fn write_session_id(w: &mut Writer, id: &SessionId) -> Result<(), WireError> {
     w.bool(true);
     w.u8(types::SESSION_ID);
     w.opt_string(Some(&id.connection))?;
@@ -316,7 +318,7 @@ pub fn write_session_id(w: &mut Writer, id: &SessionId) -> Result<(), WireError>
     Ok(())
 }
 
-pub fn write_consumer_id(w: &mut Writer, id: &ConsumerId) -> Result<(), WireError> {
+pub(super) fn write_consumer_id(w: &mut Writer, id: &ConsumerId) -> Result<(), WireError> {
     w.bool(true);
     w.u8(types::CONSUMER_ID);
     w.opt_string(Some(&id.connection))?;
@@ -325,7 +327,7 @@ pub fn write_consumer_id(w: &mut Writer, id: &ConsumerId) -> Result<(), WireErro
     Ok(())
 }
 
-pub fn write_producer_id(w: &mut Writer, id: &ProducerId) -> Result<(), WireError> {
+pub(super) fn write_producer_id(w: &mut Writer, id: &ProducerId) -> Result<(), WireError> {
     w.bool(true);
     w.u8(types::PRODUCER_ID);
     w.opt_string(Some(&id.connection))?;
@@ -334,7 +336,7 @@ pub fn write_producer_id(w: &mut Writer, id: &ProducerId) -> Result<(), WireErro
     Ok(())
 }
 
-pub fn write_message_id(w: &mut Writer, id: Option<&MessageId>) -> Result<(), WireError> {
+pub(super) fn write_message_id(w: &mut Writer, id: Option<&MessageId>) -> Result<(), WireError> {
     let Some(id) = id else {
         w.bool(false);
         return Ok(());
@@ -348,7 +350,7 @@ pub fn write_message_id(w: &mut Writer, id: Option<&MessageId>) -> Result<(), Wi
     Ok(())
 }
 
-pub fn write_destination(w: &mut Writer, d: Option<&Destination>) -> Result<(), WireError> {
+pub(super) fn write_destination(w: &mut Writer, d: Option<&Destination>) -> Result<(), WireError> {
     let Some(d) = d else {
         w.bool(false);
         return Ok(());
@@ -358,7 +360,10 @@ pub fn write_destination(w: &mut Writer, d: Option<&Destination>) -> Result<(), 
     w.opt_string(Some(&d.name))
 }
 
-pub fn write_transaction_id(w: &mut Writer, t: Option<&TransactionId>) -> Result<(), WireError> {
+pub(super) fn write_transaction_id(
+    w: &mut Writer,
+    t: Option<&TransactionId>,
+) -> Result<(), WireError> {
     match t {
         None => w.bool(false),
         Some(TransactionId::Local { value, connection }) => {
@@ -382,7 +387,7 @@ pub fn write_transaction_id(w: &mut Writer, t: Option<&TransactionId>) -> Result
     Ok(())
 }
 
-pub fn write_throwable(w: &mut Writer, t: Option<&Throwable>) -> Result<(), WireError> {
+pub(super) fn write_throwable(w: &mut Writer, t: Option<&Throwable>) -> Result<(), WireError> {
     w.bool(t.is_some());
     if let Some(t) = t {
         w.opt_string(t.class.as_deref())?;
@@ -391,7 +396,7 @@ pub fn write_throwable(w: &mut Writer, t: Option<&Throwable>) -> Result<(), Wire
     Ok(())
 }
 
-pub fn write_broker_ids(w: &mut Writer, ids: Option<&[String]>) -> Result<(), WireError> {
+pub(super) fn write_broker_ids(w: &mut Writer, ids: Option<&[String]>) -> Result<(), WireError> {
     w.bool(ids.is_some());
     if let Some(ids) = ids {
         w.i16(ids.len() as i16);

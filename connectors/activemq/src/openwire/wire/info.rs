@@ -10,20 +10,20 @@ use super::types;
 
 /// `BaseCommand`'s fields: every command has them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Header {
+pub(crate) struct Header {
     pub command_id: i32,
     pub response_required: bool,
 }
 
 impl Header {
-    pub fn read(r: &mut Reader) -> Result<Self, WireError> {
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, WireError> {
         Ok(Header {
             command_id: r.i32()?,
             response_required: r.bool()?,
         })
     }
 
-    pub fn write(&self, w: &mut Writer) {
+    pub(crate) fn write(&self, w: &mut Writer) {
         w.i32(self.command_id);
         w.bool(self.response_required);
     }
@@ -31,7 +31,7 @@ impl Header {
 
 /// The first command each side sends: protocol version and options.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct WireFormatInfo {
+pub(crate) struct WireFormatInfo {
     pub version: i32,
     pub options: PrimitiveMap,
 }
@@ -40,7 +40,7 @@ pub(super) const MAGIC: &[u8; 8] = b"ActiveMQ";
 
 impl WireFormatInfo {
     /// A numeric option.
-    pub fn number(&self, name: &str) -> Option<i64> {
+    pub(crate) fn number(&self, name: &str) -> Option<i64> {
         match self.option(name)? {
             Primitive::Long(n) => Some(*n),
             Primitive::Int(n) => Some(*n as i64),
@@ -55,7 +55,7 @@ impl WireFormatInfo {
 
 /// What the broker says about itself after the wire format is settled.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct BrokerInfo {
+pub(crate) struct BrokerInfo {
     pub header: Header,
     pub broker_id: Option<String>,
     pub broker_url: Option<String>,
@@ -72,7 +72,7 @@ pub struct BrokerInfo {
 }
 
 impl BrokerInfo {
-    pub fn read(r: &mut Reader) -> Result<Self, WireError> {
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, WireError> {
         let header = Header::read(r)?;
         let broker_id = data::read_broker_id(r)?;
         let broker_url = r.opt_string()?;
@@ -103,7 +103,7 @@ impl BrokerInfo {
         })
     }
 
-    pub fn write(&self, w: &mut Writer) -> Result<(), WireError> {
+    pub(crate) fn write(&self, w: &mut Writer) -> Result<(), WireError> {
         self.header.write(w);
         match &self.broker_id {
             Some(id) => {
@@ -141,7 +141,7 @@ impl BrokerInfo {
 
 /// Opens a connection; the broker checks the credentials here.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct ConnectionInfo {
+pub(crate) struct ConnectionInfo {
     pub header: Header,
     pub connection_id: String,
     pub client_id: Option<String>,
@@ -155,7 +155,7 @@ pub struct ConnectionInfo {
 
 /// Opens a consumer on a destination.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct ConsumerInfo {
+pub(crate) struct ConsumerInfo {
     pub header: Header,
     pub consumer_id: ConsumerId,
     pub destination: Option<Destination>,
@@ -168,7 +168,7 @@ pub struct ConsumerInfo {
 
 /// One delivered message, for one consumer.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct MessageDispatch {
+pub(crate) struct MessageDispatch {
     pub header: Header,
     pub consumer_id: Option<ConsumerId>,
     pub destination: Option<Destination>,
@@ -179,7 +179,7 @@ pub struct MessageDispatch {
 
 /// Settles messages: one (individual, poison) or a range (standard, delivered).
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct MessageAck {
+pub(crate) struct MessageAck {
     pub header: Header,
     pub destination: Option<Destination>,
     pub consumer_id: Option<ConsumerId>,
@@ -192,7 +192,7 @@ pub struct MessageAck {
 
 /// The broker changes a consumer: its prefetch, or closes it.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct ConsumerControl {
+pub(crate) struct ConsumerControl {
     pub header: Header,
     pub destination: Option<Destination>,
     pub close: bool,

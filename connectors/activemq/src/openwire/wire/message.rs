@@ -12,7 +12,7 @@ use std::io::Read;
 
 /// A message, as dispatched by the broker or sent by a producer.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct Message {
+pub(crate) struct Message {
     pub header: Header,
     /// The data structure type: which JMS class (`types::TEXT_MESSAGE`, ...).
     pub class: u8,
@@ -55,10 +55,10 @@ pub struct Message {
 }
 
 /// Bodies are inflated up to this size; a larger one is refused rather than exhausting memory.
-pub const MAX_INFLATED: usize = 64 << 20;
+pub(super) const MAX_INFLATED: usize = 64 << 20;
 
 impl Message {
-    pub fn read(class: u8, r: &mut Reader) -> Result<Self, WireError> {
+    pub(crate) fn read(class: u8, r: &mut Reader) -> Result<Self, WireError> {
         Ok(Message {
             header: Header::read(r)?,
             class,
@@ -95,7 +95,7 @@ impl Message {
         })
     }
 
-    pub fn write(&self, w: &mut Writer) -> Result<(), WireError> {
+    pub(crate) fn write(&self, w: &mut Writer) -> Result<(), WireError> {
         self.header.write(w);
         match &self.producer_id {
             Some(p) => data::write_producer_id(w, p)?,
@@ -142,7 +142,7 @@ impl Message {
     }
 
     /// The JMS properties, in wire order.
-    pub fn properties(&self) -> Result<PrimitiveMap, WireError> {
+    pub(crate) fn properties(&self) -> Result<PrimitiveMap, WireError> {
         match &self.marshalled_properties {
             Some(b) if !b.is_empty() => {
                 Ok(primitive::read_map(&mut Reader::new(b.clone()))?.unwrap_or_default())
@@ -151,7 +151,7 @@ impl Message {
         }
     }
 
-    pub fn set_properties(&mut self, map: &PrimitiveMap) -> Result<(), WireError> {
+    pub(crate) fn set_properties(&mut self, map: &PrimitiveMap) -> Result<(), WireError> {
         if map.is_empty() {
             self.marshalled_properties = None;
             return Ok(());
@@ -164,7 +164,7 @@ impl Message {
 
     /// The body as the application sees it: a text message's text as UTF-8, a bytes message's
     /// bytes, other classes' marshalled content; inflated if the producer compressed it.
-    pub fn body(&self) -> Result<Bytes, WireError> {
+    pub(crate) fn body(&self) -> Result<Bytes, WireError> {
         let Some(content) = &self.content else {
             return Ok(Bytes::new());
         };
@@ -198,7 +198,7 @@ impl Message {
     }
 
     /// A text message body: `writeUTF8` of the text.
-    pub fn text_content(text: &str) -> Bytes {
+    pub(crate) fn text_content(text: &str) -> Bytes {
         let mut out = BytesMut::with_capacity(4 + text.len());
         let mut w = Writer(&mut out);
         w.i32(mutf8::encoded_len(text) as i32);

@@ -24,22 +24,17 @@ mod command;
 mod data;
 mod info;
 mod message;
-pub mod mutf8;
+pub(crate) mod mutf8;
 mod primitive;
-pub mod types;
+pub(crate) mod types;
 
-pub use buf::{Reader, WireError, Writer};
-pub use codec::{CodecError, MAX_FRAME, OpenWireCodec};
-pub use command::{
-    BrokerInfo, Command, ConnectionInfo, ConsumerControl, ConsumerInfo, Header, MessageAck,
-    MessageDispatch, WireFormatInfo,
+pub(crate) use codec::{CodecError, MAX_FRAME, OpenWireCodec};
+pub(crate) use command::{
+    Command, ConnectionInfo, ConsumerInfo, Header, MessageAck, MessageDispatch, WireFormatInfo,
 };
-pub use data::{
-    ConsumerId, Data, Destination, DestinationKind, MessageId, ProducerId, SessionId, Throwable,
-    TransactionId,
-};
-pub use message::Message;
-pub use primitive::{Primitive, PrimitiveMap};
+pub(crate) use data::{ConsumerId, Data, Destination, MessageId, ProducerId, SessionId, Throwable};
+pub(crate) use message::Message;
+pub(crate) use primitive::{Primitive, PrimitiveMap};
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@
 use bytes::BufMut;
 
 /// The encoded length of `s`.
-pub fn encoded_len(s: &str) -> usize {
+pub(crate) fn encoded_len(s: &str) -> usize {
     s.chars()
         .map(|c| match c as u32 {
             0 => 2,
@@ -21,7 +21,7 @@ pub fn encoded_len(s: &str) -> usize {
 }
 
 /// Append `s` in modified UTF-8.
-pub fn encode_into<B: BufMut>(s: &str, out: &mut B) {
+pub(crate) fn encode_into<B: BufMut>(s: &str, out: &mut B) {
     if !s.bytes().any(|b| b == 0 || b >= 0xf0) {
         // Plain UTF-8 without NUL or 4-byte sequences is already modified UTF-8.
         out.put_slice(s.as_bytes());
@@ -51,7 +51,7 @@ fn push_unit<B: BufMut>(u: u16, out: &mut B) {
 }
 
 /// Decode modified UTF-8 (plain UTF-8 is accepted too).
-pub fn decode(bytes: &[u8]) -> String {
+pub(crate) fn decode(bytes: &[u8]) -> String {
     if let Ok(s) = std::str::from_utf8(bytes)
         && !s.is_empty()
         && !bytes.contains(&0xc0)

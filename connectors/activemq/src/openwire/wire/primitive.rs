@@ -23,7 +23,7 @@ const BIG_STRING: u8 = 13;
 
 /// One JMS property value, with its Java type.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Primitive {
+pub(crate) enum Primitive {
     Null,
     Bool(bool),
     Byte(i8),
@@ -41,11 +41,11 @@ pub enum Primitive {
 }
 
 /// Entries in the order they came (Java's `HashMap` order on the wire).
-pub type PrimitiveMap = Vec<(String, Primitive)>;
+pub(crate) type PrimitiveMap = Vec<(String, Primitive)>;
 
 impl Primitive {
     /// The value as Java's `String.valueOf` prints it: how Lambda shows JMS properties.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         match self {
             Primitive::Null => "null".into(),
             Primitive::Bool(b) => b.to_string(),
@@ -100,7 +100,7 @@ fn java_double(x: f64, plain: &str, scientific: &str) -> String {
 }
 
 /// Read a map; `None` for the -1 count Java writes for a null map.
-pub fn read_map(r: &mut Reader) -> Result<Option<PrimitiveMap>, WireError> {
+pub(super) fn read_map(r: &mut Reader) -> Result<Option<PrimitiveMap>, WireError> {
     let n = r.i32()?;
     if n < 0 {
         return Ok(None);
@@ -158,7 +158,7 @@ fn read_value(r: &mut Reader) -> Result<Primitive, WireError> {
 }
 
 /// Write a map as Java does.
-pub fn write_map(w: &mut Writer, map: &[(String, Primitive)]) -> Result<(), WireError> {
+pub(super) fn write_map(w: &mut Writer, map: &[(String, Primitive)]) -> Result<(), WireError> {
     w.i32(map.len() as i32);
     for (name, value) in map {
         w.utf(name)?;

@@ -2,6 +2,9 @@
 //! round trips, and a fuzz loop over the decoder.
 
 use super::*;
+
+use super::command::{BrokerInfo, ConsumerControl};
+use super::data::TransactionId;
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
