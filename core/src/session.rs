@@ -11,6 +11,7 @@ use crate::record::Record;
 use crate::source::{Acker, Outcome, Source, SourceContext, forward};
 use crate::status::Reason;
 use async_trait::async_trait;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -66,8 +67,9 @@ pub trait Session: Send + 'static {
     type Error: SourceError;
 
     /// Wait for the next read. Must be cancel-safe: the driver drops it to stop, to ask for
-    /// the backlog, or when the broker was silent too long.
-    async fn next(&mut self) -> Result<Read, Self::Error>;
+    /// the backlog, or when the broker was silent too long. (Not boxed like the other methods:
+    /// it runs once per message.)
+    fn next(&mut self) -> impl Future<Output = Result<Read, Self::Error>> + Send;
 
     /// How long the broker may send nothing at all before the session counts as lost
     /// (`None`: no limit, as for a poller or a client library with its own heart-beats).

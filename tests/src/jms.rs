@@ -216,12 +216,8 @@ impl PrivateBroker {
     }
 
     fn script(&self, action: &str) -> String {
-        let mut cmd = Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scripts/activemq.sh"
-        ));
-        cmd.arg(action)
-            .env("SLUICE_RUN_DIR", &self.run_dir)
+        let mut cmd = activemq_sh(action);
+        cmd.env("SLUICE_RUN_DIR", &self.run_dir)
             .env("SLUICE_ACTIVEMQ_PORT", self.port.to_string())
             .env("SLUICE_ACTIVEMQ_STOMP_PORT", self.stomp_port.to_string());
         if let Some(u) = &self.users {
@@ -230,14 +226,34 @@ impl PrivateBroker {
         if let Some(p) = self.ssl_port {
             cmd.env("SLUICE_ACTIVEMQ_SSL_PORT", p.to_string());
         }
-        let out = cmd.output().expect("run scripts/activemq.sh");
-        assert!(
-            out.status.success() || action == "stop",
-            "activemq.sh {action}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        run(cmd, action)
     }
+}
+
+/// `scripts/activemq.sh ACTION` (the caller adds the environment of a private broker).
+fn activemq_sh(action: &str) -> Command {
+    let mut cmd = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/activemq.sh"
+    ));
+    cmd.arg(action);
+    cmd
+}
+
+/// Run it; its output. A failed `stop` (nothing to stop) is not an error.
+fn run(mut cmd: Command, action: &str) -> String {
+    let out = cmd.output().expect("run scripts/activemq.sh");
+    assert!(
+        out.status.success() || action == "stop",
+        "activemq.sh {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `scripts/activemq.sh ACTION` on the shared broker (`stop`, `start`, `pid`).
+pub fn shared_broker(action: &str) -> String {
+    run(activemq_sh(action), action)
 }
 
 impl Drop for PrivateBroker {

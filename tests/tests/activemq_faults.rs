@@ -1,33 +1,16 @@
-//! ActiveMQ faults: the broker restarted mid-stream, and a broker that stops answering
-//! (SIGSTOP) found out by heart-beats. A separate test binary, because both take the broker
-//! away from every test beside them; the two tests here take turns.
+//! ActiveMQ faults: a broker that stops answering (SIGSTOP) found out by heart-beats. A
+//! separate test binary, because it takes the broker away from every test beside it. (The
+//! broker restart is in the conformance suite, `conformance_restart.rs`.)
 
 use sluice_tests::function::Function;
+use sluice_tests::jms;
 use sluice_tests::process::Sluice;
 use sluice_tests::stomp::{Client, activemq_port};
 use sluice_tests::{unique, wait_for};
 use std::process::Command;
 use std::time::Duration;
-use tokio::sync::Mutex;
 
 const LIMIT: Duration = Duration::from_secs(120);
-static BROKER: Mutex<()> = Mutex::const_new(());
-
-fn script(action: &str) -> String {
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/activemq.sh"
-    ))
-    .arg(action)
-    .output()
-    .expect("run scripts/activemq.sh");
-    assert!(
-        out.status.success(),
-        "activemq.sh {action}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn pipe(name: &str, queue: &str, function_url: &str) -> String {
     format!(
@@ -39,7 +22,6 @@ fn pipe(name: &str, queue: &str, function_url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ActiveMQ: scripts/test.sh starts it and runs this"]
 async fn a_broker_that_stops_answering_is_found_by_heart_beats() {
-    let _turn = BROKER.lock().await;
     let queue = unique("frozen");
     let mut client = Client::connect(activemq_port(), None).await;
     client.send_numbered(&queue, "a", 50).await;
@@ -51,7 +33,7 @@ async fn a_broker_that_stops_answering_is_found_by_heart_beats() {
         function.distinct() == 50
     })
     .await;
-    let pid = script("pid");
+    let pid = jms::shared_broker("pid");
     let signal = |s: &str| Command::new("kill").args([s, &pid]).status().expect("kill");
     signal("-STOP");
     // The TCP connection stays up; only the missing heart-beats tell.

@@ -19,6 +19,7 @@ use sluice_core::config::ConfigError;
 use sluice_core::record::DeliveryId;
 use sluice_core::session::{Read, Session, SessionSource};
 use sluice_core::source::{Acker, bounded};
+use std::future::Future;
 use std::sync::Arc;
 
 /// The live connection and its two channels (consuming, backlog), shared by the source (which
@@ -207,24 +208,28 @@ impl SessionSource for RabbitMqSource {
 impl Session for Consuming {
     type Error = AmqpError;
 
-    async fn next(&mut self) -> Result<Read, AmqpError> {
-        match self.deliveries.next().await {
-            Some((queue, Ok(delivery))) => {
-                let tag = delivery.delivery_tag;
-                self.acker.delivered(tag);
-                Ok(Read::Record(event::to_record(
-                    DeliveryId {
-                        epoch: self.epoch,
-                        seq: tag,
-                    },
-                    &delivery.properties,
-                    delivery.redelivered,
-                    delivery.data,
-                    &self.queues[queue].1,
-                )))
+    // Written out: inside #[async_trait] an `async fn` would be boxed, once per message.
+    #[allow(clippy::manual_async_fn)]
+    fn next(&mut self) -> impl Future<Output = Result<Read, AmqpError>> + Send {
+        async move {
+            match self.deliveries.next().await {
+                Some((queue, Ok(delivery))) => {
+                    let tag = delivery.delivery_tag;
+                    self.acker.delivered(tag);
+                    Ok(Read::Record(event::to_record(
+                        DeliveryId {
+                            epoch: self.epoch,
+                            seq: tag,
+                        },
+                        &delivery.properties,
+                        delivery.redelivered,
+                        delivery.data,
+                        &self.queues[queue].1,
+                    )))
+                }
+                Some((_, Err(e))) => Err(chan("receiving")(e)),
+                None => Err(AmqpError::ConsumerGone),
             }
-            Some((_, Err(e))) => Err(chan("receiving")(e)),
-            None => Err(AmqpError::ConsumerGone),
         }
     }
 

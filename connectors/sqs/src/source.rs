@@ -18,6 +18,7 @@ use futures_util::stream::FuturesUnordered;
 use sluice_core::record::Record;
 use sluice_core::session::{Read, Session, SessionSource};
 use sluice_core::source::{Acker, Outcome, SourceContext};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -281,21 +282,25 @@ impl SessionSource for SqsSource {
 impl Session for Polling {
     type Error = SqsError;
 
-    async fn next(&mut self) -> Result<Read, SqsError> {
-        while self.in_flight.len() < self.wanted {
-            self.in_flight.push(self.shared.receive(&self.client));
+    // Written out: inside #[async_trait] an `async fn` would be boxed, once per message.
+    #[allow(clippy::manual_async_fn)]
+    fn next(&mut self) -> impl Future<Output = Result<Read, SqsError>> + Send {
+        async move {
+            while self.in_flight.len() < self.wanted {
+                self.in_flight.push(self.shared.receive(&self.client));
+            }
+            let Some((asked_at, got)) = self.in_flight.next().await else {
+                return Ok(Read::Alive);
+            };
+            let messages = got?.messages.unwrap_or_default();
+            let n = messages.len();
+            if n == PER_RECEIVE as usize {
+                self.wanted = (self.wanted + 1).min(self.shared.max_receives);
+            } else if n == 0 {
+                self.wanted = 1;
+            }
+            Ok(Read::Records(self.shared.records(messages, asked_at)))
         }
-        let Some((asked_at, got)) = self.in_flight.next().await else {
-            return Ok(Read::Alive);
-        };
-        let messages = got?.messages.unwrap_or_default();
-        let n = messages.len();
-        if n == PER_RECEIVE as usize {
-            self.wanted = (self.wanted + 1).min(self.shared.max_receives);
-        } else if n == 0 {
-            self.wanted = 1;
-        }
-        Ok(Read::Records(self.shared.records(messages, asked_at)))
     }
 
     async fn backlog(&mut self) -> Option<u64> {

@@ -11,10 +11,10 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use base64::Engine;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
-fn decode_data(record: &Value) -> String {
+/// The body of a record whose `data` is base64 (Lambda's `aws:mq` and `aws:rmq` records).
+pub(super) fn decode_data(record: &Value) -> String {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(record["data"].as_str().unwrap_or(""))
         .unwrap_or_default();
@@ -245,8 +245,8 @@ macro_rules! activemq_broker {
             }
 
             async fn restart(&self) {
-                activemq_script("stop");
-                activemq_script("start");
+                jms::shared_broker("stop");
+                jms::shared_broker("start");
             }
         }
     };
@@ -254,21 +254,6 @@ macro_rules! activemq_broker {
 
 activemq_broker!(ActiveMqStomp, "stomp");
 activemq_broker!(ActiveMqOpenWire, "openwire");
-
-fn activemq_script(action: &str) {
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/activemq.sh"
-    ))
-    .arg(action)
-    .output()
-    .expect("run scripts/activemq.sh");
-    assert!(
-        out.status.success(),
-        "activemq.sh {action}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A standard SQS queue on moto. Moto keeps queues in memory, so it has no restart that keeps
 /// them: the restart scenario does not run for SQS.

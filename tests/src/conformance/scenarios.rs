@@ -2,7 +2,7 @@
 //! function (by body): none lost, duplicates counted and reported, and the broker's queue empty
 //! at the end.
 
-use super::brokers::until_empty;
+use super::brokers::{decode_data, until_empty};
 use super::{Broker, Queue};
 use crate::function::{Function, message_id, records};
 use crate::process::Sluice;
@@ -168,13 +168,7 @@ fn broker_body(broker: &dyn Broker) -> impl Fn(&Value) -> String + Send + Sync +
     let key = broker.body_key();
     move |r: &Value| match key {
         "body" => r["body"].as_str().unwrap_or("").to_owned(),
-        _ => {
-            use base64::Engine;
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(r["data"].as_str().unwrap_or(""))
-                .unwrap_or_default();
-            String::from_utf8_lossy(&raw).into_owned()
-        }
+        _ => decode_data(r),
     }
 }
 
@@ -316,38 +310,71 @@ pub async fn filter_acknowledges_what_it_drops(broker: &dyn Broker) {
     finish(broker, &queue, &mut sluice).await;
 }
 
-/// SIGKILL mid-stream, then a new process: everything arrives, nothing is left.
-pub async fn sigkill_then_restart_loses_nothing(broker: &dyn Broker) {
+/// A pipe streaming `n` messages into a function that takes `per_batch` over each batch, once
+/// `first` of them have arrived: the moment a fault scenario strikes.
+struct Streaming {
+    queue: Queue,
+    bodies: Vec<String>,
+    function: Function,
+    name: String,
+    sluice: Sluice,
+}
+
+async fn streaming(
+    broker: &dyn Broker,
+    n: usize,
+    per_batch: Duration,
+    via: Option<&str>,
+    first: usize,
+) -> Streaming {
     let queue = broker.queue(false).await;
-    let bodies = numbered(&queue, 1_000);
+    let bodies = numbered(&queue, n);
     broker.publish(&queue, &bodies).await;
-    let function =
-        Function::start_slow(0, Duration::from_millis(20), |_| (200, String::new())).await;
+    let function = Function::start_slow(0, per_batch, |_| (200, String::new())).await;
     let name = pipe_name();
-    let mut sluice = Sluice::start(&pipe(
+    let sluice = Sluice::start(&pipe(
         &name,
         broker,
         &queue,
-        None,
+        via,
         &function.url(),
         "batch: {size: 10, window: 50ms}\n",
     ));
     wait_for("a first part delivered", LIMIT, || async {
-        distinct(&function, broker, &bodies) >= 100
+        distinct(&function, broker, &bodies) >= first
     })
     .await;
-    sluice.kill();
-    let at_kill = distinct(&function, broker, &bodies);
-    sluice.restart();
-    all_arrive(&function, broker, &bodies).await;
-    assert!(at_kill < bodies.len(), "killed mid-stream");
-    eprintln!(
-        "{}: SIGKILL after {at_kill} of {}, {} duplicates",
-        broker.kind(),
-        bodies.len(),
-        duplicates(&function, broker, &bodies)
-    );
-    finish(broker, &queue, &mut sluice).await;
+    Streaming {
+        queue,
+        bodies,
+        function,
+        name,
+        sluice,
+    }
+}
+
+impl Streaming {
+    /// Everything arrived after the fault struck at `at_fault` delivered; the count is shown.
+    async fn all_arrived(&self, broker: &dyn Broker, what: &str, at_fault: usize) {
+        all_arrive(&self.function, broker, &self.bodies).await;
+        assert!(at_fault < self.bodies.len(), "{what} struck mid-stream");
+        eprintln!(
+            "{} {what}: after {at_fault} of {}, {} duplicates",
+            broker.kind(),
+            self.bodies.len(),
+            duplicates(&self.function, broker, &self.bodies)
+        );
+    }
+}
+
+/// SIGKILL mid-stream, then a new process: everything arrives, nothing is left.
+pub async fn sigkill_then_restart_loses_nothing(broker: &dyn Broker) {
+    let mut run = streaming(broker, 1_000, Duration::from_millis(20), None, 100).await;
+    run.sluice.kill();
+    let at_kill = distinct(&run.function, broker, &run.bodies);
+    run.sluice.restart();
+    run.all_arrived(broker, "SIGKILL", at_kill).await;
+    finish(broker, &run.queue, &mut run.sluice).await;
 }
 
 /// SIGTERM with batches in flight: they finish and are acknowledged, the rest goes back, and
@@ -388,43 +415,21 @@ pub async fn drain_on_sigterm(broker: &dyn Broker) {
 /// lost. With `noticed`, the fault must show as a source connection error first (a reset
 /// HTTP call may be retried inside the SQS client without Sluice seeing it).
 async fn source_fault(broker: &dyn Broker, what: &str, fault: impl Fn(&FaultProxy), noticed: bool) {
-    let queue = broker.queue(false).await;
-    let bodies = numbered(&queue, 1_000);
-    broker.publish(&queue, &bodies).await;
     let proxy = FaultProxy::start(broker.addr()).await;
-    let function =
-        Function::start_slow(0, Duration::from_millis(5), |_| (200, String::new())).await;
-    let name = pipe_name();
-    let mut sluice = Sluice::start(&pipe(
-        &name,
-        broker,
-        &queue,
-        Some(&proxy.host_port()),
-        &function.url(),
-        "batch: {size: 10, window: 50ms}\n",
-    ));
-    wait_for("a first part delivered", LIMIT, || async {
-        distinct(&function, broker, &bodies) >= 200
-    })
-    .await;
+    let via = proxy.host_port();
+    let mut run = streaming(broker, 1_000, Duration::from_millis(5), Some(&via), 200).await;
     fault(&proxy);
-    let at_fault = distinct(&function, broker, &bodies);
+    let at_fault = distinct(&run.function, broker, &run.bodies);
     if noticed {
         wait_for("the fault noticed", LIMIT, || async {
-            sluice.connection_errors(&name, "source").await >= 1.0
+            run.sluice.connection_errors(&run.name, "source").await >= 1.0
         })
         .await;
     }
     proxy.heal();
-    all_arrive(&function, broker, &bodies).await;
-    wait_for("ready again", LIMIT, || async { sluice.ready().await }).await;
-    eprintln!(
-        "{} {what}: after {at_fault} of {}, {} duplicates",
-        broker.kind(),
-        bodies.len(),
-        duplicates(&function, broker, &bodies)
-    );
-    finish(broker, &queue, &mut sluice).await;
+    run.all_arrived(broker, what, at_fault).await;
+    wait_for("ready again", LIMIT, || async { run.sluice.ready().await }).await;
+    finish(broker, &run.queue, &mut run.sluice).await;
 }
 
 /// The connection to the broker is cut (reset, refused until healed).
@@ -499,35 +504,11 @@ pub async fn stale_acks_after_a_reconnect_are_skipped(broker: &dyn Broker) {
 
 /// The broker restarts mid-stream: the source reconnects and nothing is lost.
 pub async fn broker_restart_loses_nothing(broker: &dyn Broker) {
-    let queue = broker.queue(false).await;
-    let bodies = numbered(&queue, 2_000);
-    broker.publish(&queue, &bodies).await;
-    let function =
-        Function::start_slow(0, Duration::from_millis(20), |_| (200, String::new())).await;
-    let name = pipe_name();
-    let mut sluice = Sluice::start(&pipe(
-        &name,
-        broker,
-        &queue,
-        None,
-        &function.url(),
-        "batch: {size: 10, window: 50ms}\n",
-    ));
-    wait_for("a first part delivered", LIMIT, || async {
-        distinct(&function, broker, &bodies) >= 200
-    })
-    .await;
+    let mut run = streaming(broker, 2_000, Duration::from_millis(20), None, 200).await;
     broker.restart().await;
-    let at_restart = distinct(&function, broker, &bodies);
-    all_arrive(&function, broker, &bodies).await;
-    wait_for("reconnected", LIMIT, || async { sluice.ready().await }).await;
-    assert!(at_restart < bodies.len(), "restarted mid-stream");
-    assert!(sluice.connection_errors(&name, "source").await >= 1.0);
-    eprintln!(
-        "{} restart: after {at_restart} of {}, {} duplicates",
-        broker.kind(),
-        bodies.len(),
-        duplicates(&function, broker, &bodies)
-    );
-    finish(broker, &queue, &mut sluice).await;
+    let at_restart = distinct(&run.function, broker, &run.bodies);
+    run.all_arrived(broker, "restart", at_restart).await;
+    wait_for("reconnected", LIMIT, || async { run.sluice.ready().await }).await;
+    assert!(run.sluice.connection_errors(&run.name, "source").await >= 1.0);
+    finish(broker, &run.queue, &mut run.sluice).await;
 }

@@ -12,6 +12,7 @@ use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::session::{Read, Session, SessionSource};
 use sluice_core::source::Acker;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -150,51 +151,55 @@ impl SessionSource for OpenWireSource {
 impl Session for Consuming {
     type Error = OpenWireError;
 
-    async fn next(&mut self) -> Result<Read, OpenWireError> {
-        let command = match self.reader.next().await {
-            Some(Ok(c)) => c,
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(OpenWireError::Closed),
-        };
-        match command {
-            Command::MessageDispatch(d) => {
-                let Some(m) = d.message.as_deref() else {
-                    return Ok(Read::Alive);
-                };
-                let consumer = d
-                    .consumer_id
-                    .as_ref()
-                    .map_or(0, |c| (c.value - 1).max(0) as usize);
-                let receipt = (consumer, m.message_id.clone().unwrap_or_default());
-                let id = self.acker.deliveries.delivered(self.epoch, receipt);
-                Ok(Read::Record(event::to_record(id, &d, m)))
+    // Written out: inside #[async_trait] an `async fn` would be boxed, once per message.
+    #[allow(clippy::manual_async_fn)]
+    fn next(&mut self) -> impl Future<Output = Result<Read, OpenWireError>> + Send {
+        async move {
+            let command = match self.reader.next().await {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(OpenWireError::Closed),
+            };
+            match command {
+                Command::MessageDispatch(d) => {
+                    let Some(m) = d.message.as_deref() else {
+                        return Ok(Read::Alive);
+                    };
+                    let consumer = d
+                        .consumer_id
+                        .as_ref()
+                        .map_or(0, |c| (c.value - 1).max(0) as usize);
+                    let receipt = (consumer, m.message_id.clone().unwrap_or_default());
+                    let id = self.acker.deliveries.delivered(self.epoch, receipt);
+                    Ok(Read::Record(event::to_record(id, &d, m)))
+                }
+                Command::KeepAliveInfo(h) if h.response_required => {
+                    // Spawned: `next` must stay cancel-safe.
+                    let acker = self.acker.clone();
+                    tokio::spawn(async move { acker.beat().await });
+                    Ok(Read::Alive)
+                }
+                Command::Response(_, c) => {
+                    self.subscribing.retain(|s| *s != c);
+                    Ok(Read::Alive)
+                }
+                Command::ExceptionResponse(_, c, t) if self.subscribing.contains(&c) => {
+                    Err(OpenWireError::broker(t))
+                }
+                Command::ExceptionResponse(_, _, t) => {
+                    warn!(error = %t.unwrap_or_default(), "the broker refused a command");
+                    Ok(Read::Alive)
+                }
+                Command::ConnectionError(_, t, _) => Err(OpenWireError::broker(t)),
+                Command::ShutdownInfo(_) => Err(OpenWireError::Closed),
+                Command::ConnectionControl { close, exit, .. } if close || exit => {
+                    Err(OpenWireError::Closed)
+                }
+                Command::ConsumerControl(c) if c.close => Err(OpenWireError::Protocol(
+                    "the broker closed a consumer".into(),
+                )),
+                _ => Ok(Read::Alive),
             }
-            Command::KeepAliveInfo(h) if h.response_required => {
-                // Spawned: `next` must stay cancel-safe.
-                let acker = self.acker.clone();
-                tokio::spawn(async move { acker.beat().await });
-                Ok(Read::Alive)
-            }
-            Command::Response(_, c) => {
-                self.subscribing.retain(|s| *s != c);
-                Ok(Read::Alive)
-            }
-            Command::ExceptionResponse(_, c, t) if self.subscribing.contains(&c) => {
-                Err(OpenWireError::broker(t))
-            }
-            Command::ExceptionResponse(_, _, t) => {
-                warn!(error = %t.unwrap_or_default(), "the broker refused a command");
-                Ok(Read::Alive)
-            }
-            Command::ConnectionError(_, t, _) => Err(OpenWireError::broker(t)),
-            Command::ShutdownInfo(_) => Err(OpenWireError::Closed),
-            Command::ConnectionControl { close, exit, .. } if close || exit => {
-                Err(OpenWireError::Closed)
-            }
-            Command::ConsumerControl(c) if c.close => Err(OpenWireError::Protocol(
-                "the broker closed a consumer".into(),
-            )),
-            _ => Ok(Read::Alive),
         }
     }
 

@@ -13,6 +13,7 @@ use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use sluice_core::session::{Read, Session, SessionSource};
 use sluice_core::source::Acker;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,25 +116,29 @@ impl SessionSource for StompSource {
 impl Session for Subscribed {
     type Error = StompError;
 
-    async fn next(&mut self) -> Result<Read, StompError> {
-        let frame = match self.reader.next().await {
-            Some(Ok(Item::Heartbeat)) => return Ok(Read::Alive),
-            Some(Ok(Item::Frame(f))) => f,
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(StompError::Closed),
-        };
-        match frame.command.as_str() {
-            "MESSAGE" => {
-                let ack = frame
-                    .get("ack")
-                    .or_else(|| frame.get("message-id"))
-                    .unwrap_or_default()
-                    .to_owned();
-                let id = self.acker.deliveries.delivered(self.epoch, ack);
-                Ok(Read::Record(event::to_record(id, frame)))
+    // Written out: inside #[async_trait] an `async fn` would be boxed, once per message.
+    #[allow(clippy::manual_async_fn)]
+    fn next(&mut self) -> impl Future<Output = Result<Read, StompError>> + Send {
+        async move {
+            let frame = match self.reader.next().await {
+                Some(Ok(Item::Heartbeat)) => return Ok(Read::Alive),
+                Some(Ok(Item::Frame(f))) => f,
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(StompError::Closed),
+            };
+            match frame.command.as_str() {
+                "MESSAGE" => {
+                    let ack = frame
+                        .get("ack")
+                        .or_else(|| frame.get("message-id"))
+                        .unwrap_or_default()
+                        .to_owned();
+                    let id = self.acker.deliveries.delivered(self.epoch, ack);
+                    Ok(Read::Record(event::to_record(id, frame)))
+                }
+                "ERROR" => Err(StompError::from_error_frame(&frame)),
+                _ => Ok(Read::Alive),
             }
-            "ERROR" => Err(StompError::from_error_frame(&frame)),
-            _ => Ok(Read::Alive),
         }
     }
 
