@@ -9,8 +9,8 @@
 //! - `event.rs`: Lambda's `aws:mq` shape and record, filled by both protocols;
 //! - `acker.rs`: one acker for both (epoch table, shared writer, beats, goodbye);
 //! - `error.rs`: both protocols' errors classified in one place;
-//! - `source.rs`, `sink.rs`: the protocol chosen by `protocol`;
-//! - `stomp/`, `openwire/`: each protocol's codec, handshake, session, settlement and sends.
+//! - `stomp/`, `openwire/`: each protocol's codec, handshake, source (a session for core's
+//!   driver), settlement and sink; the connector impls below pick one by `protocol`.
 //!
 //! Secrets stay `Secret` until the moment a protocol writes them in its login frame.
 //!

@@ -369,7 +369,7 @@ impl Streaming {
 
 /// SIGKILL mid-stream, then a new process: everything arrives, nothing is left.
 pub async fn sigkill_then_restart_loses_nothing(broker: &dyn Broker) {
-    let mut run = streaming(broker, 1_000, Duration::from_millis(20), None, 100).await;
+    let mut run = streaming(broker, 400, Duration::from_millis(20), None, 100).await;
     run.sluice.kill();
     let at_kill = distinct(&run.function, broker, &run.bodies);
     run.sluice.restart();
@@ -417,7 +417,7 @@ pub async fn drain_on_sigterm(broker: &dyn Broker) {
 async fn source_fault(broker: &dyn Broker, what: &str, fault: impl Fn(&FaultProxy), noticed: bool) {
     let proxy = FaultProxy::start(broker.addr()).await;
     let via = proxy.host_port();
-    let mut run = streaming(broker, 1_000, Duration::from_millis(5), Some(&via), 200).await;
+    let mut run = streaming(broker, 400, Duration::from_millis(5), Some(&via), 100).await;
     fault(&proxy);
     let at_fault = distinct(&run.function, broker, &run.bodies);
     if noticed {
@@ -459,12 +459,23 @@ pub async fn stale_acks_after_a_reconnect_are_skipped(broker: &dyn Broker) {
     let proxy = Arc::new(FaultProxy::start(broker.addr()).await);
     let in_call = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (p, flag) = (proxy.clone(), in_call.clone());
-    // The first call cuts the source connection and answers after it is gone.
+    // The first call cuts the source connection and answers only once the source has
+    // connected again (a new connection through the proxy): its acks are then of an old
+    // connection for certain.
     let function = Function::start(0, move |_| {
         if !flag.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            p.cut();
-            std::thread::sleep(Duration::from_millis(500));
-            p.heal();
+            // This answer runs on a runtime worker: tell tokio it blocks, so that the proxy's
+            // tasks (woken here) run elsewhere meanwhile.
+            tokio::task::block_in_place(|| {
+                let before = p.connections();
+                p.cut();
+                std::thread::sleep(Duration::from_millis(100));
+                p.heal();
+                let deadline = std::time::Instant::now() + LIMIT;
+                while p.connections() <= before && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
         }
         (200, String::new())
     })
