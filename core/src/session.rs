@@ -127,13 +127,6 @@ pub trait SessionSource: Send + Sync + 'static {
 /// A [`SessionSource`] run by the driver: the [`Source`] the runner sees.
 pub struct Driven<S>(pub S);
 
-impl<S> Driven<S> {
-    /// The connector inside.
-    pub fn inner(&self) -> &S {
-        &self.0
-    }
-}
-
 #[async_trait]
 impl<S: SessionSource> Source for Driven<S> {
     async fn run(&self, out: mpsc::Sender<Record>, ctx: SourceContext, stop: CancellationToken) {

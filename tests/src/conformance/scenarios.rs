@@ -15,23 +15,22 @@ use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// A pipe from `queue` (through `via` when given) to `function_url`; `extra` is appended.
-fn pipe(
-    name: &str,
+/// Run sluice on a pipe from `queue` (through `via` when given) to `function`; `extra` is
+/// appended (batch, retry, dead_letter...). Returns the pipe's name and the process.
+fn start(
     broker: &dyn Broker,
     queue: &Queue,
     via: Option<&str>,
-    function_url: &str,
+    function: &Function,
     extra: &str,
-) -> String {
-    format!(
-        "name: {name}\n{}target:\n  http:\n    url: {function_url}\n    timeout: 30s\n{extra}",
-        broker.source(queue, via)
-    )
-}
-
-fn pipe_name() -> String {
-    unique("p").to_lowercase()
+) -> (String, Sluice) {
+    let name = unique("p").to_lowercase();
+    let pipe = format!(
+        "name: {name}\n{}target:\n  http:\n    url: {}\n    timeout: 30s\n{extra}",
+        broker.source(queue, via),
+        function.url()
+    );
+    (name, Sluice::start(&pipe))
 }
 
 fn numbered(queue: &Queue, n: usize) -> Vec<String> {
@@ -95,15 +94,13 @@ pub async fn delivers_exactly_once(broker: &dyn Broker) {
     let bodies = numbered(&queue, 500);
     broker.publish(&queue, &bodies).await;
     let function = Function::ok().await;
-    let name = pipe_name();
-    let mut sluice = Sluice::start(&pipe(
-        &name,
+    let (name, mut sluice) = start(
         broker,
         &queue,
         None,
-        &function.url(),
+        &function,
         "batch: {size: 10, window: 100ms}\n",
-    ));
+    );
     all_arrive(&function, broker, &bodies).await;
     wait_for("500 acks", LIMIT, || async {
         metric(&sluice, "sluice_acked_messages_total", &name, "").await == 500.0
@@ -136,15 +133,13 @@ pub async fn partial_failure_retries_only_the_failed(broker: &dyn Broker) {
     })
     .await;
     broker.publish(&queue, &bodies).await;
-    let name = pipe_name();
-    let mut sluice = Sluice::start(&pipe(
-        &name,
+    let (name, mut sluice) = start(
         broker,
         &queue,
         None,
-        &function.url(),
+        &function,
         "batch: {size: 20, window: 1s}\nreport_batch_item_failures: true\nretry: {max_attempts: 3, backoff: {initial: 100ms, max: 1s}}\n",
-    ));
+    );
     all_arrive(&function, broker, &bodies).await;
     wait_for("the two failed records delivered again", LIMIT, || async {
         let counts = seen(&function, broker);
@@ -195,12 +190,11 @@ pub async fn retry_then_dead_letter_target(broker: &dyn Broker) {
     let function = failing_on(broker, poison.clone()).await;
     let dead_letters = Function::ok().await;
     broker.publish(&queue, &bodies).await;
-    let name = pipe_name();
     let extra = format!(
         "batch: {{size: 10, window: 200ms}}\nreport_batch_item_failures: true\nretry: {{max_attempts: 3, backoff: {{initial: 100ms, max: 500ms}}}}\ndead_letter:\n  http:\n    url: {}\n",
         dead_letters.url()
     );
-    let mut sluice = Sluice::start(&pipe(&name, broker, &queue, None, &function.url(), &extra));
+    let (name, mut sluice) = start(broker, &queue, None, &function, &extra);
     all_arrive(&function, broker, &bodies).await;
     wait_for("the poison at the dead-letter function", LIMIT, || async {
         seen(&dead_letters, broker).contains_key(&poison)
@@ -224,15 +218,13 @@ pub async fn retry_then_broker_dead_letter(broker: &dyn Broker) {
     let poison = bodies[5].clone();
     let function = failing_on(broker, poison.clone()).await;
     broker.publish(&queue, &bodies).await;
-    let name = pipe_name();
-    let mut sluice = Sluice::start(&pipe(
-        &name,
+    let (_, mut sluice) = start(
         broker,
         &queue,
         None,
-        &function.url(),
+        &function,
         "batch: {size: 10, window: 200ms}\nreport_batch_item_failures: true\nretry: {max_attempts: 2, backoff: {initial: 100ms, max: 500ms}}\n",
-    ));
+    );
     all_arrive(&function, broker, &bodies).await;
     let dead = broker.broker_dead_lettered(&queue, 1).await;
     assert_eq!(dead, vec![poison.clone()], "the poison, and only it");
@@ -250,15 +242,13 @@ pub async fn oversize_goes_to_the_dead_letter_path(broker: &dyn Broker) {
     broker.publish(&queue, std::slice::from_ref(&big)).await;
     broker.publish(&queue, &bodies[10..]).await;
     let function = Function::ok().await;
-    let name = pipe_name();
-    let mut sluice = Sluice::start(&pipe(
-        &name,
+    let (name, mut sluice) = start(
         broker,
         &queue,
         None,
-        &function.url(),
+        &function,
         "batch: {size: 10, window: 200ms, max_bytes: 4KiB}\n",
-    ));
+    );
     all_arrive(&function, broker, &bodies).await;
     assert_eq!(
         broker.broker_dead_lettered(&queue, 1).await,
@@ -291,12 +281,11 @@ pub async fn filter_acknowledges_what_it_drops(broker: &dyn Broker) {
     let kept: Vec<String> = all.iter().step_by(4).cloned().collect();
     broker.publish(&queue, &all).await;
     let function = Function::ok().await;
-    let name = pipe_name();
     let extra = format!(
         "filter:\n  - {{\"{}\": {{\"kind\": [\"keep\"]}}}}\nbatch: {{size: 10, window: 100ms}}\n",
         broker.body_key()
     );
-    let mut sluice = Sluice::start(&pipe(&name, broker, &queue, None, &function.url(), &extra));
+    let (name, mut sluice) = start(broker, &queue, None, &function, &extra);
     all_arrive(&function, broker, &kept).await;
     wait_for("30 filtered", LIMIT, || async {
         metric(&sluice, "sluice_filtered_messages_total", &name, "").await == 30.0
@@ -331,15 +320,13 @@ async fn streaming(
     let bodies = numbered(&queue, n);
     broker.publish(&queue, &bodies).await;
     let function = Function::start_slow(0, per_batch, |_| (200, String::new())).await;
-    let name = pipe_name();
-    let sluice = Sluice::start(&pipe(
-        &name,
+    let (name, sluice) = start(
         broker,
         &queue,
         via,
-        &function.url(),
+        &function,
         "batch: {size: 10, window: 50ms}\n",
-    ));
+    );
     wait_for("a first part delivered", LIMIT, || async {
         distinct(&function, broker, &bodies) >= first
     })
@@ -385,15 +372,13 @@ pub async fn drain_on_sigterm(broker: &dyn Broker) {
     broker.publish(&queue, &bodies).await;
     let function =
         Function::start_slow(0, Duration::from_millis(300), |_| (200, String::new())).await;
-    let name = pipe_name();
-    let mut sluice = Sluice::start(&pipe(
-        &name,
+    let (_, mut sluice) = start(
         broker,
         &queue,
         None,
-        &function.url(),
+        &function,
         "batch: {size: 10, window: 50ms}\nconcurrency: 2\n",
-    ));
+    );
     wait_for("a first part delivered", LIMIT, || async {
         distinct(&function, broker, &bodies) >= 20
     })
@@ -480,15 +465,13 @@ pub async fn stale_acks_after_a_reconnect_are_skipped(broker: &dyn Broker) {
         (200, String::new())
     })
     .await;
-    let name = pipe_name();
-    let mut sluice = Sluice::start(&pipe(
-        &name,
+    let (name, mut sluice) = start(
         broker,
         &queue,
         Some(&proxy.host_port()),
-        &function.url(),
+        &function,
         "batch: {size: 10, window: 100ms}\n",
-    ));
+    );
     all_arrive(&function, broker, &bodies).await;
     if broker.settles_by_connection() {
         wait_for("the first batch's acks skipped as stale", LIMIT, || async {
