@@ -12,12 +12,14 @@
 //! Layout: `broker.rs` (RabbitMQ helpers), `sqs.rs` (SQS helpers), `function.rs` (a test HTTP
 //! function standing in for the user's code), `process.rs` (the `sluice` child process and its
 //! admin endpoints), `proxy.rs` (a TCP fault proxy: cut, black hole, reset, latency),
-//! `conformance/` (the scenarios every connector runs, through one `Broker` trait).
+//! `conformance/` (the scenarios every connector runs, through one `Broker` trait),
+//! `lambda_libs.rs` (the official Lambda libraries of other languages, run on captured events).
 
 pub mod broker;
 pub mod conformance;
 pub mod function;
 pub mod jms;
+pub mod lambda_libs;
 pub mod process;
 pub mod proxy;
 pub mod sqs;

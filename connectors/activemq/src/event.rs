@@ -20,7 +20,11 @@ pub(crate) fn default_arn(host: &str) -> String {
     format!("arn:aws:mq:local:000000000000:broker:{host}")
 }
 
-/// Serialized as Lambda sends it: every key present, unset values `null`.
+/// Serialized as Lambda sends it and as AWS's event libraries read it (Rust `aws_lambda_events`,
+/// Go `events`, Java, Powertools): every key present; the numbers (`expiration`, `priority`,
+/// the three times) always numbers, `0` when the message has none, since the Rust and Go types
+/// read them as plain integers and fail the whole event on a string or a `null`; optional
+/// strings `null` when unset.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MqMessage<'a, P: Serialize> {
@@ -34,17 +38,23 @@ pub(crate) struct MqMessage<'a, P: Serialize> {
     /// `JMSType`.
     #[serde(rename = "type")]
     pub kind: Option<&'a str>,
-    /// `JMSExpiration` as a string, as Lambda shows it.
-    pub expiration: Option<&'a str>,
-    pub priority: Option<u8>,
+    /// `JMSExpiration`, epoch milliseconds; `0` never expires. A number, as the libraries and
+    /// AWS's captured event have it (the documentation's example shows a string).
+    pub expiration: i64,
+    /// `JMSPriority`, 0..9 (JMS's default is 4).
+    pub priority: u8,
+    /// `JMSCorrelationID`, spelled `correlationID` as the libraries and AWS's captured event
+    /// spell it (the documentation's example says `correlationId`).
+    #[serde(rename = "correlationID")]
     pub correlation_id: Option<&'a str>,
     pub redelivered: bool,
     pub destination: MqDestination<'a>,
     /// The body, base64.
     pub data: String,
-    pub timestamp: Option<u64>,
-    pub broker_in_time: Option<u64>,
-    pub broker_out_time: Option<u64>,
+    /// `JMSTimestamp`, epoch milliseconds; `0` when the producer disabled it.
+    pub timestamp: u64,
+    pub broker_in_time: u64,
+    pub broker_out_time: u64,
     /// JMS custom properties, values as strings.
     pub properties: P,
 }
@@ -57,3 +67,6 @@ pub(crate) struct MqDestination<'a> {
 
 pub(crate) const TEXT_MESSAGE: &str = "jms/text-message";
 pub(crate) const BYTES_MESSAGE: &str = "jms/bytes-message";
+
+/// JMS's default priority, for a frame that names none.
+pub(crate) const DEFAULT_PRIORITY: u8 = 4;

@@ -1,7 +1,11 @@
 //! One AMQP delivery as a record of Lambda's `aws:rmq` event.
 //!
-//! The shape follows the seeds exactly: `basicProperties` always carries all fourteen
-//! properties (absent ones as `null`) plus `bodySize`, then `redelivered` and base64 `data`.
+//! The shape follows the seeds: `basicProperties` always carries all fourteen properties plus
+//! `bodySize`, then `redelivered` and base64 `data`. Absent properties are `null`, except
+//! `headers` (`{}`), and `deliveryMode` and `priority`, which AWS's Rust and Go event types
+//! read as plain integers (a `null` fails the whole event): an absent delivery mode is `1`
+//! (AMQP: not persistent) and an absent priority `0` (RabbitMQ treats a message without one as
+//! priority 0).
 //! Header values: strings as `{"bytes":[...]}` and numbers as numbers, as in the seeds; the
 //! seeds say nothing of other types, so booleans are booleans, timestamps are epoch seconds,
 //! decimals are numbers, arrays are arrays and nested tables are objects (string values inside
@@ -46,9 +50,12 @@ struct RmqRecord<'a> {
 struct BasicProps<'a> {
     content_type: Option<&'a str>,
     content_encoding: Option<&'a str>,
-    headers: Option<Headers<'a>>,
-    delivery_mode: Option<u8>,
-    priority: Option<u8>,
+    /// `{}` when the message has none: every library reads a map, and a handler iterating it
+    /// needs no `null` check.
+    headers: Headers<'a>,
+    /// Always a number: the Rust and Go event types read `u8` and fail the event on `null`.
+    delivery_mode: u8,
+    priority: u8,
     correlation_id: Option<&'a str>,
     reply_to: Option<&'a str>,
     expiration: Option<&'a str>,
@@ -62,19 +69,25 @@ struct BasicProps<'a> {
     body_size: usize,
 }
 
+/// AMQP's delivery mode for a message that sets none: not persistent.
+const TRANSIENT: u8 = 1;
+
 /// Levels of nested header tables and arrays rendered in an event.
 pub const MAX_DEPTH: u8 = 32;
 
-/// A table and its depth (the top-level headers are depth 0).
-struct Headers<'a>(&'a FieldTable, u8);
+/// A table (`None`: an empty one) and its depth (the top-level headers are depth 0).
+struct Headers<'a>(Option<&'a FieldTable>, u8);
 
 impl Serialize for Headers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if self.1 > MAX_DEPTH {
             return s.serialize_str("(nested too deeply)");
         }
-        let mut map = s.serialize_map(Some(self.0.inner().len()))?;
-        for (k, v) in self.0.inner() {
+        let Some(table) = self.0 else {
+            return s.serialize_map(Some(0))?.end();
+        };
+        let mut map = s.serialize_map(Some(table.inner().len()))?;
+        for (k, v) in table.inner() {
             map.serialize_entry(k.as_str(), &Value(v, self.1 + 1))?;
         }
         map.end()
@@ -125,7 +138,7 @@ impl Serialize for Value<'_> {
                 }
                 seq.end()
             }
-            AMQPValue::FieldTable(t) => Headers(t, self.1).serialize(s),
+            AMQPValue::FieldTable(t) => Headers(Some(t), self.1).serialize(s),
             AMQPValue::Void => s.serialize_unit(),
         }
     }
@@ -141,9 +154,9 @@ pub fn record_json(props: &BasicProperties, redelivered: bool, body: &[u8]) -> V
         basic_properties: BasicProps {
             content_type: opt(props.content_type()),
             content_encoding: opt(props.content_encoding()),
-            headers: props.headers().as_ref().map(|h| Headers(h, 0)),
-            delivery_mode: *props.delivery_mode(),
-            priority: *props.priority(),
+            headers: Headers(props.headers().as_ref(), 0),
+            delivery_mode: props.delivery_mode().unwrap_or(TRANSIENT),
+            priority: props.priority().unwrap_or(0),
             correlation_id: opt(props.correlation_id()),
             reply_to: opt(props.reply_to()),
             expiration: opt(props.expiration()),
@@ -368,12 +381,15 @@ mod tests {
     }
 
     #[test]
-    fn absent_properties_are_null() {
+    fn absent_properties_are_null_but_the_ones_libraries_read_as_numbers_or_maps() {
         let got: serde_json::Value =
             serde_json::from_slice(&record_json(&BasicProperties::default(), true, b"")).unwrap();
         let props = got["basicProperties"].as_object().unwrap();
         assert_eq!(props.len(), 15);
-        assert!(props["headers"].is_null() && props["timestamp"].is_null());
+        assert!(props["timestamp"].is_null() && props["messageId"].is_null());
+        assert_eq!(props["headers"], json!({}));
+        assert_eq!(props["deliveryMode"], json!(1), "AMQP: not persistent");
+        assert_eq!(props["priority"], json!(0));
         assert_eq!(got["redelivered"], json!(true));
         assert_eq!(got["data"], json!(""));
     }

@@ -5,8 +5,9 @@
 //! FIFO `SequenceNumber` and `MessageGroupId`, `SenderId`, `MessageDeduplicationId`,
 //! `ApproximateFirstReceiveTimestamp`, then `AWSTraceHeader` and `DeadLetterQueueSourceArn`
 //! when SQS sends them), `messageAttributes` in lowerCamelCase (sorted by name),
-//! `md5OfBody`, `eventSource`, `eventSourceARN`, `awsRegion`. A binary attribute's value is
-//! `binaryValue`, base64, as Lambda sends it.
+//! `md5OfBody`, `md5OfMessageAttributes` (when the message has attributes), `eventSource`,
+//! `eventSourceARN`, `awsRegion`. A binary attribute's value is `binaryValue`, base64, as
+//! Lambda sends it.
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName as A};
 use bytes::Bytes;
@@ -44,6 +45,10 @@ struct SqsRecord<'a> {
     attributes: Attributes<'a>,
     message_attributes: MessageAttributes<'a>,
     md5_of_body: &'a str,
+    /// Present when the message has attributes, as in AWS's captured event (aws-lambda-go's
+    /// `sqs-event.json`); every official library reads it as an optional string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    md5_of_message_attributes: Option<&'a str>,
     event_source: &'static str,
     #[serde(rename = "eventSourceARN")]
     event_source_arn: &'a str,
@@ -144,6 +149,7 @@ pub fn to_record(seq: u64, m: Message, q: &QueueFields) -> Option<Received> {
         attributes: Attributes(Some(&attrs)),
         message_attributes: MessageAttributes(message_attrs),
         md5_of_body: m.md5_of_body.as_deref().unwrap_or_default(),
+        md5_of_message_attributes: m.md5_of_message_attributes.as_deref(),
         event_source: "aws:sqs",
         event_source_arn: &q.arn,
         aws_region: &q.region,

@@ -4,8 +4,7 @@
 //! text's UTF-8 bytes as `data`; every other class is `jms/bytes-message` with its body (a
 //! BytesMessage's bytes; Lambda emits no other types, and rather than drop a map, object or
 //! stream message, Sluice passes its marshalled body on). `replyTo` is the destination's
-//! qualified name (`queue://replies`), `expiration` the absolute `JMSExpiration` as a string
-//! (`"0"`: never), `redelivered` is `JMSRedelivered` (the broker's redelivery counter above 0),
+//! qualified name (`queue://replies`), `expiration` the absolute `JMSExpiration` (`0`: never), `redelivered` is `JMSRedelivered` (the broker's redelivery counter above 0),
 //! and `properties` the JMS custom properties as Java's `String.valueOf` prints them.
 
 use crate::event::{BYTES_MESSAGE, MqDestination, MqMessage, TEXT_MESSAGE};
@@ -47,8 +46,9 @@ fn header_value(v: &Primitive) -> HeaderValue {
     }
 }
 
-fn positive(n: i64) -> Option<u64> {
-    u64::try_from(n).ok().filter(|n| *n > 0)
+/// A time in epoch milliseconds; `0` for none (a negative value is none too).
+fn millis(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// Build the record for one dispatch (which must carry a message).
@@ -68,7 +68,6 @@ pub(crate) fn to_record(id: DeliveryId, dispatch: &MessageDispatch, m: &Message)
     });
     let destination = m.destination.as_ref().or(dispatch.destination.as_ref());
     let reply_to = m.reply_to.as_ref().map(ToString::to_string);
-    let expiration = m.expiration.to_string();
     let received = now_ms();
     let event = serde_json::to_vec(&MqMessage {
         message_id: &message_id,
@@ -80,17 +79,20 @@ pub(crate) fn to_record(id: DeliveryId, dispatch: &MessageDispatch, m: &Message)
         delivery_mode: if m.persistent { 2 } else { 1 },
         reply_to: reply_to.as_deref(),
         kind: m.jms_type.as_deref(),
-        expiration: Some(&expiration),
-        priority: Some(m.priority),
+        expiration: m.expiration,
+        priority: m.priority,
         correlation_id: m.correlation_id.as_deref(),
         redelivered: dispatch.redelivery_counter.max(m.redelivery_counter) > 0,
         destination: MqDestination {
             physical_name: destination.map_or("", |d| d.name.as_str()),
         },
         data: base64_simd::STANDARD.encode_to_string(&body),
-        timestamp: positive(m.timestamp),
-        broker_in_time: positive(m.broker_in_time),
-        broker_out_time: positive(m.broker_out_time).or(Some(received)),
+        timestamp: millis(m.timestamp),
+        broker_in_time: millis(m.broker_in_time),
+        broker_out_time: match millis(m.broker_out_time) {
+            0 => received,
+            t => t,
+        },
         properties: Properties(&properties),
     })
     .unwrap_or_default();
@@ -101,7 +103,7 @@ pub(crate) fn to_record(id: DeliveryId, dispatch: &MessageDispatch, m: &Message)
         kind: m.jms_type.clone(),
         priority: Some(m.priority),
         persistent: Some(m.persistent),
-        timestamp_ms: positive(m.timestamp),
+        timestamp_ms: Some(millis(m.timestamp)).filter(|t| *t > 0),
         group_id: m.group_id.clone(),
         headers: properties
             .iter()
@@ -155,7 +157,7 @@ mod tests {
         let text = std::str::from_utf8(&r.event).unwrap();
         assert_eq!(
             text,
-            r#"{"messageID":"ID:b-1-37557-1234520418293-4:1:1:1:1","messageType":"jms/text-message","deliveryMode":1,"replyTo":null,"type":null,"expiration":"60000","priority":1,"correlationId":"myJMSCoID","redelivered":false,"destination":{"physicalName":"testQueue"},"data":"QUJDOkFBQUE=","timestamp":1598827811958,"brokerInTime":1598827811958,"brokerOutTime":1598827811959,"properties":{"index":"1","doAlarm":"false"}}"#
+            r#"{"messageID":"ID:b-1-37557-1234520418293-4:1:1:1:1","messageType":"jms/text-message","deliveryMode":1,"replyTo":null,"type":null,"expiration":60000,"priority":1,"correlationID":"myJMSCoID","redelivered":false,"destination":{"physicalName":"testQueue"},"data":"QUJDOkFBQUE=","timestamp":1598827811958,"brokerInTime":1598827811958,"brokerOutTime":1598827811959,"properties":{"index":"1","doAlarm":"false"}}"#
         );
         assert_eq!(&r.body[..], b"ABC:AAAA");
         assert_eq!(r.meta.headers[0], ("index".into(), HeaderValue::Int(1)));

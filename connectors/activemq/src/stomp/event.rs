@@ -2,13 +2,13 @@
 //!
 //! Fields in Lambda's order: `messageID`, `messageType` (`jms/bytes-message` when the frame has
 //! a `content-length`, which ActiveMQ sets for BytesMessages only, else `jms/text-message`),
-//! `deliveryMode` (2 persistent, 1 not), `replyTo`, `type`, `expiration` (a string),
-//! `priority`, `correlationId`, `redelivered`, `destination.physicalName`, base64 `data`,
+//! `deliveryMode` (2 persistent, 1 not), `replyTo`, `type`, `expiration` (the `expires`
+//! header as a number, `0` when absent), `priority` (4 when absent), `correlationID`, `redelivered`, `destination.physicalName`, base64 `data`,
 //! `timestamp`, `brokerInTime`, `brokerOutTime`, `properties` (the other headers: JMS custom
 //! properties, as strings). STOMP carries no broker in/out times: `brokerInTime` is the
 //! message's `timestamp` and `brokerOutTime` the moment Sluice received it.
 
-use crate::event::{BYTES_MESSAGE, MqDestination, MqMessage, TEXT_MESSAGE};
+use crate::event::{BYTES_MESSAGE, DEFAULT_PRIORITY, MqDestination, MqMessage, TEXT_MESSAGE};
 use bytes::Bytes;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -72,8 +72,9 @@ pub(crate) fn to_record(id: DeliveryId, frame: Frame) -> Record {
     let get = |k| frame.get(k);
     let number = |k| get(k).and_then(|v: &str| v.trim().parse::<u64>().ok());
     let persistent = get("persistent").is_some_and(|v| v == "true");
-    let timestamp = number("timestamp").filter(|t| *t > 0);
+    let timestamp = number("timestamp").unwrap_or(0);
     let priority = number("priority").and_then(|p| u8::try_from(p).ok());
+    let expiration = get("expires").and_then(|v| v.trim().parse::<i64>().ok());
     let message_id = get("message-id").unwrap_or("");
     let received = now_ms();
     let event = serde_json::to_vec(&MqMessage {
@@ -86,8 +87,8 @@ pub(crate) fn to_record(id: DeliveryId, frame: Frame) -> Record {
         delivery_mode: if persistent { 2 } else { 1 },
         reply_to: get("reply-to"),
         kind: get("type"),
-        expiration: get("expires"),
-        priority,
+        expiration: expiration.unwrap_or(0),
+        priority: priority.unwrap_or(DEFAULT_PRIORITY),
         correlation_id: get("correlation-id"),
         redelivered: get("redelivered").is_some_and(|v| v == "true"),
         destination: MqDestination {
@@ -96,7 +97,7 @@ pub(crate) fn to_record(id: DeliveryId, frame: Frame) -> Record {
         data: base64_simd::STANDARD.encode_to_string(&frame.body),
         timestamp,
         broker_in_time: timestamp,
-        broker_out_time: Some(received),
+        broker_out_time: received,
         properties: Properties(&frame.headers),
     })
     .unwrap_or_default();
@@ -108,7 +109,7 @@ pub(crate) fn to_record(id: DeliveryId, frame: Frame) -> Record {
         kind: get("type").map(str::to_owned),
         priority,
         persistent: Some(persistent),
-        timestamp_ms: timestamp,
+        timestamp_ms: Some(timestamp).filter(|t| *t > 0),
         headers: frame
             .headers
             .iter()
@@ -146,7 +147,7 @@ mod tests {
         let r = to_record(DeliveryId { epoch: 1, seq: 1 }, frame);
         let v: serde_json::Value = serde_json::from_slice(&r.event).unwrap();
         let text = std::str::from_utf8(&r.event).unwrap();
-        assert!(text.starts_with(r#"{"messageID":"ID:b-1:1:1:1:1","messageType":"jms/text-message","deliveryMode":1,"replyTo":null,"type":null,"expiration":"60000","priority":1,"correlationId":"myJMSCoID","redelivered":false,"destination":{"physicalName":"testQueue"},"data":"QUJDOkFBQUE=","timestamp":1598827811958,"brokerInTime":1598827811958,"brokerOutTime":"#), "{text}");
+        assert!(text.starts_with(r#"{"messageID":"ID:b-1:1:1:1:1","messageType":"jms/text-message","deliveryMode":1,"replyTo":null,"type":null,"expiration":60000,"priority":1,"correlationID":"myJMSCoID","redelivered":false,"destination":{"physicalName":"testQueue"},"data":"QUJDOkFBQUE=","timestamp":1598827811958,"brokerInTime":1598827811958,"brokerOutTime":"#), "{text}");
         assert_eq!(
             v["properties"],
             serde_json::json!({"myCustomProperty": "value"})
