@@ -26,6 +26,8 @@ pub(crate) struct PipeView {
     pub source: String,
     pub target_kind: &'static str,
     pub target: String,
+    /// The target itself, for its live details (the Runtime API's workers).
+    pub sink: Arc<dyn sluice_core::sink::Sink>,
     pub revision: String,
     pub status: Arc<PipeStatus>,
     pub metrics: PipeMetrics,
@@ -47,6 +49,8 @@ impl AdminState {
 struct Endpoint<'a> {
     kind: &'a str,
     address: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -89,10 +93,12 @@ fn pipe_json(p: &PipeView) -> PipeJson<'_> {
         source: Endpoint {
             kind: p.source_kind,
             address: &p.source,
+            details: None,
         },
         target: Endpoint {
             kind: p.target_kind,
             address: &p.target,
+            details: p.sink.details(),
         },
         config_revision: &p.revision,
         counters: Counters {

@@ -9,7 +9,7 @@ use sluice_activemq::{ActiveMqSourceConfig, ActiveMqTargetConfig};
 use sluice_amqp::{RabbitMqSourceConfig, RabbitMqTargetConfig};
 use sluice_core::config::{BatchConfig, ConfigError, RetryConfig, validate_common};
 use sluice_core::pattern::Pattern;
-use sluice_http::{EnrichmentConfig, HttpTargetConfig};
+use sluice_http::{EnrichmentConfig, HttpTargetConfig, RuntimeApiConfig};
 use sluice_sqs::{SqsSourceConfig, SqsTargetConfig};
 
 /// One pipe: source → (filter → enrichment) → target.
@@ -116,6 +116,8 @@ impl SourceConfig {
 pub(crate) enum TargetConfig {
     /// An HTTP function.
     Http(HttpTargetConfig),
+    /// Serve the Lambda Runtime API: unchanged Lambda function code polls it for batches.
+    RuntimeApi(RuntimeApiConfig),
     /// A RabbitMQ exchange, with publisher confirms.
     Rabbitmq(RabbitMqTargetConfig),
     /// An SQS queue, with `SendMessageBatch`.
@@ -128,6 +130,7 @@ impl TargetConfig {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             TargetConfig::Http(_) => "http",
+            TargetConfig::RuntimeApi(_) => "runtime_api",
             TargetConfig::Rabbitmq(_) => "rabbitmq",
             TargetConfig::Sqs(_) => "sqs",
             TargetConfig::Activemq(_) => "activemq",
@@ -138,6 +141,7 @@ impl TargetConfig {
         let path = format!("{path}.{}", self.kind());
         match self {
             TargetConfig::Http(c) => c.validate(&path, errors),
+            TargetConfig::RuntimeApi(c) => c.validate(&path, errors),
             TargetConfig::Rabbitmq(c) => c.validate(&path, errors),
             TargetConfig::Sqs(c) => c.validate(&path, source.is_sqs_fifo(), errors),
             TargetConfig::Activemq(c) => c.validate(&path, errors),

@@ -70,4 +70,14 @@ pub trait Sink: Send + Sync {
 
     /// Kind and redacted address, for `/pipes` and logs.
     fn describe(&self) -> String;
+
+    /// Called once when the pipe starts, before any batch: a sink that serves rather than
+    /// calls (the Lambda Runtime API) starts listening here, and stops when it is dropped.
+    /// Constructors do no I/O, so this is where such a sink begins.
+    fn start(&self) {}
+
+    /// Live facts for `/pipes` (the Runtime API's workers), if the sink has any.
+    fn details(&self) -> Option<serde_json::Value> {
+        None
+    }
 }

@@ -246,3 +246,79 @@ pub fn golden_shapes(source: &str, record: &Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A Lambda worker process (a runtime interface client running a handler), killed on drop.
+pub struct Worker {
+    /// The process.
+    pub child: std::process::Child,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Worker {
+    /// `python -m awslambdaric MODULE.FUNCTION` in `tests/lambda`, polling `api`
+    /// (`AWS_LAMBDA_RUNTIME_API`), its handler logging to `log` (`SLUICE_FN_LOG`).
+    pub fn python(api: &str, handler: &str, log: &Path) -> Worker {
+        let child = Command::new(python())
+            .args(["-m", "awslambdaric", handler])
+            .current_dir(script(""))
+            .env("LAMBDA_TASK_ROOT", script(""))
+            .env("AWS_LAMBDA_RUNTIME_API", api)
+            .env("SLUICE_FN_LOG", log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start awslambdaric");
+        Worker { child }
+    }
+
+    /// The `sluice-lambda-fn` binary (`lambda_runtime` + `aws_lambda_events`) polling `api`,
+    /// with the environment Lambda gives a function.
+    pub fn rust(api: &str, log: &Path) -> Worker {
+        let child = Command::new(sibling_binary("sluice-lambda-fn"))
+            .env("AWS_LAMBDA_RUNTIME_API", api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "sluice-lambda-fn")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
+            .env("SLUICE_FN_LOG", log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start sluice-lambda-fn");
+        Worker { child }
+    }
+}
+
+/// A binary built next to `sluice` (`target/<profile>/NAME`).
+pub fn sibling_binary(name: &str) -> PathBuf {
+    let bin = crate::process::binary().with_file_name(name);
+    assert!(
+        bin.exists(),
+        "{} not built: run `cargo build --workspace --bins` first",
+        bin.display()
+    );
+    bin
+}
+
+/// What a test function's log (`SLUICE_FN_LOG`) says: deliveries per record id, and the other
+/// lines (`CTX ...`, `HOLD ...`).
+pub fn function_log(log: &Path) -> (std::collections::HashMap<String, usize>, Vec<String>) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut per_id = std::collections::HashMap::new();
+    let mut other = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("CTX ") || line.starts_with("HOLD ") {
+            other.push(line.to_owned());
+        } else if let Some((id, _)) = line.split_once(' ') {
+            *per_id.entry(id.to_owned()).or_insert(0) += 1;
+        }
+    }
+    (per_id, other)
+}

@@ -7,7 +7,9 @@
 //! - `endpoint.rs`: one function endpoint (URL, headers, timeout) and how its answer is read;
 //! - `sink.rs`: one POST per batch;
 //! - `enrich.rs`: `enrichment.http`, one POST per batch whose answer replaces the batch;
-//! - `error.rs`: the connector's error type.
+//! - `error.rs`: the connector's error type;
+//! - `runtime_api/`: `target.runtime_api`, Sluice serving the Lambda Runtime API to unchanged
+//!   function code (its own outcome table is in its module docs).
 //!
 //! # Outcomes
 //!
@@ -49,10 +51,12 @@ mod endpoint;
 mod enrich;
 mod error;
 pub mod response;
+pub mod runtime_api;
 mod sink;
 
 pub use config::{EnrichmentConfig, HttpEnrichmentConfig, HttpTargetConfig};
 pub use enrich::HttpEnricher;
+pub use runtime_api::{RuntimeApi, RuntimeApiConfig};
 pub use sink::HttpSink;
 
 use sluice_core::config::ConfigError;

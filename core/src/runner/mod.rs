@@ -240,6 +240,10 @@ impl Runner {
             metrics: p.metrics.clone(),
             status: p.status.clone(),
         };
+        p.sink.start();
+        if let Some(d) = &p.dead_letter {
+            d.start();
+        }
         let source = p.source.clone();
         let rs = receive_stop.clone();
         let mut receiver = tokio::spawn(
