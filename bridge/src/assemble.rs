@@ -14,7 +14,7 @@ use sluice_core::pattern::Filter;
 use sluice_core::runner::{Pipe, PipeSettings};
 use sluice_core::sink::Sink;
 use sluice_core::status::PipeStatus;
-use sluice_http::{EnrichmentConfig, Http, HttpEnricher, RuntimeApi};
+use sluice_http::{EnrichmentConfig, Http, HttpEnricher, Lambda, RuntimeApi};
 use sluice_sqs::Sqs;
 use std::sync::Arc;
 
@@ -105,6 +105,7 @@ fn build_filter(
 fn target_format(t: &TargetConfig) -> Format {
     match t {
         TargetConfig::Http(c) => Http::format(c),
+        TargetConfig::Lambda(c) => Lambda::format(c),
         TargetConfig::RuntimeApi(c) => RuntimeApi::format(c),
         TargetConfig::Rabbitmq(c) => RabbitMq::format(c),
         TargetConfig::Sqs(c) => Sqs::format(c),
@@ -115,6 +116,7 @@ fn target_format(t: &TargetConfig) -> Format {
 fn build_sink(t: &TargetConfig, ctx: &SinkContext<'_>) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
     match t {
         TargetConfig::Http(c) => Http::build_sink(c, ctx),
+        TargetConfig::Lambda(c) => Lambda::build_sink(c, ctx),
         TargetConfig::RuntimeApi(c) => RuntimeApi::build_sink(c, ctx),
         TargetConfig::Rabbitmq(c) => RabbitMq::build_sink(c, ctx),
         TargetConfig::Sqs(c) => Sqs::build_sink(c, ctx),

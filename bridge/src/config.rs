@@ -9,7 +9,7 @@ use sluice_activemq::{ActiveMqSourceConfig, ActiveMqTargetConfig};
 use sluice_amqp::{RabbitMqSourceConfig, RabbitMqTargetConfig};
 use sluice_core::config::{BatchConfig, ConfigError, RetryConfig, validate_common};
 use sluice_core::pattern::Pattern;
-use sluice_http::{EnrichmentConfig, HttpTargetConfig, RuntimeApiConfig};
+use sluice_http::{EnrichmentConfig, HttpTargetConfig, LambdaTargetConfig, RuntimeApiConfig};
 use sluice_sqs::{SqsSourceConfig, SqsTargetConfig};
 
 /// One pipe: source → (filter → enrichment) → target.
@@ -116,6 +116,8 @@ impl SourceConfig {
 pub(crate) enum TargetConfig {
     /// An HTTP function.
     Http(HttpTargetConfig),
+    /// A function behind the AWS Lambda Invoke API.
+    Lambda(LambdaTargetConfig),
     /// Serve the Lambda Runtime API: unchanged Lambda function code polls it for batches.
     RuntimeApi(RuntimeApiConfig),
     /// A RabbitMQ exchange, with publisher confirms.
@@ -130,6 +132,7 @@ impl TargetConfig {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             TargetConfig::Http(_) => "http",
+            TargetConfig::Lambda(_) => "lambda",
             TargetConfig::RuntimeApi(_) => "runtime_api",
             TargetConfig::Rabbitmq(_) => "rabbitmq",
             TargetConfig::Sqs(_) => "sqs",
@@ -141,6 +144,7 @@ impl TargetConfig {
         let path = format!("{path}.{}", self.kind());
         match self {
             TargetConfig::Http(c) => c.validate(&path, errors),
+            TargetConfig::Lambda(c) => c.validate(&path, errors),
             TargetConfig::RuntimeApi(c) => c.validate(&path, errors),
             TargetConfig::Rabbitmq(c) => c.validate(&path, errors),
             TargetConfig::Sqs(c) => c.validate(&path, source.is_sqs_fifo(), errors),
@@ -166,6 +170,17 @@ impl PipeConfig {
             SourceConfig::Activemq(c) => c.validate("source.activemq", &mut errors),
         }
         self.target.validate("target", &self.source, &mut errors);
+        if matches!(self.target, TargetConfig::Lambda(_))
+            && self.batch.max_bytes.0 > sluice_http::lambda::MAX_PAYLOAD
+        {
+            errors.push(ConfigError::new(
+                "batch.max_bytes",
+                format!(
+                    "found {}, allowed at most 6MiB with target.lambda (Lambda's payload limit)",
+                    self.batch.max_bytes.0
+                ),
+            ));
+        }
         if let Some(d) = &self.dead_letter {
             d.validate("dead_letter", &self.source, &mut errors);
         }

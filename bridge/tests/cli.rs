@@ -273,3 +273,73 @@ fn deeply_nested_yaml_and_patterns_get_an_error_not_a_crash() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("filter[0]"), "{stderr}");
 }
+
+#[test]
+fn lambda_and_runtime_api_targets_are_validated() {
+    let pipe = |target: &str, rest: &str| {
+        format!(
+            "name: l\nsource:\n  rabbitmq: {{url: 'amqp://127.0.0.1:1/%2f', queues: [q]}}\ntarget:\n{target}{rest}"
+        )
+    };
+    let lambda = |keys: &str| format!("  lambda: {{{keys}}}\n");
+    let cases = [
+        (
+            pipe(&lambda("function_name: orders-fn, region: us-east-1"), ""),
+            None,
+        ),
+        (
+            pipe(
+                &lambda("function_name: 'arn:aws:lambda:eu-west-1:123456789012:function:f:live'"),
+                "",
+            ),
+            None,
+        ),
+        (
+            pipe(
+                &lambda("function_name: 'orders-fn:live', qualifier: '7'"),
+                "",
+            ),
+            Some("target.lambda.qualifier: function_name already names a version or alias"),
+        ),
+        (
+            pipe(&lambda("function_name: 'a/b'"), ""),
+            Some("target.lambda.function_name: found `a/b`"),
+        ),
+        (
+            pipe(&lambda("function_name: f, endpoint_url: 'ftp://x'"), ""),
+            Some("target.lambda.endpoint_url: found `ftp://x`"),
+        ),
+        (
+            pipe(&lambda("function_name: f"), "batch: {max_bytes: 7MiB}\n"),
+            Some("batch.max_bytes: found 7340032, allowed at most 6MiB with target.lambda"),
+        ),
+        (
+            pipe(
+                "  runtime_api: {listen: '0.0.0.0:9001', timeout: 10s}\n",
+                "",
+            ),
+            None,
+        ),
+        (
+            pipe("  runtime_api: {listen: 'localhost:9001'}\n", ""),
+            Some("target.runtime_api.listen: found `localhost:9001`"),
+        ),
+        (
+            pipe(
+                "  runtime_api: {listen: '0.0.0.0:9001', timeout: 20m}\n",
+                "",
+            ),
+            Some("target.runtime_api.timeout: found 20m"),
+        ),
+    ];
+    for (i, (yaml, expected)) in cases.iter().enumerate() {
+        let (code, stderr) = validate_text(&format!("lambda{i}"), yaml, &[]);
+        match expected {
+            None => assert_eq!(code, Some(0), "case {i}: {stderr}"),
+            Some(message) => {
+                assert_eq!(code, Some(1), "case {i}");
+                assert!(stderr.contains(message), "case {i}: {stderr}");
+            }
+        }
+    }
+}

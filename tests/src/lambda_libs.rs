@@ -322,3 +322,52 @@ pub fn function_log(log: &Path) -> (std::collections::HashMap<String, usize>, Ve
     }
     (per_id, other)
 }
+
+/// `cargo lambda watch` serving `sluice-lambda-fn` behind a local Invoke API, killed on drop.
+pub struct InvokeEndpoint {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its output (cargo's and the function's).
+    pub log: PathBuf,
+}
+
+impl Drop for InvokeEndpoint {
+    fn drop(&mut self) {
+        // cargo lambda runs the function as its child: end the whole process group.
+        // `--` first: without it, procps' kill may read `-PID` as an option.
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl InvokeEndpoint {
+    /// Start `cargo lambda watch` in `tests/lambda-fn` (it builds the function with cargo,
+    /// sharing the workspace's target directory), the function logging to `log`.
+    pub fn start(fn_log: &Path, dir: &Path) -> InvokeEndpoint {
+        use std::os::unix::process::CommandExt;
+        let port = crate::free_port();
+        let log = dir.join("cargo-lambda.log");
+        let child = Command::new(tool("SLUICE_CARGO_LAMBDA"))
+            .args(["lambda", "watch", "--ignore-changes", "--quiet"])
+            .args(["-A", "127.0.0.1", "-P", &port.to_string()])
+            .arg("--env-var")
+            .arg(format!("SLUICE_FN_LOG={}", fn_log.display()))
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("lambda-fn"))
+            .process_group(0)
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::fs::File::create(dir.join("cargo-lambda.err")).expect("log"))
+            .spawn()
+            .expect("start cargo lambda watch");
+        InvokeEndpoint { child, port, log }
+    }
+
+    /// `http://127.0.0.1:PORT`, for `target.lambda.endpoint_url`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}

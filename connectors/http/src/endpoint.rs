@@ -63,17 +63,40 @@ impl Endpoint {
 
     /// POST `body`; `Ok` only for a 2xx answer that is not a function error.
     pub(crate) async fn post(&self, body: Vec<u8>) -> Result<Answer, SinkError> {
-        match tokio::time::timeout(self.timeout, self.exchange(body)).await {
+        self.post_with(body, Vec::new()).await
+    }
+
+    /// [`Endpoint::post`] with `extra` headers for this request (a signature).
+    pub(crate) async fn post_with(
+        &self,
+        body: Vec<u8>,
+        extra: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<Answer, SinkError> {
+        match tokio::time::timeout(self.timeout, self.exchange(body, extra)).await {
             Ok(r) => r,
             Err(_) => Err(SinkError::Timeout(self.timeout)),
         }
     }
 
-    async fn exchange(&self, body: Vec<u8>) -> Result<Answer, SinkError> {
+    /// The URI requests go to.
+    pub(crate) fn uri(&self) -> &http::Uri {
+        &self.uri
+    }
+
+    /// The fixed headers every request carries.
+    pub(crate) fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+
+    async fn exchange(
+        &self,
+        body: Vec<u8>,
+        extra: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<Answer, SinkError> {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(self.uri.clone());
-        for (k, v) in &self.headers {
+        for (k, v) in self.headers.iter().chain(&extra) {
             req = req.header(k, v);
         }
         let req = req
@@ -86,6 +109,12 @@ impl Endpoint {
             .map_err(|e| crate::error::unreachable(&e))?;
         let status = resp.status();
         let function_error = resp.headers().contains_key("x-amz-function-error");
+        // AWS APIs name the error in a header (`TooManyRequestsException:...`).
+        let error_type = resp
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(':').next().unwrap_or(v).to_owned());
         let retry_after = resp
             .headers()
             .get(header::RETRY_AFTER)
@@ -107,7 +136,10 @@ impl Endpoint {
             )));
         }
         if !status.is_success() {
-            return Err(SinkError::Failed(format!("HTTP {}", status.as_u16())));
+            return Err(SinkError::Failed(match error_type {
+                Some(t) => format!("HTTP {} {t}", status.as_u16()),
+                None => format!("HTTP {}", status.as_u16()),
+            }));
         }
         Ok(Answer { body })
     }

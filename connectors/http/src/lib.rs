@@ -8,6 +8,8 @@
 //! - `sink.rs`: one POST per batch;
 //! - `enrich.rs`: `enrichment.http`, one POST per batch whose answer replaces the batch;
 //! - `error.rs`: the connector's error type;
+//! - `lambda/`: `target.lambda`, the Lambda Invoke API with SigV4 (its outcome table is in its
+//!   module docs);
 //! - `runtime_api/`: `target.runtime_api`, Sluice serving the Lambda Runtime API to unchanged
 //!   function code (its own outcome table is in its module docs).
 //!
@@ -50,12 +52,14 @@ mod connection;
 mod endpoint;
 mod enrich;
 mod error;
+pub mod lambda;
 pub mod response;
 pub mod runtime_api;
 mod sink;
 
 pub use config::{EnrichmentConfig, HttpEnrichmentConfig, HttpTargetConfig};
 pub use enrich::HttpEnricher;
+pub use lambda::{Lambda, LambdaTargetConfig};
 pub use runtime_api::{RuntimeApi, RuntimeApiConfig};
 pub use sink::HttpSink;
 
