@@ -7,12 +7,14 @@
 #   SLUICE_LAMBDA_PYTHON        a Python with aws-lambda-powertools (data classes and the Pydantic
 #                               parser), cloudevents, awslambdaric (the Python runtime interface
 #                               client) and cargo-lambda (`cargo lambda watch`: a local Invoke API)
-#   SLUICE_LAMBDA_NODE_MODULES  node_modules with typescript, @types/aws-lambda and
-#                               @aws-lambda-powertools/parser (zod schemas)
+#   SLUICE_LAMBDA_NODE_MODULES  node_modules with typescript, @types/aws-lambda,
+#                               @aws-lambda-powertools/parser (zod schemas) and aws-lambda-ric
+#                               (Node's runtime interface client)
 #   SLUICE_CARGO_LAMBDA         the cargo-lambda binary
 #
-# Node's runtime interface client (npm aws-lambda-ric) is not installed: it builds libcurl and
-# aws-lambda-cpp from source and needs cmake and autotools (see docs/lambda.md).
+# Node's runtime interface client (npm aws-lambda-ric) ships a prebuilt native client for
+# linux-x64; its install scripts would rebuild libcurl and aws-lambda-cpp from source (cmake,
+# autotools, minutes), so they are skipped. It declares node >= 22 and runs on the machine's 20.
 
 lambda_run_dir=${SLUICE_RUN_DIR:-/tmp/sluice-run}
 lambda_venv=$lambda_run_dir/lambda-venv
@@ -31,6 +33,8 @@ lambda_node_pins=(
   "zod@4.6.7"
 )
 
+lambda_node_ric="aws-lambda-ric@4.0.2"
+
 lambda_tools_install() {
   local stamp_py="$lambda_venv/.pins" stamp_node="$lambda_node/.pins"
   if [ "$(cat "$stamp_py" 2>/dev/null)" != "${lambda_python_pins[*]}" ]; then
@@ -40,12 +44,13 @@ lambda_tools_install() {
     "$lambda_venv/bin/pip" install --quiet --disable-pip-version-check "${lambda_python_pins[@]}"
     echo "${lambda_python_pins[*]}" >"$stamp_py"
   fi
-  if [ "$(cat "$stamp_node" 2>/dev/null)" != "${lambda_node_pins[*]}" ]; then
+  if [ "$(cat "$stamp_node" 2>/dev/null)" != "${lambda_node_pins[*]} $lambda_node_ric" ]; then
     echo "lambda-tools: installing ${lambda_node_pins[*]} into $lambda_node" >&2
     mkdir -p "$lambda_node"
     [ -f "$lambda_node/package.json" ] || echo '{"private":true}' >"$lambda_node/package.json"
     (cd "$lambda_node" && npm install --silent --no-audit --no-fund "${lambda_node_pins[@]}")
-    echo "${lambda_node_pins[*]}" >"$stamp_node"
+    (cd "$lambda_node" && npm install --silent --no-audit --no-fund --ignore-scripts "$lambda_node_ric")
+    echo "${lambda_node_pins[*]} $lambda_node_ric" >"$stamp_node"
   fi
 }
 

@@ -247,6 +247,16 @@ pub fn golden_shapes(source: &str, record: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The environment Lambda gives every function process (runtime clients read it at start).
+fn lambda_env<'a>(cmd: &'a mut Command, handler: &str) -> &'a mut Command {
+    cmd.env("_HANDLER", handler)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "sluice-worker")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
+}
+
 /// A Lambda worker process (a runtime interface client running a handler), killed on drop.
 pub struct Worker {
     /// The process.
@@ -264,7 +274,7 @@ impl Worker {
     /// `python -m awslambdaric MODULE.FUNCTION` in `tests/lambda`, polling `api`
     /// (`AWS_LAMBDA_RUNTIME_API`), its handler logging to `log` (`SLUICE_FN_LOG`).
     pub fn python(api: &str, handler: &str, log: &Path) -> Worker {
-        let child = Command::new(python())
+        let child = lambda_env(&mut Command::new(python()), handler)
             .args(["-m", "awslambdaric", handler])
             .current_dir(script(""))
             .env("LAMBDA_TASK_ROOT", script(""))
@@ -277,21 +287,35 @@ impl Worker {
         Worker { child }
     }
 
-    /// The `sluice-lambda-fn` binary (`lambda_runtime` + `aws_lambda_events`) polling `api`,
-    /// with the environment Lambda gives a function.
-    pub fn rust(api: &str, log: &Path) -> Worker {
-        let child = Command::new(sibling_binary("sluice-lambda-fn"))
+    /// Node's `aws-lambda-ric` running `tests/lambda/MODULE.FUNCTION` (an `.mjs` module).
+    pub fn node(api: &str, handler: &str, log: &Path) -> Worker {
+        let child = lambda_env(&mut Command::new("node"), handler)
+            .arg(node_modules().join("aws-lambda-ric/index.mjs"))
+            .arg(handler)
+            .current_dir(script(""))
+            .env("LAMBDA_TASK_ROOT", script(""))
             .env("AWS_LAMBDA_RUNTIME_API", api)
-            .env("AWS_LAMBDA_FUNCTION_NAME", "sluice-lambda-fn")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
             .env("SLUICE_FN_LOG", log)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("start sluice-lambda-fn");
+            .expect("start aws-lambda-ric");
+        Worker { child }
+    }
+
+    /// The `sluice-lambda-fn` binary (`lambda_runtime` + `aws_lambda_events`) polling `api`,
+    /// with the environment Lambda gives a function.
+    pub fn rust(api: &str, log: &Path) -> Worker {
+        let child = lambda_env(
+            &mut Command::new(sibling_binary("sluice-lambda-fn")),
+            "main",
+        )
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .env("SLUICE_FN_LOG", log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start sluice-lambda-fn");
         Worker { child }
     }
 }

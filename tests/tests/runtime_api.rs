@@ -1,6 +1,7 @@
 //! `target.runtime_api`: unchanged Lambda handlers under the official runtime interface
 //! clients pull their batches from Sluice. Python's `awslambdaric` running a Powertools-based
-//! handler and Rust's `lambda_runtime` running a function built on `aws_lambda_events`; every
+//! handler, Node's `aws-lambda-ric` running an ES module handler, and Rust's `lambda_runtime`
+//! running a function built on `aws_lambda_events`; every
 //! message counted, including when a worker is killed while it holds a batch.
 
 use lapin::BasicProperties;
@@ -168,6 +169,46 @@ async fn a_rust_function_under_lambda_runtime_gets_every_message_with_partial_fa
             .await
             >= 1.0,
         "the record reported in SqsBatchResponse was retried"
+    );
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+    sqs::assert_empty(&client, &queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS server and aws-lambda-ric: scripts/test.sh installs and starts them"]
+async fn a_node_handler_under_aws_lambda_ric_gets_every_message_with_partial_failures() {
+    let client = sqs::Sqs::connect().await;
+    let queue = client.queue(&unique("rt-node"), &[]).await;
+    let mut bodies = sqs::bodies("m", 100);
+    bodies[5] = "fail-once".into();
+    client.send(&queue, &bodies, None).await;
+    let port = free_port();
+    let name = sqs::name();
+    let pipe = sqs::pipe(&name, &queue, "http://unused", "");
+    let source = pipe.split("target:").next().expect("source part");
+    let mut sluice = Sluice::start(&format!(
+        "{source}{}",
+        runtime_api_target(port, "batch: {size: 10}\nconcurrency: 2\n")
+    ));
+    let capture = Capture::new("rt-node");
+    let log = capture.dir.join("function.log");
+    let api = format!("127.0.0.1:{port}");
+    listening(port).await;
+    let _workers = [
+        Worker::node(&api, "js_handler.handler", &log),
+        Worker::node(&api, "js_handler.handler", &log),
+    ];
+    wait_for("every message acknowledged", LIMIT, || async {
+        sluice.acked(&name).await == 100.0
+    })
+    .await;
+    assert_eq!(function_log(&log).0.len(), 100, "one line per message id");
+    assert!(
+        sluice
+            .pipe_metric("sluice_retried_messages_total", &name, "")
+            .await
+            >= 1.0,
+        "the record the handler reported failed was retried"
     );
     assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
     sqs::assert_empty(&client, &queue).await;
