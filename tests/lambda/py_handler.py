@@ -7,6 +7,9 @@ It reads the RabbitMQ event with Powertools' data class and:
   remembers), through `batchItemFailures`;
 - for a record whose body contains `hold-once`, the first time, writes `HOLD PID` and sleeps
   until it is killed (the test kills this worker mid-batch);
+- for a record whose body contains `raise-once`, the first time, raises (the runtime client
+  reports an invocation error);
+- for a record whose body contains `slow-once`, the first time, sleeps past its deadline;
 - appends `CTX REQUEST_ID FUNCTION_ARN REMAINING_MS` per invocation (what the context says).
 """
 
@@ -39,6 +42,10 @@ def handler(event, context):
                 with open(log, "a") as f:
                     f.write(f"HOLD {os.getpid()}\n")
                 time.sleep(600)
+            if "raise-once" in body and first_time(log, "raised", message_id):
+                raise ValueError(f"cannot handle {message_id}")
+            if "slow-once" in body and first_time(log, "slowed", message_id):
+                time.sleep(context.get_remaining_time_in_millis() / 1000 + 1)
             if "fail-once" in body and first_time(log, "failed", message_id):
                 failures.append({"itemIdentifier": message_id})
                 continue

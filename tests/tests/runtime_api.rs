@@ -244,3 +244,67 @@ async fn a_handler_that_cannot_load_is_reported_as_an_init_error() {
         "{d}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and awslambdaric: scripts/test.sh installs and starts them"]
+async fn an_error_report_and_a_missed_deadline_fail_the_batch_and_it_is_retried() {
+    let rabbit = Rabbit::connect().await;
+    let queue = unique("rt-err");
+    rabbit.queue(&queue, &[]).await;
+    let total = 40;
+    let messages = (0..total).map(|i| {
+        let body = match i {
+            3 => "raise-once".to_owned(),
+            25 => "slow-once".to_owned(),
+            _ => format!("{{\"n\":{i}}}"),
+        };
+        (
+            BasicProperties::default().with_message_id(format!("m-{i}").into()),
+            body.into_bytes(),
+        )
+    });
+    rabbit.publish_all(&queue, messages).await;
+    let port = free_port();
+    let name = unique("p").to_lowercase();
+    let target = runtime_api_target(port, "batch: {size: 10, window: 50ms}\nconcurrency: 2\n")
+        .replace("timeout: 60s", "timeout: 2s");
+    let mut sluice = Sluice::start(&format!(
+        "name: {name}\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\n{target}",
+        url()
+    ));
+    let capture = Capture::new("rt-err");
+    let log = capture.dir.join("function.log");
+    let api = format!("127.0.0.1:{port}");
+    listening(port).await;
+    // Three workers: the one that overslept may leave when its late answer is refused.
+    let _workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::python(&api, "py_handler.handler", &log))
+        .collect();
+    wait_for(
+        "every message delivered and acknowledged",
+        LIMIT,
+        || async {
+            function_log(&log).0.len() == total && sluice.acked(&name).await == total as f64
+        },
+    )
+    .await;
+    let d = details(&sluice, &name).await;
+    assert!(d["function_errors"].as_u64() >= Some(1), "raise-once: {d}");
+    assert!(d["deadlines_missed"].as_u64() >= Some(1), "slow-once: {d}");
+    assert!(
+        sluice
+            .pipe_metric("sluice_target_requests_total", &name, "outcome=\"timeout\"")
+            .await
+            >= 1.0,
+        "a missed deadline is a timeout"
+    );
+    assert!(
+        sluice
+            .pipe_metric("sluice_target_requests_total", &name, "outcome=\"error\"")
+            .await
+            >= 1.0,
+        "an error report fails the batch"
+    );
+    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
+    assert_eq!(rabbit.ready(&queue).await, 0);
+}
