@@ -4,6 +4,7 @@
 #   scripts/bench.sh --broker sqs [--messages N] [--rounds R]                    # SQS (moto)
 #   scripts/bench.sh --broker activemq [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, STOMP
 #   scripts/bench.sh --broker openwire [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, OpenWire
+#   scripts/bench.sh --broker lambda [--messages N] [--workers W] [--rounds R]   # runtime_api vs http
 #   scripts/bench.sh --matcher                                                    # filter patterns
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,5 +20,5 @@ elif [[ " $* " == *" --broker activemq "* || " $* " == *" --broker openwire "* ]
 else
   scripts/rabbitmq.sh start
 fi
-cargo build --release --quiet -p sluice -p sluice-tests --bins
+cargo build --release --quiet -p sluice -p sluice-tests -p sluice-lambda-fn --bins
 SLUICE_BIN=target/release/sluice exec target/release/bench "$@"

@@ -26,8 +26,6 @@ pub(crate) struct PipeView {
     pub source: String,
     pub target_kind: &'static str,
     pub target: String,
-    /// The target itself, for its live details (the Runtime API's workers).
-    pub sink: Arc<dyn sluice_core::sink::Sink>,
     pub revision: String,
     pub status: Arc<PipeStatus>,
     pub metrics: PipeMetrics,
@@ -98,7 +96,7 @@ fn pipe_json(p: &PipeView) -> PipeJson<'_> {
         target: Endpoint {
             kind: p.target_kind,
             address: &p.target,
-            details: p.sink.details(),
+            details: p.status.target_details(),
         },
         config_revision: &p.revision,
         counters: Counters {

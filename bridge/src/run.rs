@@ -160,7 +160,6 @@ impl Supervisor {
             source: pipe.source.describe(),
             target_kind: l.config.target.kind(),
             target: pipe.sink.describe(),
-            sink: pipe.sink.clone(),
             revision: l.revision.clone(),
             status: pipe.status.clone(),
             metrics: pipe.metrics.clone(),

@@ -37,6 +37,9 @@ pub(crate) async fn supervise<F>(
     let mut failures: u32 = 0;
     loop {
         let source = pipe.source.clone();
+        let sinks: Vec<_> = std::iter::once(pipe.sink.clone())
+            .chain(pipe.dead_letter.clone())
+            .collect();
         let started = Instant::now();
         let ended = tokio::spawn(pipe.run(stop.clone(), shutdown_timeout)).await;
         let why = match ended {
@@ -51,6 +54,9 @@ pub(crate) async fn supervise<F>(
                 // The runner is gone with whatever it held: close its connections so the
                 // broker redelivers all of it.
                 let _ = tokio::time::timeout(CLOSE_AFTER_PANIC, source.close()).await;
+                for sink in &sinks {
+                    sink.stop();
+                }
                 why
             }
         };

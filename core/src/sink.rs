@@ -76,6 +76,11 @@ pub trait Sink: Send + Sync {
     /// Constructors do no I/O, so this is where such a sink begins.
     fn start(&self) {}
 
+    /// Called when the pipe's run ends (drained, failed or panicked): a serving sink stops
+    /// listening here, whoever still holds it (a pipe restarted by its supervisor builds a new
+    /// sink, which must be able to listen on the same address).
+    fn stop(&self) {}
+
     /// Live facts for `/pipes` (the Runtime API's workers), if the sink has any.
     fn details(&self) -> Option<serde_json::Value> {
         None

@@ -1,9 +1,10 @@
 //! The pipe's state as an ESM reports it, shared by the runner, its source and the admin server.
 
+use crate::sink::Sink;
 use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The states of an event source mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -113,6 +114,19 @@ pub struct PipeStatus {
     target_reachable: AtomicBool,
     /// `sluice_pipe_up`, kept equal to [`PipeStatus::ready`] on every change.
     up: Option<Gauge>,
+    /// The target of the pipe's current run, for its live details in `/pipes` (the status
+    /// outlives a restart; the sink does not).
+    target: CurrentTarget,
+}
+
+/// The sink a run set, behind a lock.
+#[derive(Default)]
+struct CurrentTarget(Mutex<Option<Arc<dyn Sink>>>);
+
+impl std::fmt::Debug for CurrentTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CurrentTarget")
+    }
 }
 
 impl Default for PipeStatus {
@@ -128,6 +142,7 @@ impl Default for PipeStatus {
             connected: AtomicBool::new(false),
             target_reachable: AtomicBool::new(true),
             up: None,
+            target: CurrentTarget::default(),
         }
     }
 }
@@ -139,6 +154,22 @@ impl PipeStatus {
             up: Some(up),
             ..PipeStatus::default()
         }
+    }
+
+    /// The target this run delivers to (set by the runner when a run starts).
+    pub fn set_target(&self, sink: Arc<dyn Sink>) {
+        *self.target.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+    }
+
+    /// The current target's live details ([`Sink::details`]), if it has any.
+    pub fn target_details(&self) -> Option<serde_json::Value> {
+        let sink = self
+            .target
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        sink.and_then(|s| s.details())
     }
 
     fn refresh_up(&self) {

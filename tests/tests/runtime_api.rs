@@ -308,3 +308,61 @@ async fn an_error_report_and_a_missed_deadline_fail_the_batch_and_it_is_retried(
     assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
     assert_eq!(rabbit.ready(&queue).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and awslambdaric: scripts/test.sh installs and starts them"]
+async fn a_changed_runtime_api_pipe_serves_again_on_the_same_address() {
+    let rabbit = Rabbit::connect().await;
+    let queue = unique("rt-reload");
+    rabbit.queue(&queue, &[]).await;
+    let port = free_port();
+    let name = unique("p").to_lowercase();
+    let pipe = |window: &str| {
+        format!(
+            "name: {name}\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\n{}",
+            url(),
+            runtime_api_target(port, &format!("batch: {{size: 10, window: {window}}}\n"))
+        )
+    };
+    let sluice = Sluice::start_dir(&[("pipe.yaml", &pipe("50ms"))]);
+    let capture = Capture::new("rt-reload");
+    let log = capture.dir.join("function.log");
+    let api = format!("127.0.0.1:{port}");
+    let publish = |from: usize| {
+        (from..from + 20).map(|i| {
+            (
+                BasicProperties::default().with_message_id(format!("m-{i}").into()),
+                format!("{{\"n\":{i}}}").into_bytes(),
+            )
+        })
+    };
+    listening(port).await;
+    let worker = Worker::python(&api, "py_handler.handler", &log);
+    rabbit.publish_all(&queue, publish(0)).await;
+    wait_for("the first 20 delivered", LIMIT, || async {
+        function_log(&log).0.len() == 20
+    })
+    .await;
+    let before = details(&sluice, &name).await;
+    std::fs::write(sluice.dir.join("pipe.yaml"), pipe("60ms")).expect("change the pipe");
+    // The old pipe drains and lets go of the port; its worker loses its connection and exits,
+    // as a pod's container would before Kubernetes restarts it.
+    wait_for("the changed pipe running", LIMIT, || async {
+        let (_, body) = sluice
+            .get(&format!("/pipes/{name}"))
+            .await
+            .unwrap_or_default();
+        let v: Value = serde_json::from_str(&body).unwrap_or_default();
+        v["target"]["details"]["invocations"] == 0 && v["state"] == "Enabled"
+    })
+    .await;
+    drop(worker);
+    listening(port).await;
+    let _worker = Worker::python(&api, "py_handler.handler", &log);
+    rabbit.publish_all(&queue, publish(20)).await;
+    wait_for("the next 20 delivered by the new pipe", LIMIT, || async {
+        function_log(&log).0.len() == 40
+    })
+    .await;
+    assert!(before["invocations"].as_u64() >= Some(2), "{before}");
+}

@@ -91,7 +91,9 @@ async fn standard_queue_delivers_every_message_once_as_lambda_events() {
     let raw = function
         .raw_containing("Test message.")
         .expect("the seed event");
-    let seed_text = &raw[raw.find(r#"{"messageId""#).unwrap()..];
+    // The seed record itself: the `{"messageId"` that opens the record holding its body.
+    let body_at = raw.find(r#""body":"Test message.""#).unwrap();
+    let seed_text = &raw[raw[..body_at].rfind(r#"{"messageId""#).unwrap()..];
     let positions: Vec<usize> = [
         "messageId",
         "receiptHandle",
@@ -99,6 +101,7 @@ async fn standard_queue_delivers_every_message_once_as_lambda_events() {
         "attributes",
         "messageAttributes",
         "md5OfBody",
+        "md5OfMessageAttributes",
         "eventSource",
         "eventSourceARN",
         "awsRegion",
@@ -110,7 +113,12 @@ async fn standard_queue_delivers_every_message_once_as_lambda_events() {
         positions.is_sorted(),
         "fields in Lambda's order: {seed_text}"
     );
-    assert_eq!(seed.as_object().unwrap().len(), 9, "no other fields");
+    assert_eq!(seed.as_object().unwrap().len(), 10, "no other fields");
+    let md5 = seed["md5OfMessageAttributes"].as_str().unwrap_or("");
+    assert!(
+        md5.len() == 32 && md5.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the seed has an attribute, so its digest is there (as in AWS's captured event): {md5}"
+    );
     assert_eq!(seed["md5OfBody"], json!("e4e68fb7bd0e697a0ae8f1bb342846b3"));
     assert_eq!(seed["eventSource"], json!("aws:sqs"));
     assert_eq!(seed["eventSourceARN"], json!(sqs.arn(&url).await));

@@ -241,6 +241,7 @@ impl Runner {
             status: p.status.clone(),
         };
         p.sink.start();
+        p.status.set_target(p.sink.clone());
         if let Some(d) = &p.dead_letter {
             d.start();
         }
@@ -298,7 +299,12 @@ impl Runner {
         }
 
         receive_stop.cancel();
-        self.drain(exit, receiver, rx, shutdown_timeout).await
+        let exit = self.drain(exit, receiver, rx, shutdown_timeout).await;
+        self.pipe.sink.stop();
+        if let Some(d) = &self.pipe.dead_letter {
+            d.stop();
+        }
+        exit
     }
 
     /// Records from the source, as many as one wake-up took: counted once, here, then

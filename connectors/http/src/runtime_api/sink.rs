@@ -135,6 +135,10 @@ impl Sink for RuntimeApiSink {
         ));
     }
 
+    fn stop(&self) {
+        self.stop.cancel();
+    }
+
     fn details(&self) -> Option<serde_json::Value> {
         serde_json::to_value(self.inv.report()).ok()
     }

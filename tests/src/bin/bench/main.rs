@@ -13,8 +13,10 @@
 //! on the same server, in messages/s and SQS requests per message. `--broker activemq`
 //! measures ActiveMQ over STOMP (`stomp.rs`) against a bare STOMP consumer; `--broker
 //! openwire` ActiveMQ over OpenWire (`openwire.rs`) against ActiveMQ's own Java consumer. `--matcher`
-//! measures filter patterns alone (`matcher.rs`), no broker.
+//! measures filter patterns alone (`matcher.rs`), no broker. `--broker lambda` measures
+//! `target.runtime_api` with `--workers` Rust functions against `target.http` (`lambda.rs`).
 
+mod lambda;
 mod matcher;
 mod openwire;
 mod run;
@@ -65,7 +67,7 @@ pub(crate) fn usage(pid: u32) -> (f64, f64) {
     (ticks / hz, hwm_kib / 1024.0)
 }
 
-async fn preload(rabbit: &Rabbit, queue: &str, n: usize, size: usize) {
+pub(crate) async fn preload(rabbit: &Rabbit, queue: &str, n: usize, size: usize) {
     rabbit.queue(queue, &[]).await;
     let pad = "x".repeat(size.saturating_sub(24));
     rabbit
@@ -240,6 +242,16 @@ async fn main() {
         } else {
             stomp::run(n, size, rounds).await;
         }
+        return;
+    }
+    if broker == "lambda" {
+        let n = arg(&args, "--messages", "50000")
+            .parse()
+            .expect("--messages");
+        let size = arg(&args, "--size", "1024").parse().expect("--size");
+        let rounds = arg(&args, "--rounds", "3").parse().expect("--rounds");
+        let workers = arg(&args, "--workers", "4").parse().expect("--workers");
+        lambda::run(n, size, rounds, workers).await;
         return;
     }
     if arg(&args, "--broker", "rabbitmq") == "sqs" {

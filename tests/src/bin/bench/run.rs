@@ -102,6 +102,14 @@ impl SluiceRun {
     }
 }
 
+/// A receiver that answers 200 to anything (counting nothing), for modes that measure by the
+/// acknowledgements alone; returns its port.
+pub(crate) async fn sink_port() -> u16 {
+    let count = Arc::new(AtomicU64::new(0));
+    let first = Arc::new(std::sync::Mutex::new(None));
+    receiver(count, first, b"\0never\0").await
+}
+
 /// A receiver that answers 200 and counts records: occurrences of `marker` (a field every
 /// record has once, such as `"basicProperties"`).
 async fn receiver(
@@ -144,7 +152,8 @@ async fn receiver(
     port
 }
 
-async fn acked(admin: &str) -> u64 {
+/// `sluice_acked_messages_total` of the pipe `bench`.
+pub(crate) async fn acked(admin: &str) -> u64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut s) = tokio::net::TcpStream::connect(admin).await else {
         return 0;
