@@ -228,6 +228,11 @@ impl Invocations {
         }
     }
 
+    /// Some worker is connected (polling or holding a batch).
+    pub(crate) fn has_workers(&self) -> bool {
+        !self.lock().workers.is_empty()
+    }
+
     /// `POST /runtime/init/error`.
     pub(crate) fn init_error(&self, what: String) {
         self.lock().init_error = Some(what);

@@ -25,7 +25,7 @@
 //! | no answer by the deadline | the whole batch failed as a timeout (an attempt); a later answer gets 400 |
 //! | the worker's connection closes while it holds a batch (killed, crashed) | the whole batch failed (an attempt), at once rather than at the deadline |
 //! | a response larger than 6 MB | the worker gets 413; the whole batch failed |
-//! | no worker polls within 30s | unreachable: the batch is held and offered again with capped backoff, not an attempt; the pipe is not ready meanwhile |
+//! | no worker connected for 30s (connected but busy workers: the batch waits its turn) | unreachable: the batch is held and offered again with capped backoff, not an attempt; the pipe is not ready meanwhile |
 //! | the address cannot be bound | unreachable, as above, and the bind is retried every 2s |
 //! | `POST /runtime/init/error` | logged, shown under `target.details.init_error` in `/pipes` |
 //! | an answer for an unknown or ended request id | 400 `InvalidRequestID` to the worker; nothing else changes |
@@ -74,8 +74,14 @@ impl SinkConnector for RuntimeApi {
         ctx: &SinkContext<'_>,
     ) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
         let envelope = Envelope::new(ctx.shape, cfg.format, ctx.event_source_arn);
-        let sink = RuntimeApiSink::new(cfg, ctx.pipe, envelope, ctx.report_batch_item_failures)
-            .map_err(|e| vec![ConfigError::new(format!("{}.runtime_api", ctx.path), e)])?;
+        let sink = RuntimeApiSink::new(
+            cfg,
+            ctx.pipe,
+            envelope,
+            ctx.report_batch_item_failures,
+            ctx.pool,
+        )
+        .map_err(|e| vec![ConfigError::new(format!("{}.runtime_api", ctx.path), e)])?;
         Ok(Arc::new(sink))
     }
 }

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-/// How long a batch waits for a worker to poll before the target counts as unreachable (the
-/// batch is held and offered again with capped backoff, not counted as an attempt).
+/// How long a batch waits for a worker when none is connected before the target counts as
+/// unreachable (the batch is held and offered again with capped backoff, not counted as an
+/// attempt). While workers are connected but busy, it waits its turn.
 const NO_WORKER_WAIT: Duration = Duration::from_secs(30);
 
 /// The Runtime API target of one pipe.
@@ -25,6 +26,8 @@ pub struct RuntimeApiSink {
     function_arn: String,
     envelope: Envelope,
     report_batch_item_failures: bool,
+    /// The pipe's `concurrency`: batches that may be in flight at once.
+    concurrency: usize,
     inv: Arc<Invocations>,
     listening: Arc<Listening>,
     stop: CancellationToken,
@@ -38,6 +41,7 @@ impl RuntimeApiSink {
         pipe: &str,
         envelope: Envelope,
         report_batch_item_failures: bool,
+        concurrency: usize,
     ) -> Result<Self, String> {
         let addr = cfg
             .addr()
@@ -51,6 +55,7 @@ impl RuntimeApiSink {
                 .unwrap_or_else(|| format!("arn:aws:lambda:local:000000000000:function:{pipe}")),
             envelope,
             report_batch_item_failures,
+            concurrency: concurrency.max(1),
             inv: Arc::new(Invocations::new(cfg.timeout.0)),
             listening: Arc::new(Listening::default()),
             _stop_on_drop: stop.clone().drop_guard(),
@@ -86,17 +91,22 @@ impl Sink for RuntimeApiSink {
         self.envelope.write(batch, &mut body);
         let (id, mut ended) = self.inv.submit(Bytes::from(body));
         let mut forget = Forget(&self.inv, &id, false);
-        let how = match tokio::time::timeout(NO_WORKER_WAIT, &mut ended).await {
-            Ok(how) => how,
-            Err(_) if self.inv.withdraw(&id) => {
-                forget.2 = true;
-                return Err(SinkError::Connection(format!(
-                    "no worker polled the Runtime API on {} within {NO_WORKER_WAIT:?}",
-                    self.addr
-                )));
+        let how = loop {
+            match tokio::time::timeout(NO_WORKER_WAIT, &mut ended).await {
+                Ok(how) => break how,
+                // Workers are connected but busy: the batch is behind others, each of which
+                // ends by its deadline.
+                Err(_) if self.inv.has_workers() => continue,
+                Err(_) if self.inv.withdraw(&id) => {
+                    forget.2 = true;
+                    return Err(SinkError::Connection(format!(
+                        "no worker polled the Runtime API on {} within {NO_WORKER_WAIT:?}",
+                        self.addr
+                    )));
+                }
+                // A worker holds it: its answer or its deadline ends it.
+                Err(_) => break ended.await,
             }
-            // A worker holds it: its answer or its deadline ends it.
-            Err(_) => ended.await,
         };
         forget.2 = true;
         match how {
@@ -112,9 +122,16 @@ impl Sink for RuntimeApiSink {
         }
     }
 
-    /// Waiting for a worker, then its deadline, then a margin: the deadline task fires first.
+    /// A batch may wait behind the others in flight (at most `concurrency`, each ended by its
+    /// deadline), then run to its own deadline; the deadline tasks fire first.
     fn call_timeout(&self) -> Duration {
-        NO_WORKER_WAIT + self.inv.timeout() + Duration::from_secs(10)
+        let in_flight = u32::try_from(self.concurrency).unwrap_or(u32::MAX);
+        NO_WORKER_WAIT
+            + self
+                .inv
+                .timeout()
+                .saturating_mul(in_flight.saturating_add(1))
+            + Duration::from_secs(10)
     }
 
     fn describe(&self) -> String {
