@@ -61,10 +61,13 @@ async fn python_handlers_under_awslambdaric_get_every_message_even_when_a_worker
     rabbit.publish_all(&queue, messages).await;
     let port = free_port();
     let name = unique("p").to_lowercase();
+    // Both workers share 127.0.0.1, so the killed one's batch ends at its deadline (a pod
+    // of its own would have lost all its connections and failed it at once): keep it short.
+    let target = runtime_api_target(port, "batch: {size: 10, window: 50ms}\nconcurrency: 2\n")
+        .replace("timeout: 60s", "timeout: 5s");
     let mut sluice = Sluice::start(&format!(
-        "name: {name}\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\n{}",
-        url(),
-        runtime_api_target(port, "batch: {size: 10, window: 50ms}\nconcurrency: 2\n")
+        "name: {name}\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\n{target}",
+        url()
     ));
     let capture = Capture::new("rt-py");
     let log = capture.dir.join("function.log");
@@ -121,16 +124,15 @@ async fn python_handlers_under_awslambdaric_get_every_message_even_when_a_worker
         assert_eq!(parts[2], arn, "context.invoked_function_arn");
         let remaining: u64 = parts[3].parse().expect("remaining ms");
         assert!(
-            remaining > 0 && remaining <= 60_000,
+            remaining > 0 && remaining <= 5_000,
             "deadline from timeout: {ctx}"
         );
     }
     let d = details(&sluice, &name).await;
     assert!(d["workers"].as_u64() >= Some(1), "{d}");
-    assert!(
-        d["workers_lost"].as_u64() >= Some(1),
-        "the killed worker: {d}"
-    );
+    let ended =
+        d["workers_lost"].as_u64().unwrap_or(0) + d["deadlines_missed"].as_u64().unwrap_or(0);
+    assert!(ended >= 1, "the killed worker's batch: {d}");
     assert!(d["responses"].as_u64() >= Some(30), "{d}");
     assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
     assert_eq!(rabbit.ready(&queue).await, 0);

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, oneshot};
@@ -17,7 +18,7 @@ pub(crate) enum Ended {
     FunctionError(String),
     /// The worker did not answer before the deadline.
     Deadline,
-    /// The worker's connection closed while it held the invocation.
+    /// Every connection from the worker's host closed while it held the invocation.
     WorkerGone,
 }
 
@@ -36,9 +37,16 @@ struct Waiting {
 }
 
 struct Held {
-    /// The connection the worker took it on.
-    connection: u64,
+    /// The host of the worker that took it.
+    host: IpAddr,
     done: oneshot::Sender<Ended>,
+}
+
+/// One connection to the Runtime API: its id and the worker's host.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer {
+    pub connection: u64,
+    pub host: IpAddr,
 }
 
 #[derive(Default)]
@@ -47,8 +55,12 @@ struct State {
     held: HashMap<String, Held>,
     /// Workers waiting in `next` now.
     polling: usize,
-    /// Workers seen, by connection, with when they last asked for work (for `/pipes`).
+    /// Connections that asked for work, with when they last did (for `/pipes`).
     workers: HashMap<u64, u64>,
+    /// Open connections per worker host. Runtime clients pool connections (a `next` on one, its
+    /// response on another, idle ones closed), so one connection closing says nothing; the
+    /// last one of a host closing means the worker is gone.
+    open: HashMap<IpAddr, usize>,
     handed: u64,
     responses: u64,
     errors: u64,
@@ -150,27 +162,32 @@ impl Invocations {
         }
     }
 
-    /// A worker on `connection` asks for work: wait for a batch and hand it over. The deadline
+    /// A connection from a worker opened.
+    pub(crate) fn connection_opened(&self, peer: Peer) {
+        *self.lock().open.entry(peer.host).or_insert(0) += 1;
+    }
+
+    /// A worker on `peer` asks for work: wait for a batch and hand it over. The deadline
     /// starts now. Cancel-safe: a worker that goes away while waiting takes nothing.
-    pub(crate) async fn next(&self, connection: u64) -> Handed {
+    pub(crate) async fn next(&self, peer: Peer) -> Handed {
         {
             let mut s = self.lock();
             s.polling += 1;
-            s.workers.insert(connection, now_ms());
+            s.workers.insert(peer.connection, now_ms());
         }
         let _polling = PollingGuard(self);
         loop {
             let notified = self.work.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(h) = self.take(connection) {
+            if let Some(h) = self.take(peer.host) {
                 return h;
             }
             notified.await;
         }
     }
 
-    fn take(&self, connection: u64) -> Option<Handed> {
+    fn take(&self, host: IpAddr) -> Option<Handed> {
         let mut s = self.lock();
         let w = s.waiting.pop_front()?;
         if !s.waiting.is_empty() {
@@ -178,13 +195,8 @@ impl Invocations {
             self.work.notify_one();
         }
         s.handed += 1;
-        s.held.insert(
-            w.request_id.clone(),
-            Held {
-                connection,
-                done: w.done,
-            },
-        );
+        s.held
+            .insert(w.request_id.clone(), Held { host, done: w.done });
         Some(Handed {
             request_id: w.request_id,
             body: w.body,
@@ -211,15 +223,27 @@ impl Invocations {
         true
     }
 
-    /// A connection closed: the invocations its worker held fail now rather than at their
-    /// deadline, and the worker is forgotten.
-    pub(crate) fn connection_closed(&self, connection: u64) {
+    /// A connection closed. When it was its host's last, the invocations held by workers of
+    /// that host fail now rather than at their deadline (a killed pod closes them all; a
+    /// client closing one pooled connection does not).
+    pub(crate) fn connection_closed(&self, peer: Peer) {
         let ids: Vec<String> = {
             let mut s = self.lock();
-            s.workers.remove(&connection);
+            s.workers.remove(&peer.connection);
+            let left = match s.open.get_mut(&peer.host) {
+                Some(n) => {
+                    *n = n.saturating_sub(1);
+                    *n
+                }
+                None => 0,
+            };
+            if left > 0 {
+                return;
+            }
+            s.open.remove(&peer.host);
             s.held
                 .iter()
-                .filter(|(_, h)| h.connection == connection)
+                .filter(|(_, h)| h.host == peer.host)
                 .map(|(id, _)| id.clone())
                 .collect()
         };
@@ -273,11 +297,18 @@ impl Drop for PollingGuard<'_> {
 mod tests {
     use super::*;
 
+    fn peer(connection: u64, host: [u8; 4]) -> Peer {
+        Peer {
+            connection,
+            host: IpAddr::from(host),
+        }
+    }
+
     #[tokio::test]
     async fn a_batch_waits_for_a_worker_and_its_response_settles_it() {
         let inv = Invocations::new(Duration::from_secs(30));
         let (id, ended) = inv.submit(Bytes::from_static(b"{}"));
-        let handed = inv.next(1).await;
+        let handed = inv.next(peer(1, [10, 0, 0, 1])).await;
         assert_eq!(handed.request_id, id);
         assert_eq!(inv.report().invocations_in_progress, 1);
         assert!(inv.end(&id, Ended::Response(Bytes::from_static(b"ok"))));
@@ -289,18 +320,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_closed_connection_fails_what_its_worker_held() {
+    async fn a_worker_host_losing_its_last_connection_fails_what_it_held() {
         let inv = Invocations::new(Duration::from_secs(30));
-        let (a, ended_a) = inv.submit(Bytes::new());
-        let (_b, _ended_b) = inv.submit(Bytes::new());
-        assert_eq!(inv.next(7).await.request_id, a);
-        let _other = inv.next(8).await;
-        inv.connection_closed(7);
+        let (a1, a2, b) = (
+            peer(1, [10, 0, 0, 1]),
+            peer(2, [10, 0, 0, 1]),
+            peer(3, [10, 0, 0, 2]),
+        );
+        for p in [a1, a2, b] {
+            inv.connection_opened(p);
+        }
+        let (held_by_a, mut ended_a) = inv.submit(Bytes::new());
+        let (_held_by_b, _ended_b) = inv.submit(Bytes::new());
+        assert_eq!(inv.next(a1).await.request_id, held_by_a);
+        let _other = inv.next(b).await;
+        // A pooled client closing one connection: the worker is still there.
+        inv.connection_closed(a1);
+        assert!(ended_a.try_recv().is_err(), "still held");
+        inv.connection_closed(a2);
         assert_eq!(ended_a.await.unwrap(), Ended::WorkerGone);
         assert_eq!(
             inv.report().invocations_in_progress,
             1,
-            "worker 8 still holds its batch"
+            "host b still holds its batch"
         );
     }
 
@@ -310,7 +352,7 @@ mod tests {
         let (a, _) = inv.submit(Bytes::from_static(b"a"));
         let (b, _) = inv.submit(Bytes::from_static(b"b"));
         assert!(inv.withdraw(&a));
-        assert_eq!(inv.next(1).await.request_id, b);
+        assert_eq!(inv.next(peer(1, [127, 0, 0, 1])).await.request_id, b);
         assert_eq!(inv.report().waiting_batches, 0);
     }
 

@@ -23,7 +23,7 @@
 //! | `POST .../response` | as an HTTP function's 2xx answer: delivered, or with `report_batch_item_failures: true` its `batchItemFailures` fail just those records (the same rules) |
 //! | `POST .../error` | the whole batch failed (an attempt); `errorType: errorMessage` in the log and `last_processing_result` |
 //! | no answer by the deadline | the whole batch failed as a timeout (an attempt); a later answer gets 400 |
-//! | the worker's connection closes while it holds a batch (killed, crashed) | the whole batch failed (an attempt), at once rather than at the deadline |
+//! | every connection from the worker's host closes while it holds a batch (a killed pod) | the whole batch failed (an attempt), at once rather than at the deadline; a worker that dies while others on its host stay connected fails its batch at the deadline (runtime clients pool connections, so one closing connection proves nothing) |
 //! | a response larger than 6 MB | the worker gets 413; the whole batch failed |
 //! | no worker connected for 30s (connected but busy workers: the batch waits its turn) | unreachable: the batch is held and offered again with capped backoff, not an attempt; the pipe is not ready meanwhile |
 //! | the address cannot be bound | unreachable, as above, and the bind is retried every 2s |

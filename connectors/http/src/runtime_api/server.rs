@@ -2,7 +2,7 @@
 //! clients call it: `GET invocation/next` (a long poll), `POST invocation/ID/response`,
 //! `POST invocation/ID/error`, `POST init/error`.
 
-use super::invocations::{Ended, Invocations};
+use super::invocations::{Ended, Invocations, Peer};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -58,10 +58,10 @@ pub(crate) async fn serve(
     let arn: Arc<str> = function_arn.into();
     let connections = AtomicU64::new(0);
     loop {
-        let stream = tokio::select! {
+        let (stream, remote) = tokio::select! {
             _ = stop.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     warn!(error = %e, "accepting a Runtime API connection");
                     continue;
@@ -69,17 +69,21 @@ pub(crate) async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let id = connections.fetch_add(1, Ordering::Relaxed);
+        let peer = Peer {
+            connection: connections.fetch_add(1, Ordering::Relaxed),
+            host: remote.ip(),
+        };
+        inv.connection_opened(peer);
         let (inv, arn, stop) = (inv.clone(), arn.clone(), stop.clone());
         tokio::spawn(async move {
-            let svc = service_fn(|req| route(req, id, inv.clone(), arn.clone()));
+            let svc = service_fn(|req| route(req, peer, inv.clone(), arn.clone()));
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
                 _ = stop.cancelled() => {}
             }
-            inv.connection_closed(id);
+            inv.connection_closed(peer);
         });
     }
 }
@@ -103,7 +107,7 @@ const TOO_LARGE: &str =
 
 async fn route(
     req: Request<Incoming>,
-    connection: u64,
+    peer: Peer,
     inv: Arc<Invocations>,
     arn: Arc<str>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
@@ -113,7 +117,7 @@ async fn route(
     };
     let method = req.method().clone();
     Ok(match (method, rest) {
-        (Method::GET, "invocation/next") => next(connection, &inv, &arn).await,
+        (Method::GET, "invocation/next") => next(peer, &inv, &arn).await,
         (Method::POST, "init/error") => {
             let what = error_summary(&req_error_type(&req), &body(req).await.unwrap_or_default());
             warn!(error = %what, "the function failed to initialise");
@@ -200,8 +204,8 @@ fn error_summary(header_type: &str, body: &[u8]) -> String {
     s
 }
 
-async fn next(connection: u64, inv: &Arc<Invocations>, arn: &str) -> Response<Full<Bytes>> {
-    let handed = inv.next(connection).await;
+async fn next(peer: Peer, inv: &Arc<Invocations>, arn: &str) -> Response<Full<Bytes>> {
+    let handed = inv.next(peer).await;
     // The deadline: a worker that has not answered by then fails its batch.
     let (deadline_inv, id) = (inv.clone(), handed.request_id.clone());
     let timeout = inv.timeout();
