@@ -247,16 +247,6 @@ pub fn golden_shapes(source: &str, record: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// The environment Lambda gives every function process (runtime clients read it at start).
-fn lambda_env<'a>(cmd: &'a mut Command, handler: &str) -> &'a mut Command {
-    cmd.env("_HANDLER", handler)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "sluice-worker")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
-}
-
 /// A Lambda worker process (a runtime interface client running a handler), killed on drop.
 pub struct Worker {
     /// The process.
@@ -271,52 +261,54 @@ impl Drop for Worker {
 }
 
 impl Worker {
-    /// `python -m awslambdaric MODULE.FUNCTION` in `tests/lambda`, polling `api`
-    /// (`AWS_LAMBDA_RUNTIME_API`), its handler logging to `log` (`SLUICE_FN_LOG`).
-    pub fn python(api: &str, handler: &str, log: &Path) -> Worker {
-        let child = lambda_env(&mut Command::new(python()), handler)
-            .args(["-m", "awslambdaric", handler])
-            .current_dir(script(""))
-            .env("LAMBDA_TASK_ROOT", script(""))
+    /// Start `cmd` as a worker: the environment Lambda gives every function process (runtime
+    /// clients read it at start), the Runtime API's address, and the test function's log.
+    fn spawn(cmd: &mut Command, handler: &str, api: &str, log: &Path) -> Worker {
+        let child = cmd
+            .env("_HANDLER", handler)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "sluice-worker")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "local")
             .env("AWS_LAMBDA_RUNTIME_API", api)
             .env("SLUICE_FN_LOG", log)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("start awslambdaric");
+            .unwrap_or_else(|e| panic!("start the worker {cmd:?}: {e}"));
         Worker { child }
+    }
+
+    /// `python -m awslambdaric MODULE.FUNCTION` in `tests/lambda`, polling `api`
+    /// (`AWS_LAMBDA_RUNTIME_API`), its handler logging to `log` (`SLUICE_FN_LOG`).
+    pub fn python(api: &str, handler: &str, log: &Path) -> Worker {
+        let mut cmd = Command::new(python());
+        cmd.args(["-m", "awslambdaric", handler])
+            .current_dir(script(""))
+            .env("LAMBDA_TASK_ROOT", script(""));
+        Worker::spawn(&mut cmd, handler, api, log)
     }
 
     /// Node's `aws-lambda-ric` running `tests/lambda/MODULE.FUNCTION` (an `.mjs` module).
     pub fn node(api: &str, handler: &str, log: &Path) -> Worker {
-        let child = lambda_env(&mut Command::new("node"), handler)
-            .arg(node_modules().join("aws-lambda-ric/index.mjs"))
+        let mut cmd = Command::new("node");
+        cmd.arg(node_modules().join("aws-lambda-ric/index.mjs"))
             .arg(handler)
             .current_dir(script(""))
-            .env("LAMBDA_TASK_ROOT", script(""))
-            .env("AWS_LAMBDA_RUNTIME_API", api)
-            .env("SLUICE_FN_LOG", log)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start aws-lambda-ric");
-        Worker { child }
+            .env("LAMBDA_TASK_ROOT", script(""));
+        Worker::spawn(&mut cmd, handler, api, log)
     }
 
     /// The `sluice-lambda-fn` binary (`lambda_runtime` + `aws_lambda_events`) polling `api`,
     /// with the environment Lambda gives a function.
     pub fn rust(api: &str, log: &Path) -> Worker {
-        let child = lambda_env(
+        Worker::spawn(
             &mut Command::new(sibling_binary("sluice-lambda-fn")),
             "main",
+            api,
+            log,
         )
-        .env("AWS_LAMBDA_RUNTIME_API", api)
-        .env("SLUICE_FN_LOG", log)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start sluice-lambda-fn");
-        Worker { child }
     }
 }
 

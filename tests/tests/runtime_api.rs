@@ -40,39 +40,83 @@ async fn details(sluice: &Sluice, pipe: &str) -> Value {
     v["target"]["details"].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs RabbitMQ and awslambdaric: scripts/test.sh installs and starts them"]
-async fn python_handlers_under_awslambdaric_get_every_message_even_when_a_worker_is_killed() {
-    let rabbit = Rabbit::connect().await;
-    let queue = unique("rt-py");
-    rabbit.queue(&queue, &[]).await;
-    let total = 300;
+/// `total` messages `m-0`... with JSON bodies, except the bodies `special` gives by index.
+async fn publish(rabbit: &Rabbit, queue: &str, total: usize, special: &[(usize, &str)]) {
+    rabbit.queue(queue, &[]).await;
     let messages = (0..total).map(|i| {
-        let body = match i {
-            7 => "fail-once".to_owned(),
-            150 => "hold-once".to_owned(),
-            _ => format!("{{\"n\":{i}}}"),
-        };
+        let body = special
+            .iter()
+            .find(|(at, _)| *at == i)
+            .map_or_else(|| format!("{{\"n\":{i}}}"), |(_, b)| (*b).to_owned());
         (
             BasicProperties::default().with_message_id(format!("m-{i}").into()),
             body.into_bytes(),
         )
     });
-    rabbit.publish_all(&queue, messages).await;
-    let port = free_port();
-    let name = unique("p").to_lowercase();
-    // Both workers share 127.0.0.1, so the killed one's batch ends at its deadline (a pod
-    // of its own would have lost all its connections and failed it at once): keep it short.
-    let target = runtime_api_target(port, "batch: {size: 10, window: 50ms}\nconcurrency: 2\n")
-        .replace("timeout: 60s", "timeout: 5s");
-    let mut sluice = Sluice::start(&format!(
+    rabbit.publish_all(queue, messages).await;
+}
+
+/// A RabbitMQ pipe from `queue` to the Runtime API on `port` with invocation `timeout`.
+fn rabbit_pipe(name: &str, queue: &str, port: u16, timeout: &str, extra: &str) -> String {
+    let target =
+        runtime_api_target(port, extra).replace("timeout: 60s", &format!("timeout: {timeout}"));
+    format!(
         "name: {name}\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\n{target}",
         url()
-    ));
-    let capture = Capture::new("rt-py");
-    let log = capture.dir.join("function.log");
-    let api = format!("127.0.0.1:{port}");
-    listening(port).await;
+    )
+}
+
+/// A RabbitMQ queue preloaded by [`publish`], a pipe from it to the Runtime API (batches of
+/// 10, concurrency 2) listening, and where the test function logs.
+struct Run {
+    rabbit: Rabbit,
+    queue: String,
+    name: String,
+    sluice: Sluice,
+    log: std::path::PathBuf,
+    api: String,
+    _capture: Capture,
+}
+
+impl Run {
+    async fn start(prefix: &str, total: usize, special: &[(usize, &str)], timeout: &str) -> Run {
+        let rabbit = Rabbit::connect().await;
+        let queue = unique(prefix);
+        publish(&rabbit, &queue, total, special).await;
+        let port = free_port();
+        let name = unique("p").to_lowercase();
+        let batching = "batch: {size: 10, window: 50ms}\nconcurrency: 2\n";
+        let sluice = Sluice::start(&rabbit_pipe(&name, &queue, port, timeout, batching));
+        let capture = Capture::new(prefix);
+        listening(port).await;
+        Run {
+            rabbit,
+            queue,
+            name,
+            sluice,
+            log: capture.dir.join("function.log"),
+            api: format!("127.0.0.1:{port}"),
+            _capture: capture,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and awslambdaric: scripts/test.sh installs and starts them"]
+async fn python_handlers_under_awslambdaric_get_every_message_even_when_a_worker_is_killed() {
+    let total = 300;
+    // Both workers share 127.0.0.1, so the killed one's batch ends at its deadline (a pod
+    // of its own would have lost all its connections and failed it at once): keep it short.
+    let special = [(7, "fail-once"), (150, "hold-once")];
+    let Run {
+        rabbit,
+        queue,
+        name,
+        mut sluice,
+        log,
+        api,
+        _capture,
+    } = Run::start("rt-py", total, &special, "5s").await;
     let mut workers = vec![
         Worker::python(&api, "py_handler.handler", &log),
         Worker::python(&api, "py_handler.handler", &log),
@@ -138,11 +182,11 @@ async fn python_handlers_under_awslambdaric_get_every_message_even_when_a_worker
     assert_eq!(rabbit.ready(&queue).await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the SQS server: scripts/test.sh starts it and builds sluice-lambda-fn"]
-async fn a_rust_function_under_lambda_runtime_gets_every_message_with_partial_failures() {
+/// 100 SQS messages, one of them `fail-once`, through the Runtime API to two workers made by
+/// `worker`: every message delivered, the reported failure retried, the queue left empty.
+async fn sqs_to_two_workers(prefix: &str, worker: impl Fn(&str, &std::path::Path) -> Worker) {
     let client = sqs::Sqs::connect().await;
-    let queue = client.queue(&unique("rt-rust"), &[]).await;
+    let queue = client.queue(&unique(prefix), &[]).await;
     let mut bodies = sqs::bodies("m", 100);
     bodies[42] = "fail-once".into();
     client.send(&queue, &bodies, None).await;
@@ -154,11 +198,11 @@ async fn a_rust_function_under_lambda_runtime_gets_every_message_with_partial_fa
         "{source}{}",
         runtime_api_target(port, "batch: {size: 10}\nconcurrency: 2\n")
     ));
-    let capture = Capture::new("rt-rust");
+    let capture = Capture::new(prefix);
     let log = capture.dir.join("function.log");
     let api = format!("127.0.0.1:{port}");
     listening(port).await;
-    let _workers = [Worker::rust(&api, &log), Worker::rust(&api, &log)];
+    let _workers = [worker(&api, &log), worker(&api, &log)];
     wait_for("every message acknowledged", LIMIT, || async {
         sluice.acked(&name).await == 100.0
     })
@@ -170,50 +214,25 @@ async fn a_rust_function_under_lambda_runtime_gets_every_message_with_partial_fa
             .pipe_metric("sluice_retried_messages_total", &name, "")
             .await
             >= 1.0,
-        "the record reported in SqsBatchResponse was retried"
+        "the record the handler reported failed was retried"
     );
     assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
     sqs::assert_empty(&client, &queue).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the SQS server: scripts/test.sh starts it and builds sluice-lambda-fn"]
+async fn a_rust_function_under_lambda_runtime_gets_every_message_with_partial_failures() {
+    sqs_to_two_workers("rt-rust", Worker::rust).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the SQS server and aws-lambda-ric: scripts/test.sh installs and starts them"]
 async fn a_node_handler_under_aws_lambda_ric_gets_every_message_with_partial_failures() {
-    let client = sqs::Sqs::connect().await;
-    let queue = client.queue(&unique("rt-node"), &[]).await;
-    let mut bodies = sqs::bodies("m", 100);
-    bodies[5] = "fail-once".into();
-    client.send(&queue, &bodies, None).await;
-    let port = free_port();
-    let name = sqs::name();
-    let pipe = sqs::pipe(&name, &queue, "http://unused", "");
-    let source = pipe.split("target:").next().expect("source part");
-    let mut sluice = Sluice::start(&format!(
-        "{source}{}",
-        runtime_api_target(port, "batch: {size: 10}\nconcurrency: 2\n")
-    ));
-    let capture = Capture::new("rt-node");
-    let log = capture.dir.join("function.log");
-    let api = format!("127.0.0.1:{port}");
-    listening(port).await;
-    let _workers = [
-        Worker::node(&api, "js_handler.handler", &log),
-        Worker::node(&api, "js_handler.handler", &log),
-    ];
-    wait_for("every message acknowledged", LIMIT, || async {
-        sluice.acked(&name).await == 100.0
+    sqs_to_two_workers("rt-node", |api, log| {
+        Worker::node(api, "js_handler.handler", log)
     })
     .await;
-    assert_eq!(function_log(&log).0.len(), 100, "one line per message id");
-    assert!(
-        sluice
-            .pipe_metric("sluice_retried_messages_total", &name, "")
-            .await
-            >= 1.0,
-        "the record the handler reported failed was retried"
-    );
-    assert_eq!(sluice.terminate(), Some(0), "{}", sluice.logs());
-    sqs::assert_empty(&client, &queue).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,34 +269,17 @@ async fn a_handler_that_cannot_load_is_reported_as_an_init_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs RabbitMQ and awslambdaric: scripts/test.sh installs and starts them"]
 async fn an_error_report_and_a_missed_deadline_fail_the_batch_and_it_is_retried() {
-    let rabbit = Rabbit::connect().await;
-    let queue = unique("rt-err");
-    rabbit.queue(&queue, &[]).await;
     let total = 40;
-    let messages = (0..total).map(|i| {
-        let body = match i {
-            3 => "raise-once".to_owned(),
-            25 => "slow-once".to_owned(),
-            _ => format!("{{\"n\":{i}}}"),
-        };
-        (
-            BasicProperties::default().with_message_id(format!("m-{i}").into()),
-            body.into_bytes(),
-        )
-    });
-    rabbit.publish_all(&queue, messages).await;
-    let port = free_port();
-    let name = unique("p").to_lowercase();
-    let target = runtime_api_target(port, "batch: {size: 10, window: 50ms}\nconcurrency: 2\n")
-        .replace("timeout: 60s", "timeout: 2s");
-    let mut sluice = Sluice::start(&format!(
-        "name: {name}\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\n{target}",
-        url()
-    ));
-    let capture = Capture::new("rt-err");
-    let log = capture.dir.join("function.log");
-    let api = format!("127.0.0.1:{port}");
-    listening(port).await;
+    let special = [(3, "raise-once"), (25, "slow-once")];
+    let Run {
+        rabbit,
+        queue,
+        name,
+        mut sluice,
+        log,
+        api,
+        _capture,
+    } = Run::start("rt-err", total, &special, "2s").await;
     // Three workers: the one that overslept may leave when its late answer is refused.
     let _workers: Vec<Worker> = (0..3)
         .map(|_| Worker::python(&api, "py_handler.handler", &log))
