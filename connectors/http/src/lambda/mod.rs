@@ -15,7 +15,7 @@
 //! | 200 | as an HTTP function's 2xx answer: delivered, or with `report_batch_item_failures: true` the function's `batchItemFailures` fail just those records |
 //! | 200 with `X-Amz-Function-Error` (an unhandled error, a timeout inside the function) | the whole batch failed (an attempt) |
 //! | 429 `TooManyRequestsException`, 503 | throttled: retried after `Retry-After` or the backoff, not an attempt |
-//! | no answer: refused, reset, DNS, TLS; or no credentials yet | unreachable: held and retried with capped backoff, not an attempt |
+//! | no answer: refused, reset, DNS, TLS; no credentials yet; no Region in the config, the ARN or the environment | unreachable: held and retried with capped backoff, not an attempt (nothing reaches the dead-letter path for want of configuration) |
 //! | any other status (403 `AccessDenied`, 404 `ResourceNotFoundException`, 413 ...), a timeout | the whole batch failed (an attempt); the error type is in the log |
 //! | an answer larger than 6 MB | the whole batch failed (an attempt) |
 //!

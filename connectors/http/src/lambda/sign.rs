@@ -35,15 +35,17 @@ impl Signer {
             loader = loader.region(aws_config::Region::new(r));
         }
         let config = loader.load().await;
+        // Configuration the environment lacks holds the records (like an unreachable target)
+        // rather than failing them towards the dead-letter path: fixing it delivers them.
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
-            SinkError::Failed(
+            SinkError::Connection(
                 "no AWS Region: set target.lambda.region, use a function ARN, or set AWS_REGION"
                     .into(),
             )
         })?;
-        let provider = config
-            .credentials_provider()
-            .ok_or_else(|| SinkError::Failed("no AWS credentials provider is configured".into()))?;
+        let provider = config.credentials_provider().ok_or_else(|| {
+            SinkError::Connection("no AWS credentials provider is configured".into())
+        })?;
         Ok(Signer {
             region,
             provider,

@@ -95,7 +95,7 @@ impl LambdaSink {
                     MAX_RESPONSE,
                     self.pool,
                 )
-                .map_err(SinkError::Failed)?;
+                .map_err(SinkError::Connection)?;
                 Ok(Ready { endpoint, signer })
             })
             .await
