@@ -14,6 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 pub(super) type Writer = SplitSink<Conn, Command>;
+pub(super) type Reader = futures_util::stream::SplitStream<Conn>;
+
+/// Longest wait for the broker to confirm the consumers' removal at goodbye.
+const GOODBYE_CONFIRM: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The writing half of the live connection and what acks need from it.
 pub(super) struct Live {
@@ -23,6 +27,9 @@ pub(super) struct Live {
     pub session: Data,
     pub connection: Data,
     pub ids: Arc<AtomicI32>,
+    /// The reading half, handed over when the session stops, so the goodbye can wait for the
+    /// broker's answer.
+    pub reader: Option<Reader>,
 }
 
 impl Live {
@@ -99,6 +106,24 @@ impl Wire for OpenWireWire {
                 .iter()
                 .map(|(c, _)| Command::RemoveInfo(live.header(), Data::ConsumerId(c.clone()), -2))
                 .collect();
+            // The broker applies acknowledgements behind their arrival: removing the consumers
+            // at once handed acknowledged messages out again. Removing them with a response
+            // required, and waiting for it, lets every acknowledgement written before land.
+            if let Some(reader) = live.reader.take()
+                && let Some(Command::RemoveInfo(h, _, _)) = goodbye.last_mut()
+            {
+                h.response_required = true;
+                let id = h.command_id;
+                for c in goodbye.drain(..) {
+                    if live.writer.feed(c).await.is_err() {
+                        return;
+                    }
+                }
+                if live.writer.flush().await.is_err() {
+                    return;
+                }
+                let _ = tokio::time::timeout(GOODBYE_CONFIRM, answered(reader, id)).await;
+            }
             goodbye.push(Command::RemoveInfo(live.header(), live.session.clone(), -2));
             goodbye.push(Command::RemoveInfo(
                 live.header(),
@@ -113,5 +138,21 @@ impl Wire for OpenWireWire {
             }
             let _ = live.writer.close().await;
         })
+    }
+}
+
+/// Read until the broker answers command `id` (dispatches that arrive meanwhile are dropped:
+/// unacknowledged, they go back to their queue).
+async fn answered(mut reader: Reader, id: i32) {
+    use futures_util::StreamExt;
+    while let Some(Ok(c)) = reader.next().await {
+        match c {
+            Command::Response(_, correlation) | Command::ExceptionResponse(_, correlation, _)
+                if correlation == id =>
+            {
+                return;
+            }
+            _ => {}
+        }
     }
 }

@@ -114,6 +114,7 @@ impl SessionSource for OpenWireSource {
             session: Data::SessionId(connected.session.clone()),
             connection: Data::ConnectionId(connected.session.connection.clone()),
             ids: connected.ids.clone(),
+            reader: None,
         };
         self.acker
             .new_epoch(epoch, live, connected.keep_alive_every)
@@ -207,8 +208,14 @@ impl Session for Consuming {
         self.silence
     }
 
-    /// The connection stays open for settlements until the source closes.
-    async fn stop(self) {}
+    /// The connection stays open for settlements until the source closes; the reading half
+    /// goes to the acker, whose goodbye waits for the broker's answer on it.
+    async fn stop(self) {
+        let reader = self.reader;
+        self.acker
+            .with_live(move |live| live.reader = Some(reader))
+            .await;
+    }
 
     async fn lost(self) {
         self.acker.lost().await;
