@@ -131,12 +131,17 @@ async fn route(
             Some((id, "response")) => {
                 let id = id.to_owned();
                 match body(req).await {
-                    Some(b) => settle(&inv, &id, Ended::Response(b), ACCEPTED),
+                    Some(b) => settle(
+                        &inv,
+                        &id,
+                        Ended::Response(b),
+                        (StatusCode::ACCEPTED, ACCEPTED),
+                    ),
                     None => settle(
                         &inv,
                         &id,
                         Ended::FunctionError("response larger than 6 MB".into()),
-                        TOO_LARGE,
+                        (StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE),
                     ),
                 }
             }
@@ -144,7 +149,12 @@ async fn route(
                 let id = id.to_owned();
                 let error_type = req_error_type(&req);
                 let what = error_summary(&error_type, &body(req).await.unwrap_or_default());
-                settle(&inv, &id, Ended::FunctionError(what), ACCEPTED)
+                settle(
+                    &inv,
+                    &id,
+                    Ended::FunctionError(what),
+                    (StatusCode::ACCEPTED, ACCEPTED),
+                )
             }
             _ => reply(StatusCode::NOT_FOUND, NOT_FOUND),
         },
@@ -152,15 +162,18 @@ async fn route(
     })
 }
 
-fn settle(inv: &Invocations, id: &str, how: Ended, ok: &'static str) -> Response<Full<Bytes>> {
-    let too_large = ok == TOO_LARGE;
-    if !inv.end(id, how) {
-        return reply(StatusCode::BAD_REQUEST, UNKNOWN_ID);
-    }
-    if too_large {
-        reply(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
+/// End invocation `id` as `how` and answer the worker `answer`, or 400 when no such
+/// invocation is open.
+fn settle(
+    inv: &Invocations,
+    id: &str,
+    how: Ended,
+    answer: (StatusCode, &'static str),
+) -> Response<Full<Bytes>> {
+    if inv.end(id, how) {
+        reply(answer.0, answer.1)
     } else {
-        reply(StatusCode::ACCEPTED, ok)
+        reply(StatusCode::BAD_REQUEST, UNKNOWN_ID)
     }
 }
 
