@@ -17,7 +17,10 @@
 #                               certificate for localhost and 127.0.0.1 (its PEM is written to
 #                               $SLUICE_RUN_DIR/activemq/broker.pem for clients to trust)
 # The OpenWire tests compile a small JMS program with the package's jars, so a JDK is
-# installed too.
+# installed too. XStream and Jettison go on the broker's classpath, as they are in the Apache
+# distribution's lib/optional (Debian's package leaves them out): ActiveMQ's STOMP transport
+# needs them to hand over map messages, such as the statistics plugin's answers that Sluice
+# reads for the backlog.
 set -euo pipefail
 
 run_dir=${SLUICE_RUN_DIR:-/tmp/sluice-run}
@@ -32,10 +35,12 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install() {
-  command -v activemq >/dev/null && command -v javac >/dev/null && return
-  log "installing Debian's activemq and a JDK"
+  command -v activemq >/dev/null && command -v javac >/dev/null &&
+    [ -f /usr/share/java/xstream.jar ] && [ -f /usr/share/java/jettison.jar ] && return
+  log "installing Debian's activemq, XStream, Jettison and a JDK"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq activemq default-jdk-headless >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq activemq libxstream-java \
+    libjettison-java default-jdk-headless >/dev/null
 }
 
 # <sslContext> and the TLS connector for SLUICE_ACTIVEMQ_SSL_PORT, with a keystore made once.
@@ -109,6 +114,7 @@ XML
   log "starting on 127.0.0.1 (openwire $port, stomp $stomp_port; data in $base)"
   ACTIVEMQ_USER=root ACTIVEMQ_CONF="$base/conf" ACTIVEMQ_DATA="$base/data" \
     ACTIVEMQ_PIDFILE="$base/amq.pid" ACTIVEMQ_OPTS="-Xms128M -Xmx256M" \
+    ACTIVEMQ_USER_CLASSPATH=/usr/share/java/xstream.jar:/usr/share/java/jettison.jar \
     nohup activemq console "xbean:file:$base/conf/activemq.xml" >"$base/activemq.log" 2>&1 &
   local wrapper=$!
   for _ in $(seq 1 120); do

@@ -140,6 +140,24 @@ impl Sluice {
             .await
     }
 
+    /// Several label-less series of a pipe from one scrape, in the order asked (0 when absent).
+    pub async fn pipe_metrics(&self, pipe: &str, metrics: &[&str]) -> Vec<f64> {
+        let text = self
+            .get("/metrics")
+            .await
+            .map(|(_, t)| t)
+            .unwrap_or_default();
+        metrics
+            .iter()
+            .map(|m| {
+                let series = format!("{m}{{pipe=\"{pipe}\"}}");
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
+                    .unwrap_or(0.0)
+            })
+            .collect()
+    }
+
     /// `sluice_connection_errors_total` of a pipe for `component` (`source`, `target`,
     /// `dead_letter`).
     pub async fn connection_errors(&self, pipe: &str, component: &str) -> f64 {

@@ -31,6 +31,7 @@ macro_rules! conformance {
             scenario!(network_cut_loses_nothing);
             scenario!(reset_mid_frame_loses_nothing);
             scenario!(stale_acks_after_a_reconnect_are_skipped);
+            scenario!(reports_backlog_inflight_and_age);
         }
     };
 }

@@ -92,7 +92,7 @@ impl<W: Wire> BrokerAcker<W> {
     /// Write on the live connection within the write timeout; false when there is none or
     /// the write failed. A write that times out means the connection is black-holed: it is
     /// given up for writing, and the session's silence watchdog replaces it.
-    async fn write(
+    pub(crate) async fn write(
         &self,
         what: &str,
         f: impl for<'a> FnOnce(&'a mut W::Live) -> BoxFuture<'a, Result<(), String>>,

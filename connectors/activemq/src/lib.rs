@@ -58,6 +58,7 @@ mod connection;
 mod error;
 mod event;
 mod openwire;
+mod stats;
 pub mod stomp;
 
 pub use config::{ActiveMqSourceConfig, ActiveMqTargetConfig, Protocol};

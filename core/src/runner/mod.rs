@@ -376,16 +376,19 @@ impl Runner {
         });
     }
 
-    /// Once a second: the age of the oldest record held (else of the last one received).
+    /// Once a second: the age of the oldest record held; with nothing held, of the last one
+    /// received while the broker reports a backlog (the queue's head is at least about that
+    /// old), and 0 once the source is drained, so an idle pipe does not age.
     /// Sampling what is held is cheaper than tracking every record as it moves.
     fn report(&mut self) {
+        let waiting = self.pipe.metrics.backlog.get() > 0;
         let held = oldest(self.batcher.pending())
             .into_iter()
             .chain(self.ready.iter().filter_map(|j| oldest(&j.records)))
             .chain(self.retries.values().filter_map(|j| oldest(&j.records)))
             .chain(self.inflight.values().filter_map(|f| f.oldest))
             .min()
-            .or(self.last_received_ms);
+            .or(self.last_received_ms.filter(|_| waiting));
         let age = held.map_or(0.0, |b| now_ms().saturating_sub(b) as f64 / 1000.0);
         self.pipe.metrics.oldest_age.set(age);
     }

@@ -506,3 +506,44 @@ pub async fn broker_restart_loses_nothing(broker: &dyn Broker) {
     assert!(run.sluice.connection_errors(&run.name, "source").await >= 1.0);
     finish(broker, &run.queue, &mut run.sluice).await;
 }
+
+/// While a slow function holds batches: the broker's backlog excludes what Sluice holds, the
+/// records held show as in flight, and the oldest age grows; once drained, all three read 0.
+pub async fn reports_backlog_inflight_and_age(broker: &dyn Broker) {
+    let queue = broker.queue(false).await;
+    let bodies = numbered(&queue, 100);
+    broker.publish(&queue, &bodies).await;
+    let function =
+        Function::start_slow(0, Duration::from_millis(700), |_| (200, String::new())).await;
+    let (name, mut sluice) = start(
+        broker,
+        &queue,
+        None,
+        &function,
+        "batch: {size: 5, window: 0s}\nconcurrency: 1\n",
+    );
+    const GAUGES: [&str; 3] = [
+        "sluice_source_backlog_messages",
+        "sluice_source_inflight_messages",
+        "sluice_oldest_message_age_seconds",
+    ];
+    let held = Mutex::new(Vec::new());
+    wait_for("a backlog beside what Sluice holds", LIMIT, || async {
+        let g = sluice.pipe_metrics(&name, &GAUGES).await;
+        let (backlog, inflight, age) = (g[0], g[1], g[2]);
+        *held.lock().unwrap() = g;
+        backlog > 0.0 && inflight > 0.0 && backlog + inflight <= 100.0 && age > 0.0
+    })
+    .await;
+    eprintln!(
+        "{}: backlog, in flight, oldest age while held: {:?}",
+        broker.kind(),
+        held.lock().unwrap()
+    );
+    all_arrive(&function, broker, &bodies).await;
+    wait_for("backlog, in flight and age back to 0", LIMIT, || async {
+        sluice.pipe_metrics(&name, &GAUGES).await == [0.0; 3]
+    })
+    .await;
+    finish(broker, &queue, &mut sluice).await;
+}

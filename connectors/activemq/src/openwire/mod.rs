@@ -1,6 +1,6 @@
 //! OpenWire, ActiveMQ's native protocol. No Rust OpenWire implementation existed; this one is
 //! our own, written from the Java `activemq-client` marshallers and checked against bytes they
-//! produce (`tests/golden/`).
+//! produce (the golden bytes in `wire/tests.rs`).
 //!
 //! - `wire/`: the wire format (negotiation choices documented there), frames, commands,
 //!   messages, primitive maps, modified UTF-8;
@@ -8,6 +8,7 @@
 //! - `event.rs`: one dispatched message as a record of Lambda's `aws:mq` event;
 //! - `source.rs`: one consumer per queue with the pipe's prefetch, keep-alives answered;
 //! - `acker.rs`: individual and poison acks, clean close;
+//! - `stats.rs`: the statistics plugin's answers, for the backlog;
 //! - `sink.rs`: synchronous sends (a response per message);
 //! - `error.rs`: the protocol's errors.
 //!
@@ -16,8 +17,7 @@
 //! which the broker was silent for the negotiated duration. The target turns inactivity
 //! monitoring off (its connection idles between batches) and replaces a connection when a send
 //! on it fails. Not done: `ConnectionControl` rebalancing (`updateClusterClients`),
-//! transactions, durable topic subscriptions, selectors, the queue depth
-//! (`sluice_source_backlog_messages` stays 0: OpenWire has no cheap way to ask for it).
+//! transactions, durable topic subscriptions, selectors.
 
 mod acker;
 mod connection;
@@ -25,6 +25,7 @@ pub(crate) mod error;
 pub(crate) mod event;
 mod sink;
 mod source;
+mod stats;
 pub(crate) mod wire;
 
 pub(crate) use sink::OpenWireSink;

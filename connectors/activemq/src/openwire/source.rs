@@ -1,11 +1,12 @@
 //! The OpenWire source: one connection and session, one consumer per queue, individual acks,
-//! run by core's session driver.
+//! run by core's session driver; the statistics plugin's answers on a last consumer.
 
 use crate::config::{ActiveMqSourceConfig, Brokers, Protocol};
 use crate::openwire::acker::{Live, OpenWireAcker};
 use crate::openwire::connection::{self, Conn, Login};
 use crate::openwire::error::OpenWireError;
 use crate::openwire::event;
+use crate::openwire::stats::StatsChannel;
 use crate::openwire::wire::{Command, ConsumerId, ConsumerInfo, Data, Destination, Header};
 use async_trait::async_trait;
 use futures_util::stream::SplitStream;
@@ -69,6 +70,7 @@ pub(crate) struct Consuming {
     /// Command ids of consumers the broker has not accepted yet.
     subscribing: Vec<i32>,
     silence: Option<Duration>,
+    stats: StatsChannel,
 }
 
 #[async_trait]
@@ -107,6 +109,15 @@ impl SessionSource for OpenWireSource {
             subscribing.push(command_id);
             consumers.push((id, queue.clone()));
         }
+        let (stats, setup) = StatsChannel::open(
+            &connected.session,
+            &self.queues,
+            self.queues.len() as i64 + 1,
+            connected.ids.clone(),
+        );
+        for command in setup {
+            writer.feed(command).await?;
+        }
         writer.flush().await?;
         let live = Live {
             writer,
@@ -130,6 +141,7 @@ impl SessionSource for OpenWireSource {
                 acker: self.acker.clone(),
                 subscribing,
                 silence: connected.read_timeout,
+                stats,
             },
             peer,
         ))
@@ -166,6 +178,10 @@ impl Session for Consuming {
                     let Some(m) = d.message.as_deref() else {
                         return Ok(Read::Alive);
                     };
+                    if self.stats.is_ours(&d) {
+                        self.stats.answer(m);
+                        return Ok(Read::Alive);
+                    }
                     let consumer = d
                         .consumer_id
                         .as_ref()
@@ -206,6 +222,25 @@ impl Session for Consuming {
 
     fn silence_limit(&self) -> Option<Duration> {
         self.silence
+    }
+
+    /// Acknowledge the last statistics answer and ask again (answers arrive through `next`);
+    /// report the last answers.
+    async fn backlog(&mut self) -> Option<u64> {
+        let commands = self.stats.round();
+        if !commands.is_empty() {
+            self.acker
+                .write("statistics requests", move |live| {
+                    Box::pin(async move {
+                        for c in commands {
+                            live.writer.feed(c).await.map_err(|e| e.to_string())?;
+                        }
+                        live.writer.flush().await.map_err(|e| e.to_string())
+                    })
+                })
+                .await;
+        }
+        self.stats.backlog()
     }
 
     /// The connection stays open for settlements until the source closes; the reading half

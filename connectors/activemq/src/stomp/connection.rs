@@ -31,6 +31,8 @@ pub(super) struct Connected {
     pub send_every: Option<Duration>,
     /// How long the broker may stay silent before it is taken as gone (None: forever).
     pub silent_limit: Option<Duration>,
+    /// The CONNECTED frame's `server` header (`ActiveMQ/5.17.2`), if any.
+    pub server: String,
 }
 
 async fn open(e: &Endpoint) -> Result<Box<dyn Io>, StompError> {
@@ -99,5 +101,6 @@ pub(super) async fn connect(endpoint: &Endpoint, login: &Login) -> Result<Connec
         endpoint,
         send_every: negotiate(hb, sy),
         silent_limit: negotiate(hb, sx).map(|d| d * 2 + Duration::from_secs(1)),
+        server: frame.get("server").unwrap_or_default().to_owned(),
     })
 }

@@ -1,7 +1,9 @@
 //! The STOMP source: one connection, one `client-individual` subscription per queue, run by
-//! core's session driver.
+//! core's session driver. On ActiveMQ a last subscription, to a temporary queue, takes the
+//! statistics plugin's answers for the backlog (`crate::stats`).
 
 use crate::config::{ActiveMqSourceConfig, Brokers, Protocol};
+use crate::stats::{self, Reply, Statistics};
 use crate::stomp::acker::{Live, StompAcker};
 use crate::stomp::codec::{Frame, Item, Out};
 use crate::stomp::connection::{self, Conn, Login};
@@ -16,6 +18,10 @@ use sluice_core::source::Acker;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The subscription id and temporary queue of statistics answers.
+const STATS_ID: &str = "sluice-stats";
+const STATS_REPLY_TO: &str = "/temp-queue/sluice-stats";
 
 pub(crate) struct StompSource {
     brokers: Brokers,
@@ -57,6 +63,10 @@ pub(crate) struct Subscribed {
     epoch: u64,
     acker: Arc<StompAcker>,
     silence: Option<Duration>,
+    /// The queues' statistics; `None` on a broker that is not ActiveMQ.
+    stats: Option<Statistics>,
+    /// The queues' plain names, for statistics requests.
+    queues: Vec<String>,
 }
 
 #[async_trait]
@@ -79,6 +89,20 @@ impl SessionSource for StompSource {
                 .header("prefetch-count", self.prefetch.to_string());
             writer.feed(Out::Frame(subscribe)).await?;
         }
+        // Only ActiveMQ has the plugin: elsewhere (RabbitMQ's STOMP plugin) a request would
+        // create a queue named after it.
+        let stats = connected
+            .server
+            .starts_with("ActiveMQ/")
+            .then(|| Statistics::new(self.queues.iter().map(|q| plain_name(q))));
+        if stats.is_some() {
+            let answers = Frame::new("SUBSCRIBE")
+                .header("id", STATS_ID)
+                .header("destination", STATS_REPLY_TO)
+                .header("ack", "auto")
+                .header("transformation", "jms-map-json");
+            writer.feed(Out::Frame(answers)).await?;
+        }
         writer.flush().await?;
         let live = Live {
             writer,
@@ -94,6 +118,12 @@ impl SessionSource for StompSource {
                 epoch,
                 acker: self.acker.clone(),
                 silence: connected.silent_limit,
+                stats,
+                queues: self
+                    .queues
+                    .iter()
+                    .map(|q| plain_name(q).to_owned())
+                    .collect(),
             },
             peer,
         ))
@@ -112,6 +142,11 @@ impl SessionSource for StompSource {
     }
 }
 
+/// A queue's name without the STOMP `/queue/` prefix.
+fn plain_name(q: &str) -> &str {
+    q.strip_prefix("/queue/").unwrap_or(q)
+}
+
 #[async_trait]
 impl Session for Subscribed {
     type Error = StompError;
@@ -127,6 +162,13 @@ impl Session for Subscribed {
                 None => return Err(StompError::Closed),
             };
             match frame.command.as_str() {
+                "MESSAGE" if frame.get("subscription") == Some(STATS_ID) => {
+                    if let (Some(stats), Some(r)) = (&mut self.stats, Reply::from_json(&frame.body))
+                    {
+                        stats.answer(&r.destination, r.size, r.inflight);
+                    }
+                    Ok(Read::Alive)
+                }
                 "MESSAGE" => {
                     let ack = frame
                         .get("ack")
@@ -144,6 +186,40 @@ impl Session for Subscribed {
 
     fn silence_limit(&self) -> Option<Duration> {
         self.silence
+    }
+
+    /// Ask the statistics plugin again (answers arrive through `next`) and report the last
+    /// answers.
+    async fn backlog(&mut self) -> Option<u64> {
+        let stats = self.stats.as_mut()?;
+        if stats.ask() {
+            let expires = sluice_core::record::now_ms() + stats::REQUEST_TTL.as_millis() as u64;
+            let requests: Vec<Frame> = self
+                .queues
+                .iter()
+                .map(|q| {
+                    Frame::new("SEND")
+                        .header("destination", destination(&stats::request_queue(q)))
+                        .header("reply-to", STATS_REPLY_TO)
+                        .header("persistent", "false")
+                        .header("expires", expires.to_string())
+                })
+                .collect();
+            self.acker
+                .write("statistics requests", move |live| {
+                    Box::pin(async move {
+                        for f in requests {
+                            live.writer
+                                .feed(Out::Frame(f))
+                                .await
+                                .map_err(|e| e.to_string())?;
+                        }
+                        live.writer.flush().await.map_err(|e| e.to_string())
+                    })
+                })
+                .await;
+        }
+        stats.backlog()
     }
 
     /// The connection stays open for settlements until the source closes; the reading half

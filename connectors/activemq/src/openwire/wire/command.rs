@@ -22,6 +22,13 @@ pub(crate) enum Command {
     SessionInfo(Header, SessionId),
     ConsumerInfo(ConsumerInfo),
     ProducerInfo(Header, ProducerId, Option<Destination>),
+    /// Adds (operation 0) or removes (1) a temporary destination of a connection.
+    DestinationInfo {
+        header: Header,
+        connection_id: String,
+        destination: Destination,
+        operation: u8,
+    },
     KeepAliveInfo(Header),
     ShutdownInfo(Header),
     /// Closes a connection, session, consumer or producer (its id), with the last delivered
@@ -138,6 +145,21 @@ impl Command {
                 let _dispatch_async = r.bool()?;
                 let _window = r.i32()?;
                 Command::ProducerInfo(header, id, destination)
+            }
+            types::DESTINATION_INFO => {
+                let header = Header::read(r)?;
+                let connection_id = data::read_connection_id(r)?.unwrap_or_default();
+                let destination = data::read_destination(r)?
+                    .ok_or(WireError::Invalid("destination info without a destination"))?;
+                let operation = r.u8()?;
+                let _timeout = r.i64()?;
+                data::read_broker_ids(r)?;
+                Command::DestinationInfo {
+                    header,
+                    connection_id,
+                    destination,
+                    operation,
+                }
             }
             types::KEEP_ALIVE_INFO => Command::KeepAliveInfo(Header::read(r)?),
             types::SHUTDOWN_INFO => Command::ShutdownInfo(Header::read(r)?),
@@ -286,6 +308,20 @@ impl Command {
                 data::write_broker_ids(w, None)?;
                 w.bool(false); // dispatch async
                 w.i32(0); // window size: none, every send is synchronous
+            }
+            Command::DestinationInfo {
+                header,
+                connection_id,
+                destination,
+                operation,
+            } => {
+                w.u8(types::DESTINATION_INFO);
+                header.write(w);
+                data::write_connection_id(w, connection_id)?;
+                data::write_destination(w, Some(destination))?;
+                w.u8(*operation);
+                w.i64(0); // timeout
+                data::write_broker_ids(w, None)?;
             }
             Command::KeepAliveInfo(h) => {
                 w.u8(types::KEEP_ALIVE_INFO);

@@ -197,6 +197,18 @@ impl Message {
         Ok(Bytes::from(inflate(&content[4..])?))
     }
 
+    /// A map message's entries.
+    pub(crate) fn map_body(&self) -> Result<PrimitiveMap, WireError> {
+        if self.class != types::MAP_MESSAGE {
+            return Err(WireError::Invalid("not a map message"));
+        }
+        let body = self.body()?;
+        if body.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(primitive::read_map(&mut Reader::new(body))?.unwrap_or_default())
+    }
+
     /// A text message body: `writeUTF8` of the text.
     pub(crate) fn text_content(text: &str) -> Bytes {
         let mut out = BytesMut::with_capacity(4 + text.len());

@@ -36,6 +36,9 @@ const PRODUCER_ACK: &str =
     "00000025130000001200017b01000649443a632d310000000000000004000000000000000100000400";
 const TRANSACTED_MESSAGE: &str = "000000b51c0000001300000165010006707269636573016f0000000000000009017801000649443a632d3100016e00017b01000649443a702d31000000000000000100000000000000010000000000000005000000000000000000010003672d3100000003000000000000000000000000000000000000000000010000001400000010696e2061207472616e73616374696f6e0000000000000002000000000000000000000000000000000000000000000000000000000000";
 
+const DESTINATION_INFO: &str =
+    "00000028080000001400017801000649443a632d31016601000849443a632d313a3100000000000000000000";
+
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
@@ -482,4 +485,17 @@ fn the_decoder_survives_any_input() {
         frame.clear();
     }
     assert!(decoded > 0, "some mutations still decode");
+}
+
+#[test]
+fn destination_info_matches_java() {
+    golden(
+        DESTINATION_INFO,
+        Command::DestinationInfo {
+            header: h(20, false),
+            connection_id: "ID:c-1".into(),
+            destination: Destination::parse("temp-queue://ID:c-1:1"),
+            operation: 0,
+        },
+    );
 }

@@ -10,6 +10,7 @@ pub(crate) const CONNECTION_INFO: u8 = 3;
 pub(crate) const SESSION_INFO: u8 = 4;
 pub(crate) const CONSUMER_INFO: u8 = 5;
 pub(crate) const PRODUCER_INFO: u8 = 6;
+pub(crate) const DESTINATION_INFO: u8 = 8;
 pub(crate) const KEEP_ALIVE_INFO: u8 = 10;
 pub(crate) const SHUTDOWN_INFO: u8 = 11;
 pub(crate) const REMOVE_INFO: u8 = 12;
