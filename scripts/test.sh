@@ -16,6 +16,9 @@ source scripts/brokers.sh
 # The official Lambda libraries and runtime clients the event and Lambda tests check against.
 # shellcheck source=scripts/lambda-tools.sh
 source scripts/lambda-tools.sh
+# Prometheus, promtool and the schema validators the deployment files are checked with.
+# shellcheck source=scripts/ops-tools.sh
+source scripts/ops-tools.sh
 
 # Large default thread stacks for the test processes too: the hostile-input tests publish AMQP
 # header tables nested as deep as a frame allows, which lapin's own I/O thread writes

@@ -270,6 +270,7 @@ impl Supervisor {
                     .set_state(State::Deleting, Reason::UserInitiated);
             }
             self.stop(&name).await;
+            self.metrics.reloads.inc();
         }
         for (name, l) in wanted {
             let changed = match self.running.get(name) {
@@ -292,10 +293,15 @@ impl Supervisor {
             } else {
                 info!(pipe = %name, "pipe added");
             }
-            if let Err(errors) = self.start(l) {
-                self.metrics.reload_errors.inc();
-                for e in errors {
-                    warn!(pipe = %name, error = %e, "pipe could not be started");
+            match self.start(l) {
+                Ok(()) => {
+                    self.metrics.reloads.inc();
+                }
+                Err(errors) => {
+                    self.metrics.reload_errors.inc();
+                    for e in errors {
+                        warn!(pipe = %name, error = %e, "pipe could not be started");
+                    }
                 }
             }
         }

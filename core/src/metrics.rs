@@ -54,6 +54,8 @@ pub const ENRICHMENT_REQUEST_DURATION: &str = "sluice_enrichment_request_duratio
 pub const STALE_SETTLEMENTS: &str = "sluice_stale_settlements_total";
 /// Beyond the contract (section 7): pipe files that failed to reload.
 pub const CONFIG_RELOAD_ERRORS: &str = "sluice_config_reload_errors_total";
+/// Pipes added, changed or removed by a change of the pipe files (no `pipe` label).
+pub const CONFIG_RELOADS: &str = "sluice_config_reloads_total";
 /// Records received and not yet settled at the source.
 pub const SOURCE_INFLIGHT: &str = "sluice_source_inflight_messages";
 /// Settlements the broker refused, or that failed after their retries.
@@ -108,6 +110,8 @@ pub struct Metrics {
     enrichment_duration: HistogramFamily,
     /// `sluice_config_reload_errors_total`.
     pub reload_errors: Counter,
+    /// `sluice_config_reloads_total`.
+    pub reloads: Counter,
 }
 
 impl Metrics {
@@ -138,6 +142,7 @@ impl Metrics {
             enrichment_requests: Family::default(),
             enrichment_duration: Family::new_with_constructor(latency_histogram),
             reload_errors: Counter::default(),
+            reloads: Counter::default(),
         };
         registry.register(
             counter_name(ENRICHMENT_REQUESTS),
@@ -255,6 +260,11 @@ impl Metrics {
             c(CONFIG_RELOAD_ERRORS),
             "Pipe files that failed to reload",
             m.reload_errors.clone(),
+        );
+        registry.register(
+            c(CONFIG_RELOADS),
+            "Pipes added, changed or removed by a change of the pipe files",
+            m.reloads.clone(),
         );
         m
     }

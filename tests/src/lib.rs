@@ -21,6 +21,7 @@ pub mod function;
 pub mod jms;
 pub mod lambda_libs;
 pub mod process;
+pub mod prometheus;
 pub mod proxy;
 pub mod sqs;
 pub mod stomp;
@@ -77,4 +78,51 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// GET `path` from `addr` (`host:port`) over plain HTTP/1.1: (status, body), `None` when the
+/// server cannot be reached or answers nothing HTTP.
+pub async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.get(9..12)?.parse().ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Some((
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        },
+    ))
+}
+
+/// Undo `Transfer-Encoding: chunked`; a body that is not chunks comes back as it is.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            return body.to_owned();
+        };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_owned();
+        };
+        if n == 0 {
+            return out;
+        }
+        let Some(chunk) = after.get(..n) else {
+            return body.to_owned();
+        };
+        out.push_str(chunk);
+        rest = after.get(n + 2..).unwrap_or("");
+    }
 }

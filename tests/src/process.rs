@@ -108,16 +108,7 @@ impl Sluice {
 
     /// GET an admin path: (status, body).
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(&self.admin).await.ok()?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.ok()?;
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text.get(9..12)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-        Some((status, dechunk(&body)))
+        crate::http_get(&self.admin, path).await
     }
 
     /// The value of one metric series, e.g. `sluice_acked_messages_total{pipe="x"}`.
@@ -215,27 +206,5 @@ impl Drop for Sluice {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Undo `Transfer-Encoding: chunked` if the server used it.
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    loop {
-        let Some((size, after)) = rest.split_once("\r\n") else {
-            return body.to_owned();
-        };
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            return body.to_owned();
-        };
-        if n == 0 {
-            return out;
-        }
-        let Some(chunk) = after.get(..n) else {
-            return body.to_owned();
-        };
-        out.push_str(chunk);
-        rest = after.get(n + 2..).unwrap_or("");
     }
 }
