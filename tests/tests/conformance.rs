@@ -32,6 +32,7 @@ macro_rules! conformance {
             scenario!(reset_mid_frame_loses_nothing);
             scenario!(stale_acks_after_a_reconnect_are_skipped);
             scenario!(reports_backlog_inflight_and_age);
+            scenario!(replicas_share_the_queue_and_survive_a_rolling_restart);
         }
     };
 }

@@ -115,6 +115,11 @@ impl ActiveMqSourceConfig {
                 "found an empty list, allowed one or more queue names",
             ));
         }
+        for (i, q) in self.queues.iter().enumerate() {
+            if let Err(e) = Queue::parse(q) {
+                errors.push(ConfigError::new(format!("{path}.queues[{i}]"), e));
+            }
+        }
         if self.prefetch == Some(0) {
             errors.push(ConfigError::new(
                 format!("{path}.prefetch"),
@@ -142,6 +147,46 @@ impl ActiveMqTargetConfig {
                 "found an empty name, allowed a queue name or a destination",
             ));
         }
+    }
+}
+
+/// A queue to consume, from its entry in `queues`: a name, optionally with ActiveMQ's
+/// destination options as a JMS client writes them (`orders?consumer.exclusive=true`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Queue {
+    /// The queue's name, without options.
+    pub name: String,
+    /// `consumer.exclusive=true`: the broker gives the whole queue to one consumer at a time
+    /// (the others stand by and take over when it goes), so one replica consumes, in order.
+    pub exclusive: bool,
+}
+
+impl Queue {
+    /// Parse an entry of `queues`; unknown options are errors, not silently ignored.
+    pub(crate) fn parse(entry: &str) -> Result<Queue, String> {
+        let (name, options) = entry.split_once('?').unwrap_or((entry, ""));
+        if name.is_empty() {
+            return Err("found an empty queue name".into());
+        }
+        let mut queue = Queue {
+            name: name.to_owned(),
+            exclusive: false,
+        };
+        for option in options.split('&').filter(|o| !o.is_empty()) {
+            match option.split_once('=') {
+                Some(("consumer.exclusive", v)) => {
+                    queue.exclusive = v.parse().map_err(|_| {
+                        format!("found consumer.exclusive={v}, allowed true or false")
+                    })?;
+                }
+                _ => {
+                    return Err(format!(
+                        "found the destination option `{option}`, allowed consumer.exclusive=true|false"
+                    ));
+                }
+            }
+        }
+        Ok(queue)
     }
 }
 
@@ -390,5 +435,30 @@ mod tests {
         assert!(!b.endpoints[1].tls);
         assert!(parse("amqp://h").is_err());
         assert!(parse("failover:()").is_err());
+    }
+
+    #[test]
+    fn queue_entries_take_the_exclusive_consumer_option_only() {
+        assert_eq!(
+            Queue::parse("orders").unwrap(),
+            Queue {
+                name: "orders".into(),
+                exclusive: false
+            }
+        );
+        assert_eq!(
+            Queue::parse("orders?consumer.exclusive=true").unwrap(),
+            Queue {
+                name: "orders".into(),
+                exclusive: true
+            }
+        );
+        for bad in [
+            "?consumer.exclusive=true",
+            "orders?consumer.exclusive=yes",
+            "orders?consumer.prefetchSize=5",
+        ] {
+            assert!(Queue::parse(bad).is_err(), "{bad}");
+        }
     }
 }

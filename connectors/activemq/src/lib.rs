@@ -114,7 +114,9 @@ impl SourceConnector for ActiveMq {
                 .event_source_arn
                 .clone()
                 .unwrap_or_else(|| event::default_arn(&host)),
-            ordered: false,
+            // Message groups (`JMSXGroupID`) stay in order inside Sluice as they do at the
+            // broker; records without a group are not held back by anything.
+            ordered: true,
         })
     }
 }

@@ -547,3 +547,83 @@ pub async fn reports_backlog_inflight_and_age(broker: &dyn Broker) {
     .await;
     finish(broker, &queue, &mut sluice).await;
 }
+
+/// Three replicas of one pipe compete for the queue: each takes part, and a rolling restart
+/// (SIGTERM one at a time, a new one started in its place) under a steady publisher loses
+/// nothing. Duplicates are counted and reported, not failed: a drain settles what it delivered,
+/// but a record handed back at shutdown may come again to another replica.
+pub async fn replicas_share_the_queue_and_survive_a_rolling_restart(broker: &dyn Broker) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let queue = broker.queue(false).await;
+    let function =
+        Function::start_slow(0, Duration::from_millis(10), |_| (200, String::new())).await;
+    let name = unique("p").to_lowercase();
+    let pipe = format!(
+        "name: {name}\n{}target:\n  http:\n    url: {}\n    timeout: 30s\nbatch: {{size: 10, window: 20ms}}\n",
+        broker.source(&queue, None),
+        function.url()
+    );
+    let mut replicas: Vec<Sluice> = (0..3).map(|_| Sluice::start(&pipe)).collect();
+    let published = Mutex::new(Vec::new());
+    let restarted = AtomicBool::new(false);
+    let publisher = async {
+        let mut n = 0;
+        // At least 300 messages, and on until the last replica was replaced.
+        while n < 300 || !restarted.load(Ordering::Relaxed) {
+            let chunk: Vec<String> = (n..n + 20)
+                .map(|i| format!("{}-{i:05}", queue.tag))
+                .collect();
+            broker.publish(&queue, &chunk).await;
+            published.lock().unwrap().extend(chunk);
+            n += 20;
+            // Pacing, so that the load spans the restarts; nothing waits on it.
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    };
+    let restarts = async {
+        wait_for("every replica acknowledged messages", LIMIT, || async {
+            let mut all = true;
+            for r in &replicas {
+                all &= r.acked(&name).await > 0.0;
+            }
+            all
+        })
+        .await;
+        let mut spread = Vec::new();
+        for r in &replicas {
+            spread.push(r.acked(&name).await);
+        }
+        eprintln!(
+            "{}: acknowledged by each replica before the restart: {spread:?}",
+            broker.kind()
+        );
+        for i in 0..3 {
+            let logs = replicas[i].logs();
+            assert_eq!(
+                replicas[i].terminate(),
+                Some(0),
+                "replica {i} exit:\n{logs}"
+            );
+            replicas[i] = Sluice::start(&pipe);
+            let new = &replicas[i];
+            wait_for("the new replica took over work", LIMIT, || async {
+                new.acked(&name).await > 0.0
+            })
+            .await;
+        }
+        restarted.store(true, Ordering::Relaxed);
+    };
+    tokio::join!(publisher, restarts);
+    let bodies = published.into_inner().unwrap();
+    all_arrive(&function, broker, &bodies).await;
+    eprintln!(
+        "{}: {} messages through a rolling restart of 3 replicas, {} duplicates",
+        broker.kind(),
+        bodies.len(),
+        duplicates(&function, broker, &bodies)
+    );
+    for r in &mut replicas {
+        assert_eq!(r.terminate(), Some(0), "exit on SIGTERM:\n{}", r.logs());
+    }
+    until_empty(broker, &queue).await;
+}

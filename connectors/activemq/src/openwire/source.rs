@@ -1,7 +1,7 @@
 //! The OpenWire source: one connection and session, one consumer per queue, individual acks,
 //! run by core's session driver; the statistics plugin's answers on a last consumer.
 
-use crate::config::{ActiveMqSourceConfig, Brokers, Protocol};
+use crate::config::{ActiveMqSourceConfig, Brokers, Protocol, Queue};
 use crate::openwire::acker::{Live, OpenWireAcker};
 use crate::openwire::connection::{self, Conn, Login};
 use crate::openwire::error::OpenWireError;
@@ -29,6 +29,8 @@ pub(crate) struct OpenWireSource {
     start: usize,
     login: Login,
     queues: Vec<Destination>,
+    /// Per queue: `consumer.exclusive=true`.
+    exclusive: Vec<bool>,
     prefetch: u32,
     acker: Arc<OpenWireAcker>,
     display: String,
@@ -38,6 +40,11 @@ impl OpenWireSource {
     /// Build from validated configuration; no I/O.
     pub(crate) fn new(cfg: &ActiveMqSourceConfig, default_prefetch: u32) -> Result<Self, String> {
         let brokers = Brokers::parse(cfg.url.expose(), Protocol::Openwire)?;
+        let queues: Vec<Queue> = cfg
+            .queues
+            .iter()
+            .map(|q| Queue::parse(q))
+            .collect::<Result<_, _>>()?;
         Ok(OpenWireSource {
             display: format!(
                 "activemq(openwire) {brokers} queues={}",
@@ -49,7 +56,8 @@ impl OpenWireSource {
                 password: cfg.password.clone(),
                 max_inactivity: MAX_INACTIVITY,
             },
-            queues: cfg.queues.iter().map(|q| Destination::parse(q)).collect(),
+            queues: queues.iter().map(|q| Destination::parse(&q.name)).collect(),
+            exclusive: queues.iter().map(|q| q.exclusive).collect(),
             prefetch: cfg.prefetch.unwrap_or(default_prefetch).max(1),
             acker: Arc::default(),
             brokers,
@@ -103,6 +111,7 @@ impl SessionSource for OpenWireSource {
                 destination: Some(queue.clone()),
                 prefetch_size: self.prefetch.min(i32::MAX as u32) as i32,
                 dispatch_async: true,
+                exclusive: self.exclusive[i],
                 ..ConsumerInfo::default()
             };
             writer.feed(Command::ConsumerInfo(info)).await?;

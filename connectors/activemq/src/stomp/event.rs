@@ -116,6 +116,7 @@ pub(crate) fn to_record(id: DeliveryId, frame: Frame) -> Record {
             .filter(|(k, _)| is_property(k))
             .map(|(k, v)| (k.clone(), HeaderValue::String(v.clone())))
             .collect(),
+        group_id: get("JMSXGroupID").map(str::to_owned),
         ..Metadata::default()
     };
     let mut record = Record::new(id, Bytes::from(event), frame.body);

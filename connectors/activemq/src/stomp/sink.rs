@@ -78,6 +78,9 @@ impl StompSink {
         if let Some(p) = m.priority {
             f = f.header("priority", p.to_string());
         }
+        if let Some(g) = &m.group_id {
+            f = f.header("JMSXGroupID", g.clone());
+        }
         for (k, v) in &m.headers {
             if k.starts_with("x-sluice-")
                 || f.get(k).is_some()

@@ -2,7 +2,7 @@
 //! core's session driver. On ActiveMQ a last subscription, to a temporary queue, takes the
 //! statistics plugin's answers for the backlog (`crate::stats`).
 
-use crate::config::{ActiveMqSourceConfig, Brokers, Protocol};
+use crate::config::{ActiveMqSourceConfig, Brokers, Protocol, Queue};
 use crate::stats::{self, Reply, Statistics};
 use crate::stomp::acker::{Live, StompAcker};
 use crate::stomp::codec::{Frame, Item, Out};
@@ -26,7 +26,7 @@ const STATS_REPLY_TO: &str = "/temp-queue/sluice-stats";
 pub(crate) struct StompSource {
     brokers: Brokers,
     login: Login,
-    queues: Vec<String>,
+    queues: Vec<Queue>,
     prefetch: u32,
     acker: Arc<StompAcker>,
     display: String,
@@ -44,7 +44,11 @@ impl StompSource {
                 virtual_host: cfg.virtual_host.clone(),
                 heart_beat: cfg.heart_beat.0,
             },
-            queues: cfg.queues.clone(),
+            queues: cfg
+                .queues
+                .iter()
+                .map(|q| Queue::parse(q))
+                .collect::<Result<_, _>>()?,
             prefetch: cfg.prefetch.unwrap_or(default_prefetch).max(1),
             acker: Arc::default(),
             brokers,
@@ -81,12 +85,15 @@ impl SessionSource for StompSource {
         let connected = connection::connect(self.brokers.pick(0, attempt), &self.login).await?;
         let (mut writer, reader) = connected.conn.split();
         for (i, q) in self.queues.iter().enumerate() {
-            let subscribe = Frame::new("SUBSCRIBE")
+            let mut subscribe = Frame::new("SUBSCRIBE")
                 .header("id", i.to_string())
-                .header("destination", destination(q))
+                .header("destination", destination(&q.name))
                 .header("ack", "client-individual")
                 .header("activemq.prefetchSize", self.prefetch.to_string())
                 .header("prefetch-count", self.prefetch.to_string());
+            if q.exclusive {
+                subscribe = subscribe.header("activemq.exclusive", "true");
+            }
             writer.feed(Out::Frame(subscribe)).await?;
         }
         // Only ActiveMQ has the plugin: elsewhere (RabbitMQ's STOMP plugin) a request would
@@ -94,7 +101,7 @@ impl SessionSource for StompSource {
         let stats = connected
             .server
             .starts_with("ActiveMQ/")
-            .then(|| Statistics::new(self.queues.iter().map(|q| plain_name(q))));
+            .then(|| Statistics::new(self.queues.iter().map(|q| plain_name(&q.name))));
         if stats.is_some() {
             let answers = Frame::new("SUBSCRIBE")
                 .header("id", STATS_ID)
@@ -122,7 +129,7 @@ impl SessionSource for StompSource {
                 queues: self
                     .queues
                     .iter()
-                    .map(|q| plain_name(q).to_owned())
+                    .map(|q| plain_name(&q.name).to_owned())
                     .collect(),
             },
             peer,

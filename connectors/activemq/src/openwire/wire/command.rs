@@ -113,7 +113,7 @@ impl Command {
                 let _client_id = r.opt_string()?;
                 let _subscription = r.opt_string()?;
                 let _no_local = r.bool()?;
-                let _exclusive = r.bool()?;
+                let exclusive = r.bool()?;
                 let _retroactive = r.bool()?;
                 let priority = r.u8()?;
                 data::read_broker_ids(r)?;
@@ -134,6 +134,7 @@ impl Command {
                     maximum_pending_message_limit,
                     dispatch_async,
                     selector,
+                    exclusive,
                     priority,
                 })
             }
@@ -290,7 +291,7 @@ impl Command {
                 w.opt_string(None)?; // client id
                 w.opt_string(None)?; // subscription name
                 w.bool(false); // no local
-                w.bool(false); // exclusive
+                w.bool(c.exclusive);
                 w.bool(false); // retroactive
                 w.u8(c.priority);
                 data::write_broker_ids(w, None)?;

@@ -163,6 +163,8 @@ pub(crate) struct ConsumerInfo {
     pub maximum_pending_message_limit: i32,
     pub dispatch_async: bool,
     pub selector: Option<String>,
+    /// An exclusive consumer: the broker dispatches the queue to it alone while it lives.
+    pub exclusive: bool,
     pub priority: u8,
 }
 
