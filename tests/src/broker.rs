@@ -66,6 +66,24 @@ impl Rabbit {
             .expect("declare queue");
     }
 
+    /// A durable single-active-consumer queue: the broker delivers to one consumer at a time,
+    /// and hands the queue to the next when that one goes.
+    pub async fn single_active_queue(&self, name: &str) {
+        let mut table = FieldTable::default();
+        table.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        self.ch
+            .queue_declare(
+                name.into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                table,
+            )
+            .await
+            .expect("declare single-active-consumer queue");
+    }
+
     /// Delete a queue, if it is there.
     pub async fn delete(&self, name: &str) {
         let _ = self

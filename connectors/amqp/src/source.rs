@@ -9,9 +9,7 @@ use crate::event;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::{SelectAll, select_all};
-use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection, Consumer};
@@ -102,8 +100,6 @@ fn chan(what: &'static str) -> impl Fn(lapin::Error) -> AmqpError {
 pub struct Consuming {
     epoch: u64,
     deliveries: SelectAll<futures_util::stream::Map<Consumer, TagQueue>>,
-    consumers: Vec<Consumer>,
-    channel: Channel,
     stats: Channel,
     queues: Arc<[(String, Arc<str>)]>,
     acker: Arc<AmqpAcker>,
@@ -172,8 +168,6 @@ impl SessionSource for RabbitMqSource {
             Consuming {
                 epoch,
                 deliveries,
-                consumers,
-                channel,
                 stats,
                 queues: self.queues.clone(),
                 acker: self.acker.clone(),
@@ -251,16 +245,12 @@ impl Session for Consuming {
         Some(total)
     }
 
-    async fn stop(self) {
-        // Stop receiving but keep the connection for the settlements still to come.
-        for c in &self.consumers {
-            let _ = bounded(
-                self.channel
-                    .basic_cancel(c.tag(), BasicCancelOptions::default()),
-            )
-            .await;
-        }
-    }
+    /// Stop reading, without `basic.cancel`: the connection stays for the settlements still
+    /// to come, and what the broker sent meanwhile stays unacknowledged until `close` shuts
+    /// the channel, which requeues it in its original order. A cancel would let a
+    /// single-active-consumer queue hand the next messages to a standby replica while the
+    /// records held here were still out, and break the queue's order at every failover.
+    async fn stop(self) {}
 
     async fn lost(self) {
         self.acker.lost();

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The body of a record whose `data` is base64 (Lambda's `aws:mq` and `aws:rmq` records).
-pub(super) fn decode_data(record: &Value) -> String {
+pub fn decode_data(record: &Value) -> String {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(record["data"].as_str().unwrap_or(""))
         .unwrap_or_default();

@@ -7,7 +7,7 @@
 mod brokers;
 pub mod scenarios;
 
-pub use brokers::{ActiveMqOpenWire, ActiveMqStomp, RabbitMq, SqsStandard};
+pub use brokers::{ActiveMqOpenWire, ActiveMqStomp, RabbitMq, SqsStandard, decode_data};
 
 use async_trait::async_trait;
 use serde_json::Value;

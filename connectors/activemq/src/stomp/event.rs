@@ -116,6 +116,8 @@ pub(crate) fn to_record(id: DeliveryId, frame: Frame) -> Record {
             .filter(|(k, _)| is_property(k))
             .map(|(k, v)| (k.clone(), HeaderValue::String(v.clone())))
             .collect(),
+        // ActiveMQ's MESSAGE frames do not carry the JMS group (only properties and the
+        // standard headers); another STOMP broker's header, if any, is used.
         group_id: get("JMSXGroupID").map(str::to_owned),
         ..Metadata::default()
     };
