@@ -5,6 +5,7 @@
 #   scripts/bench.sh --broker activemq [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, STOMP
 #   scripts/bench.sh --broker openwire [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, OpenWire
 #   scripts/bench.sh --broker lambda [--messages N] [--workers W] [--rounds R]   # runtime_api vs http
+#   scripts/bench.sh --replicas 3 [--broker B] [--messages N] [--rounds R]       # 1..3 replicas on one queue
 #   scripts/bench.sh --matcher                                                    # filter patterns
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -102,7 +102,8 @@ fn numbered(group: &str, n: u32) -> Vec<String> {
 
 /// One consumer at a time (single active consumer, exclusive consumer): while the first third
 /// arrives exactly one replica has acknowledged anything; it is stopped, another takes over,
-/// and everything arrives in order.
+/// and everything arrives in order. The function takes 50ms a batch, so the first replica is
+/// far from done (about a second of work left) when it is stopped.
 async fn one_active_replica_then_failover(
     what: &str,
     name: &str,
@@ -160,7 +161,7 @@ async fn rabbitmq_single_active_consumer_keeps_order_across_replicas() {
         )
         .await;
     let function =
-        Function::start_slow(0, Duration::from_millis(5), |_| (200, String::new())).await;
+        Function::start_slow(0, Duration::from_millis(50), |_| (200, String::new())).await;
     let name = unique("sac").to_lowercase();
     let pipe = format!(
         "name: {name}\nsource:\n  rabbitmq: {{url: '{}', queues: [{queue}]}}\n\
@@ -221,7 +222,7 @@ async fn activemq_exclusive_consumer_keeps_order_across_replicas() {
         )
         .await;
         let function =
-            Function::start_slow(0, Duration::from_millis(5), |_| (200, String::new())).await;
+            Function::start_slow(0, Duration::from_millis(50), |_| (200, String::new())).await;
         let name = unique("excl").to_lowercase();
         let pipe = format!(
             "name: {name}\n{}target:\n  http: {{url: '{}'}}\nbatch: {{size: 10, window: 10ms}}\nconcurrency: 1\n",

@@ -20,9 +20,19 @@ use sluice_core::source::{Acker, bounded};
 use std::future::Future;
 use std::sync::Arc;
 
-/// The live connection and its two channels (consuming, backlog), shared by the source (which
-/// closes it at shutdown) and its session (which closes it when lost).
-type LiveConnection = Arc<tokio::sync::Mutex<Option<(Connection, [Channel; 2])>>>;
+/// The live connection, shared by the source (which closes it at shutdown) and its session
+/// (which closes it when lost).
+type LiveConnection = Arc<tokio::sync::Mutex<Option<Live>>>;
+
+/// A connection, its two channels (consuming, backlog), and the consumers of a stopped session.
+struct Live {
+    conn: Connection,
+    channels: [Channel; 2],
+    /// Kept until the channel closes: dropping a lapin consumer cancels it.
+    parked: Option<Deliveries>,
+}
+
+type Deliveries = SelectAll<futures_util::stream::Map<Consumer, TagQueue>>;
 
 /// The RabbitMQ source: consumers on one connection, run by core's session driver.
 pub struct RabbitMqSource {
@@ -99,7 +109,7 @@ fn chan(what: &'static str) -> impl Fn(lapin::Error) -> AmqpError {
 /// One connection's consumers.
 pub struct Consuming {
     epoch: u64,
-    deliveries: SelectAll<futures_util::stream::Map<Consumer, TagQueue>>,
+    deliveries: Deliveries,
     stats: Channel,
     queues: Arc<[(String, Arc<str>)]>,
     acker: Arc<AmqpAcker>,
@@ -154,7 +164,11 @@ impl SessionSource for RabbitMqSource {
             }
         };
         self.acker.new_epoch(epoch, channel.clone(), self.prefetch);
-        *self.connection.lock().await = Some((conn, [channel.clone(), stats.clone()]));
+        *self.connection.lock().await = Some(Live {
+            conn,
+            channels: [channel.clone(), stats.clone()],
+            parked: None,
+        });
         let deliveries = select_all(consumers.iter().cloned().enumerate().map(|(i, c)| {
             let tag: TagQueue = Box::new(move |d| (i, d));
             c.map(tag)
@@ -183,13 +197,14 @@ impl SessionSource for RabbitMqSource {
 
     async fn close(&self) {
         self.acker.lost();
-        if let Some((conn, channels)) = self.connection.lock().await.take() {
+        if let Some(live) = self.connection.lock().await.take() {
             // Channels first, so that no frame arrives for a channel the connection is
             // already tearing down; unacknowledged deliveries go back to their queues.
-            for ch in channels {
+            for ch in live.channels {
                 bounded(ch.close(200, "sluice shutting down".into())).await;
             }
-            bounded(conn.close(200, "sluice shutting down".into())).await;
+            bounded(live.conn.close(200, "sluice shutting down".into())).await;
+            drop(live.parked);
         }
     }
 
@@ -249,13 +264,18 @@ impl Session for Consuming {
     /// to come, and what the broker sent meanwhile stays unacknowledged until `close` shuts
     /// the channel, which requeues it in its original order. A cancel would let a
     /// single-active-consumer queue hand the next messages to a standby replica while the
-    /// records held here were still out, and break the queue's order at every failover.
-    async fn stop(self) {}
+    /// records held here were still out, and break the queue's order at every failover. The
+    /// consumers are parked with the connection until then (dropping one cancels it).
+    async fn stop(self) {
+        if let Some(live) = self.connection.lock().await.as_mut() {
+            live.parked = Some(self.deliveries);
+        }
+    }
 
     async fn lost(self) {
         self.acker.lost();
-        if let Some((conn, _)) = self.connection.lock().await.take() {
-            bounded(conn.close(200, "reconnecting".into())).await;
+        if let Some(live) = self.connection.lock().await.take() {
+            bounded(live.conn.close(200, "reconnecting".into())).await;
         }
     }
 }

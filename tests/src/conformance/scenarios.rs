@@ -597,15 +597,11 @@ pub async fn replicas_share_the_queue_and_survive_a_rolling_restart(broker: &dyn
             "{}: acknowledged by each replica before the restart: {spread:?}",
             broker.kind()
         );
-        for i in 0..3 {
-            let logs = replicas[i].logs();
-            assert_eq!(
-                replicas[i].terminate(),
-                Some(0),
-                "replica {i} exit:\n{logs}"
-            );
-            replicas[i] = Sluice::start(&pipe);
-            let new = &replicas[i];
+        for (i, replica) in replicas.iter_mut().enumerate() {
+            let logs = replica.logs();
+            assert_eq!(replica.terminate(), Some(0), "replica {i} exit:\n{logs}");
+            *replica = Sluice::start(&pipe);
+            let new = &*replica;
             wait_for("the new replica took over work", LIMIT, || async {
                 new.acked(&name).await > 0.0
             })

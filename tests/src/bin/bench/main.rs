@@ -15,10 +15,13 @@
 //! openwire` ActiveMQ over OpenWire (`openwire.rs`) against ActiveMQ's own Java consumer. `--matcher`
 //! measures filter patterns alone (`matcher.rs`), no broker. `--broker lambda` measures
 //! `target.runtime_api` with `--workers` Rust functions against `target.http` (`lambda.rs`).
+//! `--replicas K` measures 1..=K Sluice processes sharing one queue, for any `--broker`
+//! (`replicas.rs`).
 
 mod lambda;
 mod matcher;
 mod openwire;
+mod replicas;
 mod run;
 mod sqs;
 mod stomp;
@@ -231,6 +234,20 @@ async fn main() {
         return;
     }
     let broker = arg(&args, "--broker", "rabbitmq");
+    if args.iter().any(|a| a == "--replicas") {
+        let n = arg(
+            &args,
+            "--messages",
+            if broker == "sqs" { "500" } else { "50000" },
+        )
+        .parse()
+        .expect("--messages");
+        let size = arg(&args, "--size", "1024").parse().expect("--size");
+        let rounds = arg(&args, "--rounds", "3").parse().expect("--rounds");
+        let max = arg(&args, "--replicas", "3").parse().expect("--replicas");
+        replicas::run(&broker, n, size, max, rounds).await;
+        return;
+    }
     if broker == "activemq" || broker == "openwire" {
         let n = arg(&args, "--messages", "50000")
             .parse()

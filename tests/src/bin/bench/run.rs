@@ -29,8 +29,8 @@ pub(crate) fn report(bare: &str, bare_rates: Vec<f64>, sluice_rates: Vec<f64>) {
 }
 
 pub(crate) struct SluiceRun {
-    child: std::process::Child,
-    admin: String,
+    /// One process per replica, all on the same pipe.
+    children: Vec<(std::process::Child, String)>,
     dir: PathBuf,
     count: Arc<AtomicU64>,
     first: Arc<std::sync::Mutex<Option<Instant>>>,
@@ -44,6 +44,17 @@ impl SluiceRun {
         yaml: impl FnOnce(u16) -> String,
         env: &[(&str, String)],
     ) -> SluiceRun {
+        SluiceRun::start_replicas(marker, yaml, env, 1).await
+    }
+
+    /// Like [`SluiceRun::start`], with `replicas` processes on the same pipe (competing
+    /// consumers of the same queues) and one receiver.
+    pub(crate) async fn start_replicas(
+        marker: &'static [u8],
+        yaml: impl FnOnce(u16) -> String,
+        env: &[(&str, String)],
+        replicas: usize,
+    ) -> SluiceRun {
         let count = Arc::new(AtomicU64::new(0));
         let first = Arc::new(std::sync::Mutex::new(None));
         let port = receiver(count.clone(), first.clone(), marker).await;
@@ -51,31 +62,39 @@ impl SluiceRun {
         std::fs::create_dir_all(&dir).expect("dir");
         let pipe = dir.join("bench.yaml");
         std::fs::write(&pipe, yaml(port)).expect("pipe");
-        let admin = format!("127.0.0.1:{}", free_port());
-        let child = std::process::Command::new(binary())
-            .args(["run", "--admin-addr", &admin])
-            .arg(&pipe)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .spawn()
-            .expect("spawn sluice");
+        let children = (0..replicas)
+            .map(|_| {
+                let admin = format!("127.0.0.1:{}", free_port());
+                let child = std::process::Command::new(binary())
+                    .args(["run", "--admin-addr", &admin])
+                    .arg(&pipe)
+                    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                    .spawn()
+                    .expect("spawn sluice");
+                (child, admin)
+            })
+            .collect();
         SluiceRun {
-            child,
-            admin,
+            children,
             dir,
             count,
             first,
         }
     }
 
-    /// Wait until the receiver saw `n` records and sluice acknowledged `n`: seconds from the
-    /// first request to the last acknowledgement.
+    /// Wait until the receiver saw `n` records and the replicas acknowledged `n` together:
+    /// seconds from the first request to the last acknowledgement.
     pub(crate) async fn wait_for(&self, n: usize) -> f64 {
         let acked_all = async {
             loop {
-                if self.count.load(Ordering::Relaxed) >= n as u64
-                    && acked(&self.admin).await >= n as u64
-                {
-                    return Instant::now();
+                if self.count.load(Ordering::Relaxed) >= n as u64 {
+                    let mut total = 0;
+                    for (_, admin) in &self.children {
+                        total += acked(admin).await;
+                    }
+                    if total >= n as u64 {
+                        return Instant::now();
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -87,17 +106,22 @@ impl SluiceRun {
         (done - start).as_secs_f64()
     }
 
-    /// CPU seconds and peak RSS (MiB) of the sluice process so far.
+    /// CPU seconds (summed) and peak RSS (MiB, the largest) of the sluice processes so far.
     pub(crate) fn usage(&self) -> (f64, f64) {
-        super::usage(self.child.id())
+        self.children
+            .iter()
+            .map(|(c, _)| super::usage(c.id()))
+            .fold((0.0, 0.0), |(cpu, rss), (c, r)| (cpu + c, f64::max(rss, r)))
     }
 
     /// SIGTERM, wait, clean up.
     pub(crate) fn stop(mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        for (child, _) in &mut self.children {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -49,7 +49,7 @@ fn line(name: &str, n: usize, f: &Figures) {
     );
 }
 
-async fn preload(sqs: &Sqs, n: usize) -> String {
+pub(crate) async fn preload(sqs: &Sqs, n: usize) -> String {
     let url = sqs.queue(&unique("bench"), &[]).await;
     sqs.send(&url, &bodies("m", n), None).await;
     url
