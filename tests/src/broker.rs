@@ -53,17 +53,7 @@ impl Rabbit {
         for (k, v) in args {
             table.insert((*k).into(), AMQPValue::LongString((*v).into()));
         }
-        self.ch
-            .queue_declare(
-                name.into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                table,
-            )
-            .await
-            .expect("declare queue");
+        self.declare(name, table).await;
     }
 
     /// A durable single-active-consumer queue: the broker delivers to one consumer at a time,
@@ -71,6 +61,10 @@ impl Rabbit {
     pub async fn single_active_queue(&self, name: &str) {
         let mut table = FieldTable::default();
         table.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        self.declare(name, table).await;
+    }
+
+    async fn declare(&self, name: &str, args: FieldTable) {
         self.ch
             .queue_declare(
                 name.into(),
@@ -78,10 +72,10 @@ impl Rabbit {
                     durable: true,
                     ..Default::default()
                 },
-                table,
+                args,
             )
             .await
-            .expect("declare single-active-consumer queue");
+            .expect("declare queue");
     }
 
     /// Delete a queue, if it is there.
