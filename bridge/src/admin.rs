@@ -1,4 +1,9 @@
-//! The admin server: `/metrics`, `/healthz`, `/readyz`, `/pipes`, `/pipes/NAME`.
+//! The admin server: `/metrics`, `/healthz`, `/readyz`, `/pipes`, `/pipes/NAME`, enable and
+//! disable (`POST /pipes/NAME/enable|disable`), and the console (`/`, `console.rs`).
+//!
+//! With an admin token, every endpoint but `/healthz`, `/readyz` and the console's static
+//! shell (which holds no data: it asks for the token and sends it with every call) needs
+//! `Authorization: Bearer TOKEN`, compared in constant time.
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -18,10 +23,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::console;
+
 /// What `/pipes` shows of one pipe.
 pub(crate) struct PipeView {
     pub name: String,
-    pub enabled: bool,
+    /// The file's `enabled`, until `POST /pipes/NAME/enable|disable` changes it.
+    pub enabled: std::sync::atomic::AtomicBool,
     pub source_kind: &'static str,
     pub source: String,
     pub target_kind: &'static str,
@@ -29,12 +37,63 @@ pub(crate) struct PipeView {
     pub revision: String,
     pub status: Arc<PipeStatus>,
     pub metrics: PipeMetrics,
+    /// What the console draws (`console.rs`).
+    pub history: std::sync::Mutex<crate::console::History>,
 }
 
 pub(crate) struct AdminState {
     pub registry: Registry,
     /// Replaced whole by the supervisor when pipes are added, removed or restarted.
     pub pipes: std::sync::RwLock<Vec<Arc<PipeView>>>,
+    /// The admin token; `None`: open.
+    pub token: Option<Vec<u8>>,
+    /// Enable and disable requests, for the supervisor.
+    pub commands: tokio::sync::mpsc::Sender<Toggle>,
+}
+
+/// `POST /pipes/NAME/enable` or `disable`, answered by the supervisor.
+pub(crate) struct Toggle {
+    pub name: String,
+    pub enable: bool,
+    /// `None`: no such pipe.
+    pub reply: tokio::sync::oneshot::Sender<Option<()>>,
+}
+
+/// The admin token from `--admin-token-file` or `SLUICE_ADMIN_TOKEN` (surrounding whitespace
+/// trimmed); an empty or unreadable one is an error, not an open API.
+pub(crate) fn token(file: Option<&std::path::Path>) -> Result<Option<Vec<u8>>, String> {
+    let raw = match file {
+        Some(f) => std::fs::read_to_string(f)
+            .map_err(|e| format!("--admin-token-file {}: {e}", f.display()))?,
+        None => match std::env::var("SLUICE_ADMIN_TOKEN") {
+            Ok(t) => t,
+            Err(_) => return Ok(None),
+        },
+    };
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err("the admin token is empty (--admin-token-file or SLUICE_ADMIN_TOKEN)".into());
+    }
+    Ok(Some(t.as_bytes().to_vec()))
+}
+
+/// Equal in time that depends on the lengths only, not on where the bytes differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether the request may pass: no token set, an open path, or the right bearer token.
+fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
+    let Some(token) = &state.token else {
+        return true;
+    };
+    if matches!(req.uri().path(), "/healthz" | "/readyz") || console::is_asset(req.uri().path()) {
+        return true;
+    }
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .is_some_and(|given| same(given.trim_ascii(), token))
 }
 
 impl AdminState {
@@ -83,7 +142,7 @@ fn pipe_json(p: &PipeView) -> PipeJson<'_> {
     let m = &p.metrics;
     PipeJson {
         name: &p.name,
-        enabled: p.enabled,
+        enabled: p.enabled(),
         state: s.state,
         state_transition_reason: redact(&s.state_transition_reason.to_string()).into_owned(),
         last_processing_result: redact(&s.last_processing_result.to_string()).into_owned(),
@@ -113,6 +172,12 @@ fn pipe_json(p: &PipeView) -> PipeJson<'_> {
     }
 }
 
+impl PipeView {
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 fn respond(
     status: StatusCode,
     content_type: &'static str,
@@ -135,9 +200,37 @@ fn json(status: StatusCode, v: &impl Serialize) -> Response<Full<Bytes>> {
     )
 }
 
-fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn not_found(name: &str) -> Response<Full<Bytes>> {
+    json(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({"error": format!("no pipe named {name:?}")}),
+    )
+}
+
+async fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if !authorized(state, req) {
+        let mut r = json(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({"error": "this endpoint needs Authorization: Bearer <admin token>"}),
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"sluice\""),
+        );
+        return r;
+    }
+    if req.method() == Method::POST {
+        return toggle(state, req.uri().path()).await;
+    }
     if req.method() != Method::GET {
-        return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n");
+        return respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET or POST only\n",
+        );
+    }
+    if let Some(asset) = console::asset(req.uri().path()) {
+        return asset;
     }
     match req.uri().path() {
         "/metrics" => {
@@ -160,7 +253,7 @@ fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
             let pipes = state.pipes();
             let not_ready: Vec<&str> = pipes
                 .iter()
-                .filter(|p| p.enabled && !p.status.ready())
+                .filter(|p| p.enabled() && !p.status.ready())
                 .map(|p| p.name.as_str())
                 .collect();
             if not_ready.is_empty() {
@@ -180,16 +273,47 @@ fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> 
                 .map(|p| pipe_json(p))
                 .collect::<Vec<_>>(),
         ),
+        "/console/history" => json(StatusCode::OK, &console::histories(&state.pipes())),
         path => match path.strip_prefix("/pipes/") {
             Some(name) => match state.pipes().iter().find(|p| p.name == name) {
                 Some(p) => json(StatusCode::OK, &pipe_json(p)),
-                None => json(
-                    StatusCode::NOT_FOUND,
-                    &serde_json::json!({"error": format!("no pipe named {name:?}")}),
-                ),
+                None => not_found(name),
             },
             None => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         },
+    }
+}
+
+/// `POST /pipes/NAME/disable|enable`: the supervisor drains or starts the pipe; the answer is
+/// 202 with the pipe as it is now (`Disabling`, `Enabling`, or already there).
+async fn toggle(state: &AdminState, path: &str) -> Response<Full<Bytes>> {
+    let parsed = path.strip_prefix("/pipes/").and_then(|rest| {
+        rest.strip_suffix("/disable")
+            .map(|n| (n, false))
+            .or_else(|| rest.strip_suffix("/enable").map(|n| (n, true)))
+    });
+    let Some((name, enable)) = parsed else {
+        return respond(StatusCode::NOT_FOUND, "text/plain", "not found\n");
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let asked = state
+        .commands
+        .send(Toggle {
+            name: name.to_owned(),
+            enable,
+            reply,
+        })
+        .await;
+    match (asked, answer.await) {
+        (Ok(()), Ok(Some(()))) => match state.pipes().iter().find(|p| p.name == name) {
+            Some(p) => json(StatusCode::ACCEPTED, &pipe_json(p)),
+            None => not_found(name),
+        },
+        (Ok(()), Ok(None)) => not_found(name),
+        _ => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({"error": "sluice is shutting down"}),
+        ),
     }
 }
 
@@ -236,8 +360,8 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>, stop: C
         tokio::spawn(async move {
             let _permit = permit;
             let service = service_fn(move |req| {
-                let resp = handle(&state, &req);
-                async move { Ok::<_, std::convert::Infallible>(resp) }
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(&state, &req).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -8,6 +8,7 @@
 mod admin;
 mod assemble;
 mod config;
+mod console;
 mod de;
 mod load;
 mod logging;
@@ -43,6 +44,13 @@ enum Command {
         /// Longest wait for the whole shutdown (batches in flight, settling, closing); 0s..1h.
         #[arg(long, default_value = "30s", value_parser = parse_shutdown_timeout)]
         shutdown_timeout: HumanDuration,
+        /// A file holding the admin token (or set SLUICE_ADMIN_TOKEN): every admin endpoint
+        /// but /healthz and /readyz then needs `Authorization: Bearer TOKEN`.
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
+        /// Allow a non-loopback --admin-addr without a token.
+        #[arg(long)]
+        admin_insecure: bool,
         /// Pipe files or directories of them.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -114,10 +122,30 @@ fn main() -> ExitCode {
         Command::Run {
             admin_addr,
             shutdown_timeout,
+            admin_token_file,
+            admin_insecure,
             paths,
         } => {
+            let token = match admin::token(admin_token_file.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if token.is_none() && !admin_addr.ip().is_loopback() && !admin_insecure {
+                eprintln!(
+                    "--admin-addr {admin_addr} is not a loopback address and no admin token is set: \
+                     anyone who reaches it could read and stop pipes. Give --admin-token-file \
+                     (or SLUICE_ADMIN_TOKEN), or --admin-insecure to accept that."
+                );
+                return ExitCode::from(2);
+            }
             stack::ensure_large_stacks();
             logging::init();
+            if token.is_none() {
+                tracing::warn!(%admin_addr, "the admin API is open: no admin token is set (--admin-token-file or SLUICE_ADMIN_TOKEN)");
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_stack_size(stack::THREAD_STACK)
@@ -129,7 +157,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let code = runtime.block_on(run::run(paths, admin_addr, shutdown_timeout.0));
+            let code = runtime.block_on(run::run(paths, admin_addr, shutdown_timeout.0, token));
             // Tasks still closing after the bounded drain are not waited for.
             runtime.shutdown_timeout(std::time::Duration::from_millis(200));
             code

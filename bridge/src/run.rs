@@ -5,7 +5,7 @@
 //! kind of change the same way, including the atomic symlink swap of a Kubernetes ConfigMap
 //! volume, and costs a few small reads.
 
-use crate::admin::{self, AdminState, PipeView};
+use crate::admin::{self, AdminState, PipeView, Toggle};
 use crate::assemble::assemble;
 use crate::load::{self, Loaded};
 use prometheus_client::registry::Registry;
@@ -32,9 +32,13 @@ struct Running {
     revision: String,
     /// Hash of its resolved secrets: a rotated secret restarts the pipe.
     secrets: u64,
+    /// What it was started from, to start it again after a disable.
+    loaded: Loaded,
     view: Arc<PipeView>,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
+    /// The drain of a `POST .../disable`, until it ends.
+    draining: Option<JoinHandle<()>>,
 }
 
 struct Supervisor {
@@ -48,6 +52,7 @@ pub(crate) async fn run(
     paths: Vec<PathBuf>,
     admin_addr: SocketAddr,
     shutdown_timeout: Duration,
+    token: Option<Vec<u8>>,
 ) -> ExitCode {
     let loaded = match load::load(&paths) {
         Ok(l) => l,
@@ -68,9 +73,12 @@ pub(crate) async fn run(
             return ExitCode::FAILURE;
         }
     };
+    let (commands, mut toggles) = tokio::sync::mpsc::channel::<Toggle>(16);
     let admin = Arc::new(AdminState {
         registry,
         pipes: Default::default(),
+        token,
+        commands,
     });
     let mut sup = Supervisor {
         metrics,
@@ -100,9 +108,18 @@ pub(crate) async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let signal = wait_for_signal();
     tokio::pin!(signal);
+    let mut sample = tokio::time::interval(crate::console::SAMPLE_EVERY);
     loop {
         tokio::select! {
             _ = &mut signal => break,
+            Some(t) = toggles.recv() => {
+                let found = sup.toggle(&t.name, t.enable).await;
+                let _ = t.reply.send(found.then_some(()));
+            }
+            _ = sample.tick() => {
+                let views: Vec<Arc<PipeView>> = sup.running.values().map(|r| r.view.clone()).collect();
+                crate::console::sample(&views);
+            }
             _ = tick.tick() => {
                 let now = load::fingerprint(&paths);
                 if now == seen {
@@ -153,9 +170,16 @@ impl Supervisor {
     /// Build and start one pipe (or list it, if `enabled: false`).
     fn start(&mut self, l: &Loaded) -> Result<(), Vec<ConfigError>> {
         let pipe = assemble(&l.config, &self.metrics)?;
+        // A pipe started again (enabled after a disable) keeps its history.
+        let history = self
+            .running
+            .get(&l.config.name)
+            .map(|r| std::mem::take(&mut *r.view.history.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default();
         let view = Arc::new(PipeView {
             name: l.config.name.clone(),
-            enabled: l.config.enabled,
+            enabled: std::sync::atomic::AtomicBool::new(l.config.enabled),
+            history: std::sync::Mutex::new(history),
             source_kind: l.config.source.kind(),
             source: pipe.source.describe(),
             target_kind: l.config.target.kind(),
@@ -192,9 +216,11 @@ impl Supervisor {
                 file: l.file.clone(),
                 revision: l.revision.clone(),
                 secrets: l.secrets,
+                loaded: l.clone(),
                 view,
                 stop,
                 task,
+                draining: None,
             },
         );
         Ok(())
@@ -204,10 +230,54 @@ impl Supervisor {
     async fn stop(&mut self, name: &str) {
         if let Some(r) = self.running.remove(name) {
             r.stop.cancel();
-            if let Some(task) = r.task {
+            for task in [r.task, r.draining].into_iter().flatten() {
                 let _ = task.await;
             }
         }
+    }
+
+    /// `POST /pipes/NAME/enable|disable`, as `UpdateEventSourceMapping Enabled=...` does it:
+    /// disable drains in the background (`Disabling`, then `Disabled`); enable waits for such a
+    /// drain, then starts the pipe again from its file (`Enabling`, then `Enabled`). The choice
+    /// holds until the process restarts or the pipe's file changes. False: no such pipe.
+    async fn toggle(&mut self, name: &str, enable: bool) -> bool {
+        let Some(r) = self.running.get_mut(name) else {
+            return false;
+        };
+        if enable {
+            if r.task.is_some() {
+                return true;
+            }
+            if let Some(drain) = r.draining.take() {
+                let _ = drain.await;
+            }
+            let mut l = r.loaded.clone();
+            l.config.enabled = true;
+            info!(pipe = %name, "enabled from the admin API");
+            if let Err(errors) = self.start(&l) {
+                for e in errors {
+                    warn!(pipe = %name, error = %e, "pipe could not be started");
+                }
+            }
+        } else {
+            let Some(task) = r.task.take() else {
+                return true;
+            };
+            info!(pipe = %name, "disabled from the admin API: draining");
+            r.view
+                .enabled
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            let status = r.view.status.clone();
+            status.set_state(State::Disabling, Reason::UserInitiated);
+            r.stop.cancel();
+            r.stop = CancellationToken::new();
+            r.draining = Some(tokio::spawn(async move {
+                let _ = task.await;
+                status.set_state(State::Disabled, Reason::UserInitiated);
+            }));
+        }
+        self.publish();
+        true
     }
 
     /// Show the current pipes on the admin endpoints.

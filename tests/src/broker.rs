@@ -135,7 +135,18 @@ impl Rabbit {
 
     /// Messages ready in the queue (not counting unacknowledged ones).
     pub async fn ready(&self, queue: &str) -> u32 {
-        self.ch
+        self.counts(queue).await.0
+    }
+
+    /// Consumers subscribed to the queue now.
+    pub async fn consumers(&self, queue: &str) -> u32 {
+        self.counts(queue).await.1
+    }
+
+    /// (ready messages, consumers), from a passive declare.
+    async fn counts(&self, queue: &str) -> (u32, u32) {
+        let q = self
+            .ch
             .queue_declare(
                 queue.into(),
                 QueueDeclareOptions {
@@ -145,8 +156,8 @@ impl Rabbit {
                 FieldTable::default(),
             )
             .await
-            .expect("passive declare")
-            .message_count()
+            .expect("passive declare");
+        (q.message_count(), q.consumer_count())
     }
 
     /// Take every ready message from a queue.

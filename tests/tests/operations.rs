@@ -196,6 +196,29 @@ fn the_deployment_drains_within_its_grace_period_and_reloads_pipes_in_place() {
     let mount = &c["volumeMounts"][0];
     assert!(mount.get("subPath").is_none(), "{mount}");
     assert_eq!(args.last(), mount["mountPath"].as_str().as_ref());
+    // The admin port listens on every address, so it is behind the token from a Secret.
+    let token = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--admin-token-file="))
+        .expect("--admin-token-file");
+    let secret = docs
+        .iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "sluice-admin")
+        .expect("the sluice-admin Secret");
+    assert!(secret["data"]["token"].is_string() || secret["stringData"]["token"].is_string());
+    assert!(
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| token.starts_with(m["mountPath"].as_str().unwrap_or("?"))),
+        "the token file is mounted"
+    );
+    let monitor = find("ServiceMonitor");
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["authorization"]["credentials"]["name"],
+        "sluice-admin"
+    );
     // The pipes in the ConfigMap are valid pipes.
     let dir = std::env::temp_dir().join(unique("configmap"));
     std::fs::create_dir_all(&dir).unwrap();
