@@ -8,6 +8,8 @@
 #   SLUICE_PROMTOOL             its promtool: `check rules` and `test rules` on the alert rules
 #   SLUICE_KUBERNETES_VALIDATE  kubernetes-validate (PyPI): Kubernetes' own OpenAPI schemas for
 #                               the built-in kinds
+#   SLUICE_CHROMIUM, SLUICE_CHROMEDRIVER
+#                               Debian's chromium and chromium-driver: the console's browser tests
 #   SLUICE_CRD_MODULES          node_modules with @kubernetes-models/keda and
 #                               @kubernetes-models/prometheus-operator: validators generated from
 #                               KEDA's and the Prometheus Operator's CRD schemas (ScaledObject,
@@ -30,6 +32,12 @@ ops_tools_install() {
     DEBIAN_FRONTEND=noninteractive ops_as_root apt-get install -y -qq --no-install-recommends \
       prometheus >/dev/null
   fi
+  if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+    echo "ops-tools: installing Debian's chromium and chromium-driver" >&2
+    ops_as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive ops_as_root apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver >/dev/null
+  fi
   if [ "$(cat "$ops_venv/.pins" 2>/dev/null)" != "${ops_python_pins[*]}" ]; then
     echo "ops-tools: installing ${ops_python_pins[*]} into $ops_venv" >&2
     mkdir -p "$ops_run_dir"
@@ -51,3 +59,5 @@ export SLUICE_PROMETHEUS=$(command -v prometheus)
 export SLUICE_PROMTOOL=$(command -v promtool)
 export SLUICE_KUBERNETES_VALIDATE=$ops_venv/bin/kubernetes-validate
 export SLUICE_CRD_MODULES=$ops_node/node_modules
+export SLUICE_CHROMIUM=$(command -v chromium)
+export SLUICE_CHROMEDRIVER=$(command -v chromedriver)

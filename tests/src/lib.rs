@@ -16,6 +16,7 @@
 //! `lambda_libs.rs` (the official Lambda libraries of other languages, run on captured events).
 
 pub mod broker;
+pub mod browser;
 pub mod conformance;
 pub mod function;
 pub mod jms;
@@ -93,18 +94,47 @@ pub async fn http_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Option<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
     let extra: String = headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n{extra}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{extra}Connection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes()).await.ok()?;
+    read_response(&mut s).await
+}
+
+/// Read one HTTP/1.1 response: (status, body). The body ends at its `Content-Length`, at the
+/// last chunk, or when the server closes (some servers keep the connection open despite
+/// `Connection: close`, so the end is not left to the close).
+pub async fn read_response(s: &mut tokio::net::TcpStream) -> Option<(u16, String)> {
+    use tokio::io::AsyncReadExt;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.ok()?;
+    let mut chunk = [0u8; 16384];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            let body = &buf[end + 4..];
+            let complete = match length {
+                Some(n) => body.len() >= n,
+                None => head.contains("transfer-encoding: chunked") && body.ends_with(b"0\r\n\r\n"),
+            };
+            if complete {
+                break;
+            }
+        }
+        match s.read(&mut chunk).await.ok()? {
+            0 => break,
+            n => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text.get(9..12)?.parse().ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;

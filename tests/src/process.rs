@@ -59,12 +59,21 @@ impl Sluice {
     /// Run `sluice run` on a directory holding `files` (name, YAML); the test may change the
     /// directory while it runs.
     pub fn start_dir(files: &[(&str, &str)]) -> Sluice {
+        Sluice::start_dir_env(files, &[])
+    }
+
+    /// Like [`Sluice::start_dir`], with `env` added to the process's environment.
+    pub fn start_dir_env(files: &[(&str, &str)], env: &[(&str, &str)]) -> Sluice {
         let dir = std::env::temp_dir().join(crate::unique("sluice-test"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         for (name, yaml) in files {
             std::fs::write(dir.join(name), yaml).expect("write pipe");
         }
-        Sluice::start_in(dir, ".", Vec::new())
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Sluice::start_in(dir, ".", env)
     }
 
     fn start_in(dir: PathBuf, target: &str, env: Vec<(String, String)>) -> Sluice {

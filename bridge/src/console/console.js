@@ -49,6 +49,7 @@ async function refresh(withHistory) {
     if (location.hash.startsWith("#/pipes/")) state.metrics = await (await call("/metrics")).text();
     state.updated = new Date();
     document.getElementById("login").hidden = true;
+    document.getElementById("login-error").textContent = "";
     document.getElementById("view").hidden = false;
     render();
   } catch (e) {
@@ -138,9 +139,9 @@ function listPage() {
   if (!state.pipes.length) return "<h1>Pipes</h1><p>No pipes are loaded.</p>";
   const rows = state.pipes.map((p) => `<tr data-pipe="${esc(p.name)}">
     <td data-label="Pipe"><a href="#/pipes/${encodeURIComponent(p.name)}">${esc(p.name)}</a></td>
-    <td data-label="State">${stateBadge(p)}<div class="muted reason">${esc(p.state_transition_reason)}</div></td>
-    <td data-label="Source">${esc(p.source.kind)}<div class="muted">${esc(p.source.address)}</div></td>
-    <td data-label="Target">${esc(p.target.kind)}<div class="muted">${esc(p.target.address)}</div></td>
+    <td data-label="State"><div>${stateBadge(p)}<div class="muted reason">${esc(p.state_transition_reason)}</div></div></td>
+    <td data-label="Source"><div class="addr">${esc(p.source.address)}</div></td>
+    <td data-label="Target"><div class="addr">${esc(p.target.address)}</div></td>
     ${CHARTS.map(([key, label, rate, unit]) => `<td data-label="${esc(label)}">${svgChart(series(p.name, key, rate), label, unit, false)}</td>`).join("")}
     <td data-label="Delivered" class="num delivered">${fmt(p.counters.delivered)}</td>
     <td data-label="Control">${toggleButton(p)}</td></tr>`).join("");
