@@ -273,7 +273,15 @@ async fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<By
                 .map(|p| pipe_json(p))
                 .collect::<Vec<_>>(),
         ),
-        "/console/history" => json(StatusCode::OK, &console::histories(&state.pipes())),
+        "/console/history" => {
+            let since = req
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("since=")))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            json(StatusCode::OK, &console::histories(&state.pipes(), since))
+        }
         path => match path.strip_prefix("/pipes/") {
             Some(name) => match state.pipes().iter().find(|p| p.name == name) {
                 Some(p) => json(StatusCode::OK, &pipe_json(p)),

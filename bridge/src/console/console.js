@@ -43,7 +43,18 @@ async function refresh(withHistory) {
     state.pipes = await (await call("/pipes")).json();
     const now = Date.now();
     if (withHistory || !state.historyAt || now - state.historyAt > 4000) {
-      for (const h of await (await call("/console/history")).json()) state.history[h.name] = h;
+      // Only the samples taken since the newest one held; the first call gets them all.
+      const since = state.since || 0;
+      for (const h of await (await call("/console/history?since=" + since)).json()) {
+        const held = state.history[h.name];
+        if (held && since) {
+          held.samples = held.samples.concat(h.samples).filter((x) => x.t > Date.now() - 15 * 60 * 1000);
+          held.errors = h.errors;
+        } else {
+          state.history[h.name] = h;
+        }
+        for (const x of h.samples) state.since = Math.max(state.since || 0, x.t);
+      }
       state.historyAt = now;
     }
     if (location.hash.startsWith("#/pipes/")) state.metrics = await (await call("/metrics")).text();
