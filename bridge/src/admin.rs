@@ -37,6 +37,8 @@ pub(crate) struct PipeView {
     pub revision: String,
     pub status: Arc<PipeStatus>,
     pub metrics: PipeMetrics,
+    /// The pipe document as it may be shown (`GET /pipes/NAME/config`).
+    pub config: serde_json::Value,
     /// What the console draws (`console.rs`).
     pub history: std::sync::Mutex<crate::console::History>,
 }
@@ -281,6 +283,13 @@ async fn handle(state: &AdminState, req: &Request<Incoming>) -> Response<Full<By
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
             json(StatusCode::OK, &console::histories(&state.pipes(), since))
+        }
+        path if path.starts_with("/pipes/") && path.ends_with("/config") => {
+            let name = &path["/pipes/".len()..path.len() - "/config".len()];
+            match state.pipes().iter().find(|p| p.name == name) {
+                Some(p) => json(StatusCode::OK, &p.config),
+                None => not_found(name),
+            }
         }
         path => match path.strip_prefix("/pipes/") {
             Some(name) => match state.pipes().iter().find(|p| p.name == name) {

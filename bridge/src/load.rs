@@ -17,6 +17,8 @@ pub(crate) struct Loaded {
     /// A hash of the resolved secret values, never shown: a reload also restarts a pipe
     /// when one of its secrets changed (a rotated password).
     pub secrets: u64,
+    /// The document with its secrets as written and URL passwords hidden, for the console.
+    pub shown: serde_json::Value,
 }
 
 /// `FILE:LINE:COLUMN: message`, or `FILE: message` when no place is known.
@@ -261,6 +263,7 @@ fn document(doc: &Node, file: &Path) -> Result<Loaded, Vec<LoadError>> {
         file: file.to_owned(),
         revision: revision(doc),
         secrets: secrets.0,
+        shown: doc.shown(),
     })
 }
 

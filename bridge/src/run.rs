@@ -180,6 +180,7 @@ impl Supervisor {
             name: l.config.name.clone(),
             enabled: std::sync::atomic::AtomicBool::new(l.config.enabled),
             history: std::sync::Mutex::new(history),
+            config: l.shown.clone(),
             source_kind: l.config.source.kind(),
             source: pipe.source.describe(),
             target_kind: l.config.target.kind(),

@@ -236,6 +236,31 @@ impl Node {
         }
     }
 
+    /// The document as it may be shown (the console's pipe page): a value from a secret as
+    /// written (`${env:NAME}`), a URL's password as `***`.
+    pub(crate) fn shown(&self) -> serde_json::Value {
+        use serde_json::Value;
+        if let Some(t) = &self.template {
+            return Value::String(t.clone());
+        }
+        match &self.kind {
+            Kind::Null => Value::Null,
+            Kind::Bool(b) => Value::Bool(*b),
+            Kind::Int(i) => Value::from(*i),
+            Kind::Float(f) => Value::from(*f),
+            Kind::Str(s) if self.secret => Value::String("***".into()),
+            Kind::Str(s) if s.contains("://") => Value::String(sluice_core::redact::redact_url(s)),
+            Kind::Str(s) => Value::String(sluice_core::redact::redact(s).into_owned()),
+            Kind::Seq(items) => Value::Array(items.iter().map(Node::shown).collect()),
+            Kind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.shown()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Feed the resolved values of secrets only: a rotated secret changes this, and the pipe
     /// restarts with it, while its revision stays the same.
     pub(crate) fn hash_secrets_into(&self, sink: &mut impl FnMut(&[u8])) {

@@ -21,9 +21,13 @@ fn sqs_pipe(name: &str, function: &Function) -> String {
 async fn the_admin_token_guards_every_endpoint_but_the_probes_and_the_page_shell() {
     let function = Function::ok().await;
     let name = unique("p").to_lowercase();
+    let pipe = sqs_pipe(&name, &function).replace(
+        "target:\n  http: {url: '",
+        "target:\n  http: {headers: {Authorization: 'Bearer ${env:FN_SECRET}'}, url: '",
+    );
     let sluice = Sluice::start_env(
-        &sqs_pipe(&name, &function),
-        &[("SLUICE_ADMIN_TOKEN", "t0ken-1")],
+        &pipe,
+        &[("SLUICE_ADMIN_TOKEN", "t0ken-1"), ("FN_SECRET", "hunter2")],
     );
     let admin = sluice.admin.clone();
     wait_for("admin up", LIMIT, || async {
@@ -71,6 +75,24 @@ async fn the_admin_token_guards_every_endpoint_but_the_probes_and_the_page_shell
             "{method} {path}"
         );
     }
+    // The pipe's document for the console: secrets as written, never their values.
+    let (code, config) = http_request(
+        &admin,
+        "GET",
+        &format!("/pipes/{name}/config"),
+        &[("Authorization", "Bearer t0ken-1")],
+    )
+    .await
+    .expect("config answered");
+    assert_eq!(code, 200, "{config}");
+    assert!(
+        config.contains("${env:FN_SECRET}") && !config.contains("hunter2"),
+        "{config}"
+    );
+    assert_eq!(
+        status("GET", format!("/pipes/{name}/config"), None).await,
+        Some(401)
+    );
     for path in ["/healthz", "/", "/console.js", "/console.css"] {
         assert_eq!(
             status("GET", path.to_owned(), None).await,

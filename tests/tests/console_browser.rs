@@ -184,6 +184,13 @@ async fn the_console_shows_pipes_moving_and_stops_and_starts_them() {
                 .await
                 .as_str()
                 .is_some_and(|t| t.contains("340"))
+            && browser
+                .eval(
+                    "const c = document.querySelector('pre.config'); return c ? c.textContent : ''",
+                )
+                .await
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("\"{orders}\"")) && t.contains("guest:***@"))
     })
     .await;
     browser.screenshot(&screenshot("console-pipe.png")).await;

@@ -57,7 +57,11 @@ async function refresh(withHistory) {
       }
       state.historyAt = now;
     }
-    if (location.hash.startsWith("#/pipes/")) state.metrics = await (await call("/metrics")).text();
+    const page = location.hash.match(/^#\/pipes\/(.+)$/);
+    if (page) {
+      state.metrics = await (await call("/metrics")).text();
+      state.config = await (await call(`/pipes/${encodeURIComponent(decodeURIComponent(page[1]))}/config`)).json();
+    }
     state.updated = new Date();
     document.getElementById("login").hidden = true;
     document.getElementById("login-error").textContent = "";
@@ -191,5 +195,6 @@ function pipePage(name) {
     <div class="charts">${CHARTS.map(([key, label, rate, unit]) => `<figure><figcaption>${esc(label)}</figcaption>${svgChart(series(name, key, rate), label, unit, true)}</figure>`).join("")}</div>
     <h2>Counters</h2><dl class="counters">${counters.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd class="num">${fmt(v)}</dd></div>`).join("")}</dl>
     <h2>Recent problems</h2>${errors.length ? `<ul class="errors">${errors.map(([t, text]) => `<li><time datetime="${new Date(t).toISOString()}">${new Date(t).toLocaleString()}</time>: ${esc(text)}</li>`).join("")}</ul>` : "<p>None in memory.</p>"}
-    <h2>Configuration</h2><pre>${esc(JSON.stringify({ enabled: p.enabled, source: p.source, target: p.target, config_revision: p.config_revision }, null, 2))}</pre>`;
+    <h2>Configuration</h2><p class="muted">Revision ${esc(p.config_revision)}; secrets shown as written, passwords as ***.</p>
+    <pre class="config">${esc(JSON.stringify(state.config || {}, null, 2))}</pre>`;
 }
