@@ -148,18 +148,14 @@ async fn get(addr: &str, path: &str) -> Value {
 }
 
 async fn post(addr: &str, path: &str, body: &Value) -> Value {
-    use tokio::io::AsyncWriteExt;
-    let body = body.to_string();
-    let mut s = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("chromedriver");
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let (_, json) = crate::read_response(&mut s)
-        .await
-        .expect("chromedriver answers");
+    let (_, json) = crate::http_request_with_body(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        &body.to_string(),
+    )
+    .await
+    .expect("chromedriver answers");
     serde_json::from_str(&json).unwrap_or(Value::Null)
 }

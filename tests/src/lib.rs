@@ -94,6 +94,17 @@ pub async fn http_request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Option<(u16, String)> {
+    http_request_with_body(addr, method, path, headers, "").await
+}
+
+/// Any request with a `body` (and `headers`, such as its content type): (status, body).
+pub async fn http_request_with_body(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
     use tokio::io::AsyncWriteExt;
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
     let extra: String = headers
@@ -101,7 +112,8 @@ pub async fn http_request(
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{extra}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+        body.len()
     );
     s.write_all(req.as_bytes()).await.ok()?;
     read_response(&mut s).await

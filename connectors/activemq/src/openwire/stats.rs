@@ -89,9 +89,12 @@ impl StatsChannel {
         }
     }
 
-    /// Whether a dispatch is for the statistics consumer.
+    /// Whether a dispatch is for the statistics consumer (consumer ids of one session differ
+    /// in their value: no string comparison on the per-message path).
     pub(super) fn is_ours(&self, d: &MessageDispatch) -> bool {
-        d.consumer_id.as_ref() == Some(&self.consumer)
+        d.consumer_id
+            .as_ref()
+            .is_some_and(|c| c.value == self.consumer.value)
     }
 
     /// Read an answer; a reply that is not a statistics map is acknowledged and ignored.
