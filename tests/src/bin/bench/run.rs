@@ -178,17 +178,12 @@ async fn receiver(
 
 /// `sluice_acked_messages_total` of the pipe `bench`.
 pub(crate) async fn acked(admin: &str) -> u64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(admin).await else {
-        return 0;
-    };
-    let _ = s
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await;
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf).await;
-    buf.lines()
-        .find_map(|l| l.strip_prefix("sluice_acked_messages_total{pipe=\"bench\"} "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
+    sluice_tests::http_get(admin, "/metrics")
+        .await
+        .and_then(|(_, text)| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("sluice_acked_messages_total{pipe=\"bench\"} "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
         .map_or(0, |v| v as u64)
 }
