@@ -11,9 +11,10 @@ use sluice_core::enrich::Enricher;
 use sluice_core::event::{Envelope, EventShape, Format};
 use sluice_core::metrics::Metrics;
 use sluice_core::pattern::Filter;
-use sluice_core::runner::{Pipe, PipeSettings};
+use sluice_core::runner::{Pipe, PipeOptions, PipeSettings};
 use sluice_core::sink::Sink;
 use sluice_core::status::PipeStatus;
+use sluice_core::template::{Template, TemplateContext, TemplateStage};
 use sluice_http::{EnrichmentConfig, Http, HttpEnricher, Lambda, RuntimeApi};
 use sluice_sqs::Sqs;
 use std::sync::Arc;
@@ -49,7 +50,9 @@ fn assemble_with<C: SourceConnector>(
         ordered: built.ordered,
     };
     let arn = built.event_source_arn.as_str();
-    let sink_context = |path| SinkContext {
+    let template = cfg.target.input_template();
+    let sink_context = |path: &'static str| SinkContext {
+        templated: template.is_some() && path == "target",
         path,
         pipe: &cfg.name,
         shape: C::SHAPE,
@@ -73,8 +76,32 @@ fn assemble_with<C: SourceConnector>(
         ) as Arc<dyn Enricher>),
         None => None,
     };
+    let template = match template {
+        Some(text) => Some(Arc::new(TemplateStage::new(
+            Template::compile(text).map_err(|e| {
+                vec![ConfigError::new(
+                    format!("target.{}.input_template", cfg.target.kind()),
+                    format!("invalid template: {e}"),
+                )]
+            })?,
+            TemplateContext {
+                pipe_name: cfg.name.clone(),
+                pipe_arn: format!("arn:sluice:pipes:::pipe/{}", cfg.name),
+                source_arn: arn.to_owned(),
+                enrichment_arn: enricher.as_ref().map(|e| e.describe()).unwrap_or_default(),
+                target_arn: cfg.target.arn(),
+            },
+            C::SHAPE,
+        ))),
+        None => None,
+    };
     let metrics = metrics.pipe(&cfg.name);
     Ok(Pipe {
+        options: PipeOptions {
+            template,
+            rate_limit: cfg.rate_limit,
+            log: cfg.log.clone(),
+        },
         filter,
         enricher,
         status: Arc::new(PipeStatus::with_up_gauge(metrics.up.clone())),

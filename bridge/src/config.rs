@@ -7,8 +7,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_activemq::{ActiveMqSourceConfig, ActiveMqTargetConfig};
 use sluice_amqp::{RabbitMqSourceConfig, RabbitMqTargetConfig};
-use sluice_core::config::{BatchConfig, ConfigError, RetryConfig, validate_common};
+use sluice_core::config::{BatchConfig, ConfigError, LogConfig, RetryConfig, validate_common};
 use sluice_core::pattern::Pattern;
+use sluice_core::redact::redact_url;
 use sluice_http::{EnrichmentConfig, HttpTargetConfig, LambdaTargetConfig, RuntimeApiConfig};
 use sluice_sqs::{SqsSourceConfig, SqsTargetConfig};
 
@@ -49,6 +50,13 @@ pub(crate) struct PipeConfig {
     pub retry: RetryConfig,
     /// Where given-up records go (any target kind). Default: the broker's own dead-letter path.
     pub dead_letter: Option<TargetConfig>,
+    /// At most this many records a second to the target, 1..1000000, spread evenly and shared
+    /// by the pipe's concurrent batches; batches then hold at most a tenth of a second's worth.
+    /// Default: no limit.
+    pub rate_limit: Option<u32>,
+    /// The pipe's execution log (EventBridge Pipes' log configuration).
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// One filter pattern: a mapping, or the JSON text of one.
@@ -140,8 +148,67 @@ impl TargetConfig {
         }
     }
 
+    /// Its `input_template`, if any.
+    pub(crate) fn input_template(&self) -> Option<&str> {
+        match self {
+            TargetConfig::Http(c) => c.input_template.as_deref(),
+            TargetConfig::Lambda(c) => c.input_template.as_deref(),
+            TargetConfig::RuntimeApi(c) => c.input_template.as_deref(),
+            TargetConfig::Rabbitmq(c) => c.input_template.as_deref(),
+            TargetConfig::Sqs(c) => c.input_template.as_deref(),
+            TargetConfig::Activemq(c) => c.input_template.as_deref(),
+        }
+    }
+
+    /// `<aws.pipes.target-arn>`: a function's name or ARN as configured, an SQS queue's ARN,
+    /// else the redacted address (and destination) of the target.
+    pub(crate) fn arn(&self) -> String {
+        match self {
+            TargetConfig::Http(c) => redact_url(c.url.expose()),
+            TargetConfig::Lambda(c) => match &c.qualifier {
+                Some(q) => format!("{}:{q}", c.function_name),
+                None => c.function_name.clone(),
+            },
+            TargetConfig::RuntimeApi(c) => c
+                .function_arn
+                .clone()
+                .unwrap_or_else(|| format!("runtime-api://{}", c.listen)),
+            TargetConfig::Rabbitmq(c) => {
+                let url = c.url.iter().chain(&c.urls).next();
+                format!(
+                    "{}/{}",
+                    url.map(|u| redact_url(u.expose())).unwrap_or_default(),
+                    c.exchange
+                )
+            }
+            TargetConfig::Sqs(c) => match sluice_sqs::QueueUrl::parse(&c.queue_url) {
+                Ok(q) => {
+                    let region = c.region.clone().or(q.host_region.clone());
+                    q.arn(region.as_deref().unwrap_or("us-east-1"))
+                }
+                Err(_) => c.queue_url.clone(),
+            },
+            TargetConfig::Activemq(c) => {
+                format!("{}/{}", redact_url(c.url.expose()), c.destination)
+            }
+        }
+    }
+
     fn validate(&self, path: &str, source: &SourceConfig, errors: &mut Vec<ConfigError>) {
         let path = format!("{path}.{}", self.kind());
+        if let Some(t) = self.input_template() {
+            if path.starts_with("dead_letter") {
+                errors.push(ConfigError::new(
+                    format!("{path}.input_template"),
+                    "found a template, allowed none: a dead letter keeps the record as it was",
+                ));
+            } else if let Err(e) = sluice_core::template::Template::compile(t) {
+                errors.push(ConfigError::new(
+                    format!("{path}.input_template"),
+                    format!("invalid template: {e}"),
+                ));
+            }
+        }
         match self {
             TargetConfig::Http(c) => c.validate(&path, errors),
             TargetConfig::Lambda(c) => c.validate(&path, errors),
@@ -202,6 +269,14 @@ impl PipeConfig {
         }
         if let Some(EnrichmentConfig::Http(h)) = &self.enrichment {
             h.validate("enrichment.http", &mut errors);
+        }
+        if let Some(r) = self.rate_limit
+            && !(1..=1_000_000).contains(&r)
+        {
+            errors.push(ConfigError::new(
+                "rate_limit",
+                format!("found {r}, allowed 1..1000000 records per second"),
+            ));
         }
         errors
     }

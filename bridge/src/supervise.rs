@@ -154,6 +154,7 @@ mod tests {
             },
             metrics: metrics.clone(),
             status: Arc::new(PipeStatus::default()),
+            options: Default::default(),
         }
     }
 

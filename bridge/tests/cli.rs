@@ -345,3 +345,54 @@ fn lambda_and_runtime_api_targets_are_validated() {
         }
     }
 }
+
+#[test]
+fn invalid_input_templates_and_rate_limits_are_refused_with_a_location() {
+    let base = "name: p\nsource:\n  rabbitmq:\n    url: amqp://u:p@h/%2f\n    queues: [q]\n";
+    let cases = [
+        (
+            format!(
+                "{base}target:\n  http:\n    url: 'http://127.0.0.1:1/'\n    input_template: '{{\"a\": <$.data.x}}'\n"
+            ),
+            "p.yaml:9:21: target.http.input_template: invalid template: a placeholder < is not closed by > (line 1, column 7 of the template)",
+        ),
+        (
+            format!(
+                "{base}target:\n  sqs:\n    queue_url: 'http://127.0.0.1:1/000000000000/q'\n    input_template: |\n      {{\n        \"a\": 1\n        \"b\": <$.data>\n      }}\n"
+            ),
+            "target.sqs.input_template: invalid template: the template is not valid JSON: expected `,` or `}` (line 3, column 3 of the template)",
+        ),
+        (
+            format!(
+                "{base}target:\n  http:\n    url: 'http://127.0.0.1:1/'\n    input_template: 'x <aws.pipes.nope>'\n"
+            ),
+            "unknown variable <aws.pipes.nope>",
+        ),
+        (
+            format!(
+                "{base}target:\n  http: {{url: 'http://127.0.0.1:1/'}}\ndead_letter:\n  http: {{url: 'http://127.0.0.1:1/', input_template: 'x'}}\n"
+            ),
+            "dead_letter.http.input_template: found a template, allowed none",
+        ),
+        (
+            format!("{base}target:\n  http: {{url: 'http://127.0.0.1:1/'}}\nrate_limit: 0\n"),
+            "rate_limit: found 0, allowed 1..1000000",
+        ),
+        (
+            format!(
+                "{base}target:\n  http: {{url: 'http://127.0.0.1:1/'}}\nlog: {{level: debug}}\n"
+            ),
+            "log.level",
+        ),
+    ];
+    for (i, (text, message)) in cases.iter().enumerate() {
+        let (code, stderr) = validate_text("tpl", text, &[]);
+        assert_eq!(code, Some(1), "case {i}: {stderr}");
+        assert!(stderr.contains(message), "case {i}: {stderr}");
+    }
+    let ok = format!(
+        "{base}target:\n  http:\n    url: 'http://127.0.0.1:1/'\n    input_template: |\n      {{\"id\": <$.basicProperties.messageId>, \"n\": \"n=<$.data.n>\", \"e\": <aws.pipes.event.json>}}\nrate_limit: 50\nlog: {{level: trace, include_payload: true}}\n"
+    );
+    let (code, stderr) = validate_text("tpl", &ok, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -348,6 +348,37 @@ pub fn default_backoff_max() -> HumanDuration {
     HumanDuration(Duration::from_secs(300))
 }
 
+/// `log`: the pipe's execution log, like EventBridge Pipes' log configuration: one line per
+/// execution step, at the tracing target `sluice::execution`.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct LogConfig {
+    /// Which steps are logged: `off`; `error` (default: failed enrichment and target calls,
+    /// dead-lettered records); `info` (also received, filtered, succeeded calls, retries);
+    /// `trace` (also every call as it starts).
+    #[serde(default)]
+    pub level: LogLevel,
+    /// Include the records (their events as the target gets them) in `info` and `trace` lines.
+    /// Default false. Secrets from the pipe file never appear in the log.
+    #[serde(default)]
+    pub include_payload: bool,
+}
+
+/// How much of a pipe's execution is logged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Nothing.
+    Off,
+    /// Failures and dead letters.
+    #[default]
+    Error,
+    /// Every step but call starts.
+    Info,
+    /// Every step.
+    Trace,
+}
+
 /// Check the settings that do not depend on the source kind.
 pub fn validate_common(
     batch: &BatchConfig,

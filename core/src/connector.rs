@@ -8,7 +8,7 @@
 //! [`crate::sink::Sink`] (delivering).
 
 use crate::config::ConfigError;
-use crate::event::{EventShape, Format};
+use crate::event::{Envelope, EventShape, Format};
 use crate::sink::Sink;
 use crate::source::Source;
 use std::sync::Arc;
@@ -82,6 +82,29 @@ pub struct SinkContext<'a> {
     pub report_batch_item_failures: bool,
     /// Calls that may be in flight at once (the pipe's `concurrency`).
     pub pool: usize,
+    /// Records reach it reshaped by an `input_template`.
+    pub templated: bool,
+}
+
+impl SinkContext<'_> {
+    /// The envelope for a sink that sends events in `format`. Templated records are no longer
+    /// the source's records, so `format: lambda` sends them as EventBridge Pipes does: a bare
+    /// JSON array of the template's outputs (`cloudevents` wraps each one).
+    pub fn envelope(&self, format: Format) -> Envelope {
+        if !self.templated {
+            return Envelope::new(self.shape, format, self.event_source_arn);
+        }
+        let shape = EventShape {
+            records_carry_source: true,
+            grouped: false,
+            ..self.shape
+        };
+        let format = match format {
+            Format::Cloudevents => Format::Cloudevents,
+            Format::Lambda | Format::Pipes => Format::Pipes,
+        };
+        Envelope::new(shape, format, self.event_source_arn)
+    }
 }
 
 /// A sink connector: how to build it.

@@ -13,7 +13,7 @@
 
 use crate::metrics::PipeMetrics;
 use crate::record::Record;
-use crate::sink::{Sink, SinkError, SinkOutcome};
+use crate::sink::{SinkError, SinkOutcome};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::time::Instant;
@@ -59,16 +59,16 @@ pub fn split_answer(body: &[u8]) -> Result<Enriched, String> {
     ))
 }
 
-/// Enrich a batch and deliver the result to `sink`, with the outcome stated in terms of the
-/// original records.
-pub async fn deliver(
+/// Call the enrichment for a batch: `None` when it answered that there is nothing to send,
+/// else the new records and whether they take the places of the originals one for one
+/// (`same_shape`: element *i* keeps record *i*'s id, so a partial failure retries just those).
+pub async fn enrich(
     enricher: &dyn Enricher,
-    sink: &dyn Sink,
     records: &[Record],
     metrics: &PipeMetrics,
-) -> Result<SinkOutcome, SinkError> {
+) -> Result<Option<(Vec<Record>, bool)>, SinkError> {
     if records.is_empty() {
-        return Ok(SinkOutcome::Delivered);
+        return Ok(None);
     }
     let started = Instant::now();
     let answer = enricher.enrich(records).await;
@@ -78,7 +78,7 @@ pub async fn deliver(
     let docs = match answer {
         Ok(Enriched::Nothing) => {
             metrics.enrich_empty.inc();
-            return Ok(SinkOutcome::Delivered);
+            return Ok(None);
         }
         Ok(Enriched::Records(docs)) => {
             metrics.enrich_success.inc();
@@ -99,7 +99,7 @@ pub async fn deliver(
     };
     let same_shape = docs.len() == records.len();
     let template = &records[0];
-    let enriched: Vec<Record> = docs
+    let enriched = docs
         .into_iter()
         .enumerate()
         .map(|(i, doc)| {
@@ -115,13 +115,22 @@ pub async fn deliver(
             r
         })
         .collect();
-    match crate::sink::deliver_within(sink, &enriched).await? {
+    Ok(Some((enriched, same_shape)))
+}
+
+/// The target's outcome for enriched records, stated in terms of the source's records: when
+/// the enrichment changed the batch's size, a partial failure fails the whole batch.
+pub fn outcome_for_source(
+    outcome: SinkOutcome,
+    same_shape: bool,
+    sent: usize,
+) -> Result<SinkOutcome, SinkError> {
+    match outcome {
         SinkOutcome::Partial { failed } if !same_shape && !failed.is_empty() => {
             Err(SinkError::Failed(format!(
-                "target failed {} of {} enriched records; the enrichment changed the batch size, \
-                 so the whole batch is retried",
+                "target failed {} of {sent} enriched records; the enrichment changed the batch \
+                 size, so the whole batch is retried",
                 failed.len(),
-                enriched.len()
             )))
         }
         SinkOutcome::Partial { .. } if !same_shape => Ok(SinkOutcome::Delivered),

@@ -188,6 +188,16 @@ impl Envelope {
         out.extend_from_slice(self.arn_json.as_bytes());
     }
 
+    /// One record as EventBridge Pipes shows it (`format: pipes`): with `eventSource` and
+    /// `eventSourceArn` of its own.
+    pub fn write_record(&self, r: &Record, out: &mut Vec<u8>) {
+        if self.shape.records_carry_source {
+            out.extend_from_slice(&r.event);
+        } else {
+            self.write_pipes_record(r, out);
+        }
+    }
+
     fn write_pipes_record(&self, r: &Record, out: &mut Vec<u8>) {
         // `{"eventSource":SOURCE,"eventSourceArn":ARN,` + the record without its `{`.
         self.write_head(out);

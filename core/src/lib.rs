@@ -31,6 +31,8 @@ pub mod connector;
 pub mod deliveries;
 pub mod enrich;
 pub mod event;
+pub mod execlog;
+pub mod limit;
 pub mod metrics;
 pub mod pattern;
 pub mod record;
@@ -40,8 +42,10 @@ pub mod session;
 pub mod sink;
 pub mod source;
 pub mod status;
+pub mod template;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod time;
 
 pub use record::{DeliveryId, HeaderValue, Metadata, Record};
 pub use sink::{Sink, SinkError, SinkOutcome};

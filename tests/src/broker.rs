@@ -117,6 +117,24 @@ impl Rabbit {
         }
     }
 
+    /// Messages given as (message id, body).
+    pub async fn publish_with_ids(
+        &self,
+        queue: &str,
+        messages: impl IntoIterator<Item = (String, String)>,
+    ) {
+        self.publish_all(
+            queue,
+            messages.into_iter().map(|(id, body)| {
+                (
+                    BasicProperties::default().with_message_id(id.into()),
+                    body.into_bytes(),
+                )
+            }),
+        )
+        .await;
+    }
+
     /// `n` JSON messages with message ids `{prefix}-{i}`.
     pub async fn publish_numbered(&self, queue: &str, prefix: &str, n: usize) {
         self.publish_all(

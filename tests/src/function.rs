@@ -35,6 +35,10 @@ pub struct Received {
     pub per_id: HashMap<String, usize>,
     /// Every event as the bytes received (field order is not kept by `Value`).
     pub raw: Vec<Bytes>,
+    /// The request headers of every event.
+    pub headers: Vec<http::HeaderMap>,
+    /// When every event arrived.
+    pub arrived: Vec<std::time::Instant>,
 }
 
 /// A running test function.
@@ -57,6 +61,10 @@ pub fn rmq_records(event: &Value) -> Vec<&Value> {
 /// The records of an event of any source: `Records` (SQS), `messages` (ActiveMQ), or
 /// `rmqMessagesByQueue` (RabbitMQ).
 pub fn records(event: &Value) -> Vec<&Value> {
+    // A bare array: `format: pipes`, or records reshaped by an input template.
+    if let Some(items) = event.as_array() {
+        return items.iter().collect();
+    }
     if let Some(r) = event["Records"].as_array() {
         return r.iter().collect();
     }
@@ -127,8 +135,9 @@ impl Function {
                         let rec = rec.clone();
                         let behaviour = behaviour.clone();
                         async move {
-                            let body = req
-                                .into_body()
+                            let arrived = std::time::Instant::now();
+                            let (parts, body) = req.into_parts();
+                            let body = body
                                 .collect()
                                 .await
                                 .map(|b| b.to_bytes())
@@ -147,6 +156,8 @@ impl Function {
                                 }
                                 r.events.push(event);
                                 r.raw.push(body.clone());
+                                r.headers.push(parts.headers);
+                                r.arrived.push(arrived);
                             }
                             let mut resp = Response::new(Full::new(Bytes::from(answer)));
                             *resp.status_mut() =

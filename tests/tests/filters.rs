@@ -2,7 +2,6 @@
 //! message: what passes reaches the target (enriched), what does not is acknowledged and
 //! counted, nothing is left in the queue.
 
-use lapin::BasicProperties;
 use serde_json::{Value, json};
 use sluice_tests::broker::{Rabbit, url};
 use sluice_tests::function::Function;
@@ -53,15 +52,7 @@ async fn publish_orders(rabbit: &Rabbit, queue: &str) {
     });
     let plain = (0..5).map(|k| (format!("plain-{k}"), format!("plain-{k}")));
     rabbit
-        .publish_all(
-            queue,
-            json_bodies.chain(plain).map(|(id, body)| {
-                (
-                    BasicProperties::default().with_message_id(id.into()),
-                    body.into_bytes(),
-                )
-            }),
-        )
+        .publish_with_ids(queue, json_bodies.chain(plain))
         .await;
 }
 

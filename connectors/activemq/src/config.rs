@@ -78,6 +78,11 @@ pub struct ActiveMqTargetConfig {
     pub persistent: bool,
     /// STOMP only: the `host` header. Default: the broker's host name.
     pub virtual_host: Option<String>,
+    /// Reshape each record before it is sent: EventBridge Pipes' `InputTemplate` (static
+    /// text, `<$.path>` placeholders into the record, `<aws.pipes.*>` variables; see the
+    /// README's "Input templates"). Not allowed under `dead_letter`, which keeps records as
+    /// they were.
+    pub input_template: Option<String>,
 }
 
 fn default_persistent() -> bool {

@@ -47,6 +47,11 @@ pub struct RabbitMqTargetConfig {
     /// Publish as persistent (delivery mode 2) unless the record says otherwise. Default true.
     #[serde(default = "default_persistent")]
     pub persistent: bool,
+    /// Reshape each record before it is sent: EventBridge Pipes' `InputTemplate` (static
+    /// text, `<$.path>` placeholders into the record, `<aws.pipes.*>` variables; see the
+    /// README's "Input templates"). Not allowed under `dead_letter`, which keeps records as
+    /// they were.
+    pub input_template: Option<String>,
 }
 
 fn default_persistent() -> bool {

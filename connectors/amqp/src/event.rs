@@ -264,7 +264,7 @@ pub fn format_timestamp(secs: u64) -> String {
     ];
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = sluice_core::time::civil_from_days(days);
     let (h, min, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
     let (h12, ampm) = match h {
         0 => (12, "AM"),
@@ -276,21 +276,6 @@ pub fn format_timestamp(secs: u64) -> String {
         "{} {d}, {y}, {h12}:{min:02}:{s:02} {ampm}",
         MONTHS[(m - 1) as usize]
     )
-}
-
-/// Days since 1970-01-01 to (year, month 1..12, day 1..31), proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -259,6 +259,7 @@ mod tests {
             exchange: String::new(),
             routing_key: "q".into(),
             persistent: true,
+            input_template: None,
         };
         RabbitMqSink::new(&cfg, "target", "t").unwrap()
     }

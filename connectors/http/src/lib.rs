@@ -65,7 +65,7 @@ pub use sink::HttpSink;
 
 use sluice_core::config::ConfigError;
 use sluice_core::connector::{SinkConnector, SinkContext};
-use sluice_core::event::{Envelope, Format};
+use sluice_core::event::Format;
 use sluice_core::sink::Sink;
 use std::sync::Arc;
 
@@ -83,7 +83,7 @@ impl SinkConnector for Http {
         cfg: &HttpTargetConfig,
         ctx: &SinkContext<'_>,
     ) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
-        let envelope = Envelope::new(ctx.shape, cfg.format, ctx.event_source_arn);
+        let envelope = ctx.envelope(cfg.format);
         let sink = HttpSink::new(cfg, envelope, ctx.report_batch_item_failures, ctx.pool)
             .map_err(|e| vec![ConfigError::new(format!("{}.http", ctx.path), e)])?;
         Ok(Arc::new(sink))

@@ -48,6 +48,11 @@ pub struct SqsTargetConfig {
     /// FIFO queues: `MessageGroupId` for records that carry none (records from an SQS FIFO
     /// source keep their own). Required for a FIFO target unless the source is a FIFO queue.
     pub message_group_id: Option<String>,
+    /// Reshape each record before it is sent: EventBridge Pipes' `InputTemplate` (static
+    /// text, `<$.path>` placeholders into the record, `<aws.pipes.*>` variables; see the
+    /// README's "Input templates"). Not allowed under `dead_letter`, which keeps records as
+    /// they were.
+    pub input_template: Option<String>,
 }
 
 /// What a queue URL says: `SCHEME://HOST/ACCOUNT/NAME`.

@@ -36,6 +36,7 @@
 //! enrichment runs inside the delivery task, before the target (see `enrich.rs`).
 
 mod batcher;
+mod deliver;
 mod drain;
 use drain::source_ended;
 mod order;
@@ -43,16 +44,21 @@ mod schedule;
 mod settle;
 
 use batcher::{Added, Batcher};
+use deliver::Stages;
 use settle::Settle;
 
+use crate::config::LogConfig;
 use crate::enrich::Enricher;
 use crate::event::Envelope;
+use crate::execlog::{Detail, ExecLog, Step};
+use crate::limit::RateLimiter;
 use crate::metrics::PipeMetrics;
 use crate::pattern::{Filter, FlatEvent};
 use crate::record::{Record, now_ms};
 use crate::sink::{Sink, SinkError, SinkOutcome};
 use crate::source::{Acker, Outcome, Source, SourceContext};
 use crate::status::{PipeStatus, Reason, State};
+use crate::template::TemplateStage;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,6 +128,19 @@ pub struct Pipe {
     pub metrics: PipeMetrics,
     /// The pipe's state, as `/pipes` shows it.
     pub status: Arc<PipeStatus>,
+    /// Input template, rate limit and execution log.
+    pub options: PipeOptions,
+}
+
+/// What a pipe may add on the way to its target (all off by default).
+#[derive(Clone, Debug, Default)]
+pub struct PipeOptions {
+    /// `input_template`: each record reshaped before the target.
+    pub template: Option<Arc<TemplateStage>>,
+    /// `rate_limit`: at most this many records a second to the target.
+    pub rate_limit: Option<u32>,
+    /// `log`: the execution log.
+    pub log: LogConfig,
 }
 
 /// Which sink a job goes to.
@@ -169,6 +188,9 @@ impl Pipe {
 
 struct Runner {
     pipe: Pipe,
+    /// What each delivery task runs.
+    stages: Arc<Stages>,
+    log: Arc<ExecLog>,
     acker: Arc<dyn Acker>,
     batcher: Batcher,
     ready: VecDeque<Job>,
@@ -197,8 +219,29 @@ struct Runner {
 impl Runner {
     fn new(pipe: Pipe) -> Self {
         let acker = pipe.source.acker();
-        let batch_cap = pipe.settings.batch_size.min(pipe.sink.max_batch()).max(1);
+        let rate_cap = pipe
+            .options
+            .rate_limit
+            .map_or(usize::MAX, RateLimiter::batch_cap);
+        let batch_cap = pipe
+            .settings
+            .batch_size
+            .min(pipe.sink.max_batch())
+            .min(rate_cap)
+            .max(1);
+        let log = Arc::new(ExecLog::new(&pipe.name, &pipe.options.log));
+        let stages = Arc::new(Stages {
+            target: pipe.sink.clone(),
+            dead_letter: pipe.dead_letter.clone(),
+            enricher: pipe.enricher.clone(),
+            template: pipe.options.template.clone(),
+            limiter: pipe.options.rate_limit.map(RateLimiter::new),
+            log: log.clone(),
+            metrics: pipe.metrics.clone(),
+        });
         Runner {
+            stages,
+            log,
             acker,
             batcher: Batcher::new(
                 pipe.envelope.clone(),
@@ -314,6 +357,13 @@ impl Runner {
         m.source_messages.inc_by(received.len() as u64);
         m.source_bytes.inc_by(body_bytes(received) as u64);
         m.source_inflight.inc_by(received.len() as i64);
+        self.log.step(
+            Step::Received,
+            Detail {
+                records: received.len(),
+                ..Detail::default()
+            },
+        );
         for r in received.drain(..) {
             self.on_record(r).await;
         }
@@ -358,6 +408,13 @@ impl Runner {
             return;
         }
         let filtered = std::mem::take(&mut self.filtered);
+        self.log.step(
+            Step::Filtered,
+            Detail {
+                records: filtered.len(),
+                ..Detail::default()
+            },
+        );
         self.settle(Settle::Filtered(&filtered)).await;
         self.filtered = filtered;
         self.filtered.clear();

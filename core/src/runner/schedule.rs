@@ -42,13 +42,9 @@ impl Runner {
                     continue;
                 }
             }
-            let sink = match job.dest {
-                Dest::Target => self.pipe.sink.clone(),
-                Dest::DeadLetter => match &self.pipe.dead_letter {
-                    Some(s) => s.clone(),
-                    None => continue,
-                },
-            };
+            if job.dest == Dest::DeadLetter && self.pipe.dead_letter.is_none() {
+                continue;
+            }
             if job.dest == Dest::Target {
                 self.pipe
                     .metrics
@@ -66,29 +62,12 @@ impl Runner {
             for g in &groups {
                 *self.busy.entry(g.clone()).or_default() += 1;
             }
-            let enricher = match job.dest {
-                Dest::Target => self.pipe.enricher.clone(),
-                Dest::DeadLetter => None,
-            };
-            let metrics = self.pipe.metrics.clone();
+            let stages = self.stages.clone();
             let handle = self.tasks.spawn(
                 async move {
                     use futures_util::FutureExt;
                     let started = Instant::now();
-                    let call = async {
-                        match &enricher {
-                            Some(e) => {
-                                crate::enrich::deliver(
-                                    e.as_ref(),
-                                    sink.as_ref(),
-                                    &job.records,
-                                    &metrics,
-                                )
-                                .await
-                            }
-                            None => crate::sink::deliver_within(sink.as_ref(), &job.records).await,
-                        }
-                    };
+                    let call = stages.deliver(job.dest, &job.records);
                     // A connector that panics on some input fails this batch (an attempt),
                     // rather than losing track of its records.
                     let result = std::panic::AssertUnwindSafe(call)

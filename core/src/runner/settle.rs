@@ -15,6 +15,7 @@ const UNREACHABLE_BACKOFF_MAX: Duration = Duration::from_secs(30);
 use super::order::{Fates, partition};
 use super::{Dest, Done, Runner};
 use crate::backoff;
+use crate::execlog::{Detail, Step};
 use crate::record::{DeliveryId, Record, now_ms};
 use crate::sink::{SinkError, SinkOutcome};
 use crate::source::Outcome;
@@ -164,7 +165,10 @@ impl Runner {
                     SinkError::Timeout(_) => m.req_timeout.inc(),
                     _ => m.req_error.inc(),
                 };
-                warn!(error = %e, records = records.len(), "batch failed");
+                // The execution log has the line when it is on (`target_failed`).
+                if !self.log.enabled(Step::TargetFailed) {
+                    warn!(error = %e, records = records.len(), "batch failed");
+                }
                 self.pipe.status.set_last_result(LastResult::CallFailed);
                 let waiting = self.take_waiting(&records);
                 self.fail(records, &e.to_string(), waiting).await;
@@ -290,6 +294,15 @@ impl Runner {
             // Held-back successors and failed records go again in the order received.
             retry.sort_by_key(|r| r.id);
             self.pipe.metrics.retried.inc_by(retry.len() as u64);
+            self.log.step(
+                Step::Retried,
+                Detail {
+                    records: retry.len(),
+                    attempt: Some(attempts + 1),
+                    error: Some(&reason),
+                    ..Detail::default()
+                },
+            );
             let s = &self.pipe.settings;
             let delay = backoff::delay(s.backoff_initial, s.backoff_max, attempts.max(1));
             self.hold_or_release(Dest::Target, retry, delay, true).await;
@@ -329,11 +342,25 @@ impl Runner {
                 "record given up"
             );
         }
-        if self.pipe.dead_letter.is_some() && !to_broker {
-            if self.draining {
-                // Leave it to the broker: it is redelivered after restart and given up again.
-                return;
-            }
+        let to_destination = self.pipe.dead_letter.is_some() && !to_broker;
+        if to_destination && self.draining {
+            // Leave it to the broker: it is redelivered after restart and given up again.
+            return;
+        }
+        self.log.step(
+            Step::DeadLettered,
+            Detail {
+                records: records.len(),
+                destination: Some(if to_destination {
+                    "dead_letter"
+                } else {
+                    "broker"
+                }),
+                error: records[0].last_error.as_deref(),
+                ..Detail::default()
+            },
+        );
+        if to_destination {
             let cap = self
                 .pipe
                 .dead_letter

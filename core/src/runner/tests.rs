@@ -56,6 +56,7 @@ fn start_with(
         settings,
         metrics: metrics.clone(),
         status: status.clone(),
+        options: Default::default(),
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(pipe.run(stop.clone(), Duration::from_secs(30)));
@@ -557,6 +558,7 @@ async fn a_source_that_panics_ends_the_pipe_as_failed_and_closes_it() {
         settings: settings(),
         metrics: PipeMetrics::detached("t"),
         status: status.clone(),
+        options: Default::default(),
     };
     let exit = pipe
         .run(CancellationToken::new(), Duration::from_secs(5))

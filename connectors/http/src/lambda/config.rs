@@ -30,6 +30,11 @@ pub struct LambdaTargetConfig {
     /// Event shape: `lambda` (default), `pipes` or `cloudevents`.
     #[serde(default)]
     pub format: Format,
+    /// Reshape each record before it is sent: EventBridge Pipes' `InputTemplate` (static
+    /// text, `<$.path>` placeholders into the record, `<aws.pipes.*>` variables; see the
+    /// README's "Input templates"). Not allowed under `dead_letter`, which keeps records as
+    /// they were.
+    pub input_template: Option<String>,
 }
 
 /// `target.lambda.timeout` by default.

@@ -39,7 +39,7 @@ pub use sink::LambdaSink;
 
 use sluice_core::config::ConfigError;
 use sluice_core::connector::{SinkConnector, SinkContext};
-use sluice_core::event::{Envelope, Format};
+use sluice_core::event::Format;
 use sluice_core::sink::Sink;
 use std::sync::Arc;
 
@@ -57,7 +57,7 @@ impl SinkConnector for Lambda {
         cfg: &LambdaTargetConfig,
         ctx: &SinkContext<'_>,
     ) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
-        let envelope = Envelope::new(ctx.shape, cfg.format, ctx.event_source_arn);
+        let envelope = ctx.envelope(cfg.format);
         Ok(Arc::new(LambdaSink::new(
             cfg,
             envelope,

@@ -152,6 +152,7 @@ mod tests {
             endpoint_url: endpoint.map(Into::into),
             timeout: super::super::config::default_timeout(),
             format: Format::Lambda,
+            input_template: None,
         };
         let shape = EventShape {
             event_source: "aws:sqs",

@@ -55,7 +55,7 @@ pub use sink::RuntimeApiSink;
 
 use sluice_core::config::ConfigError;
 use sluice_core::connector::{SinkConnector, SinkContext};
-use sluice_core::event::{Envelope, Format};
+use sluice_core::event::Format;
 use sluice_core::sink::Sink;
 use std::sync::Arc;
 
@@ -73,7 +73,7 @@ impl SinkConnector for RuntimeApi {
         cfg: &RuntimeApiConfig,
         ctx: &SinkContext<'_>,
     ) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
-        let envelope = Envelope::new(ctx.shape, cfg.format, ctx.event_source_arn);
+        let envelope = ctx.envelope(cfg.format);
         let sink = RuntimeApiSink::new(
             cfg,
             ctx.pipe,
