@@ -101,6 +101,7 @@ fn assemble_with<C: SourceConnector>(
             template,
             rate_limit: cfg.rate_limit,
             log: cfg.log.clone(),
+            filtered_to_dead_letter: cfg.on_filtered == crate::config::OnFiltered::DeadLetter,
         },
         filter,
         enricher,

@@ -57,6 +57,22 @@ pub(crate) struct PipeConfig {
     /// The pipe's execution log (EventBridge Pipes' log configuration).
     #[serde(default)]
     pub log: LogConfig,
+    /// What happens to records no filter pattern matches: `ack` (default: acknowledged and
+    /// gone, as in Lambda and Pipes) or `dead_letter` (sent to `dead_letter`, which must be
+    /// set; a selective redrive moves what matches and parks the rest).
+    #[serde(default)]
+    pub on_filtered: OnFiltered,
+}
+
+/// `on_filtered`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OnFiltered {
+    /// Acknowledge at the source.
+    #[default]
+    Ack,
+    /// Send to the pipe's `dead_letter` destination.
+    DeadLetter,
 }
 
 /// One filter pattern: a mapping, or the JSON text of one.
@@ -269,6 +285,12 @@ impl PipeConfig {
         }
         if let Some(EnrichmentConfig::Http(h)) = &self.enrichment {
             h.validate("enrichment.http", &mut errors);
+        }
+        if self.on_filtered == OnFiltered::DeadLetter && self.dead_letter.is_none() {
+            errors.push(ConfigError::new(
+                "on_filtered",
+                "found dead_letter, allowed only with a dead_letter destination (add one, or use ack)",
+            ));
         }
         if let Some(r) = self.rate_limit
             && !(1..=1_000_000).contains(&r)

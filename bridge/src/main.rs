@@ -15,6 +15,7 @@ mod logging;
 mod run;
 mod stack;
 mod supervise;
+mod until_empty;
 mod yaml;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +52,10 @@ enum Command {
         /// Allow a non-loopback --admin-addr without a token.
         #[arg(long)]
         admin_insecure: bool,
+        /// Run until every source is empty and nothing is in flight, then exit 0 and print
+        /// what each pipe moved (a redrive or a replay).
+        #[arg(long)]
+        until_empty: bool,
         /// Pipe files or directories of them.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
             shutdown_timeout,
             admin_token_file,
             admin_insecure,
+            until_empty,
             paths,
         } => {
             let token = match admin::token(admin_token_file.as_deref()) {
@@ -157,7 +163,13 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let code = runtime.block_on(run::run(paths, admin_addr, shutdown_timeout.0, token));
+            let code = runtime.block_on(run::run(
+                paths,
+                admin_addr,
+                shutdown_timeout.0,
+                token,
+                until_empty,
+            ));
             // Tasks still closing after the bounded drain are not waited for.
             runtime.shutdown_timeout(std::time::Duration::from_millis(200));
             code

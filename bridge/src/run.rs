@@ -53,6 +53,7 @@ pub(crate) async fn run(
     admin_addr: SocketAddr,
     shutdown_timeout: Duration,
     token: Option<Vec<u8>>,
+    until_empty: bool,
 ) -> ExitCode {
     let loaded = match load::load(&paths) {
         Ok(l) => l,
@@ -109,9 +110,18 @@ pub(crate) async fn run(
     let signal = wait_for_signal();
     tokio::pin!(signal);
     let mut sample = tokio::time::interval(crate::console::SAMPLE_EVERY);
+    let mut empty_check = tokio::time::interval(crate::until_empty::CHECK_EVERY);
+    let mut empty_watch = crate::until_empty::EmptyWatch::default();
     loop {
         tokio::select! {
             _ = &mut signal => break,
+            now = empty_check.tick(), if until_empty => {
+                let views: Vec<Arc<PipeView>> = sup.running.values().map(|r| r.view.clone()).collect();
+                if empty_watch.all_empty(&views, now) {
+                    info!("--until-empty: every source is empty and nothing is in flight; stopping");
+                    break;
+                }
+            }
             Some(t) = toggles.recv() => {
                 let found = sup.toggle(&t.name, t.enable).await;
                 let _ = t.reply.send(found.then_some(()));
@@ -142,6 +152,8 @@ pub(crate) async fn run(
         std::process::exit(1);
     });
     let names: Vec<String> = sup.running.keys().cloned().collect();
+    // Their counters go on counting through the drain.
+    let moved: Vec<Arc<PipeView>> = sup.running.values().map(|r| r.view.clone()).collect();
     for r in names.iter().filter_map(|n| sup.running.get(n)) {
         r.stop.cancel();
     }
@@ -162,6 +174,9 @@ pub(crate) async fn run(
     }
     admin_stop.cancel();
     let _ = tokio::time::timeout(EXIT_GRACE, admin_task).await;
+    if until_empty {
+        print!("{}", crate::until_empty::summary(&moved));
+    }
     info!("sluice stopped");
     ExitCode::SUCCESS
 }

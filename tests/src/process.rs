@@ -217,3 +217,55 @@ impl Drop for Sluice {
         let _ = self.child.wait();
     }
 }
+
+/// What a `sluice run --until-empty` printed and how it ended.
+pub struct Finished {
+    /// Exit code (`None`: killed by a signal, or by the time limit).
+    pub code: Option<i32>,
+    /// Standard output: the summary.
+    pub stdout: String,
+    /// Standard error: the log.
+    pub stderr: String,
+}
+
+/// Run `sluice run --until-empty` on `pipe` (YAML) and wait for it to exit by itself; killed
+/// after `limit`.
+pub async fn run_until_empty(pipe: &str, limit: std::time::Duration) -> Finished {
+    let dir = std::env::temp_dir().join(crate::unique("sluice-until-empty"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("pipe.yaml"), pipe).expect("write pipe");
+    let child = Command::new(binary())
+        .args([
+            "run",
+            "--until-empty",
+            "--admin-addr",
+            &format!("127.0.0.1:{}", crate::free_port()),
+        ])
+        .arg(dir.join("pipe.yaml"))
+        .env("SLUICE_LOG", "info")
+        .envs(crate::sqs::child_env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice");
+    let pid = child.id();
+    let waited = tokio::time::timeout(
+        limit,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await;
+    let output = match waited {
+        Ok(joined) => joined.expect("the waiting thread").expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("sluice run --until-empty did not exit within {limit:?}");
+        }
+    };
+    Finished {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}

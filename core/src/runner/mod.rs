@@ -141,6 +141,9 @@ pub struct PipeOptions {
     pub rate_limit: Option<u32>,
     /// `log`: the execution log.
     pub log: LogConfig,
+    /// `on_filtered: dead_letter`: records no pattern matches go to the dead-letter
+    /// destination instead of being acknowledged (a selective redrive keeps the rest).
+    pub filtered_to_dead_letter: bool,
 }
 
 /// Which sink a job goes to.
@@ -214,6 +217,8 @@ struct Runner {
     flat: FlatEvent,
     /// Filtered-out records waiting for their acknowledgement.
     filtered: Vec<(crate::record::DeliveryId, Outcome)>,
+    /// Filtered-out records bound for the dead-letter destination (`on_filtered`).
+    filtered_out: Vec<Record>,
 }
 
 impl Runner {
@@ -268,6 +273,7 @@ impl Runner {
             draining: false,
             flat: FlatEvent::new(),
             filtered: Vec::new(),
+            filtered_out: Vec::new(),
             pipe,
         }
     }
@@ -375,7 +381,11 @@ impl Runner {
         if let Some(filter) = &self.pipe.filter
             && !filter.accepts(&record, &mut self.flat)
         {
-            self.filtered.push((record.id, Outcome::Ack));
+            if self.pipe.options.filtered_to_dead_letter && self.pipe.dead_letter.is_some() {
+                self.filtered_out.push(record);
+            } else {
+                self.filtered.push((record.id, Outcome::Ack));
+            }
             return;
         }
         self.last_received_ms = Some(record.born_ms());
@@ -402,8 +412,23 @@ impl Runner {
         }
     }
 
-    /// Acknowledge what the filter dropped, in one settlement.
+    /// Acknowledge what the filter dropped, in one settlement (or, with `on_filtered:
+    /// dead_letter`, send it to the dead-letter destination, which acknowledges it once
+    /// confirmed).
     async fn ack_filtered(&mut self) {
+        if !self.filtered_out.is_empty() {
+            let out = std::mem::take(&mut self.filtered_out);
+            self.pipe.metrics.filtered.inc_by(out.len() as u64);
+            self.log.step(
+                Step::Filtered,
+                Detail {
+                    records: out.len(),
+                    destination: Some("dead_letter"),
+                    ..Detail::default()
+                },
+            );
+            self.to_dead_letter(out);
+        }
         if self.filtered.is_empty() {
             return;
         }

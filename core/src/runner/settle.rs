@@ -361,23 +361,27 @@ impl Runner {
             },
         );
         if to_destination {
-            let cap = self
-                .pipe
-                .dead_letter
-                .as_ref()
-                .map_or(usize::MAX, |d| d.max_batch())
-                .max(1);
-            let mut records = records;
-            while !records.is_empty() {
-                let rest = records.split_off(records.len().min(cap));
-                self.ready.push_back(super::Job {
-                    dest: Dest::DeadLetter,
-                    records,
-                });
-                records = rest;
-            }
+            self.to_dead_letter(records);
         } else {
             self.settle(Settle::GivenUp(&records)).await;
+        }
+    }
+
+    /// Queue records for the dead-letter destination, in calls it can take.
+    pub(super) fn to_dead_letter(&mut self, mut records: Vec<Record>) {
+        let cap = self
+            .pipe
+            .dead_letter
+            .as_ref()
+            .map_or(usize::MAX, |d| d.max_batch())
+            .max(1);
+        while !records.is_empty() {
+            let rest = records.split_off(records.len().min(cap));
+            self.ready.push_back(super::Job {
+                dest: Dest::DeadLetter,
+                records,
+            });
+            records = rest;
         }
     }
 
