@@ -427,7 +427,7 @@ impl Runner {
                     ..Detail::default()
                 },
             );
-            self.to_dead_letter(out);
+            self.queue_dead_letters(out);
         }
         if self.filtered.is_empty() {
             return;

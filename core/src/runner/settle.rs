@@ -361,14 +361,14 @@ impl Runner {
             },
         );
         if to_destination {
-            self.to_dead_letter(records);
+            self.queue_dead_letters(records);
         } else {
             self.settle(Settle::GivenUp(&records)).await;
         }
     }
 
     /// Queue records for the dead-letter destination, in calls it can take.
-    pub(super) fn to_dead_letter(&mut self, mut records: Vec<Record>) {
+    pub(super) fn queue_dead_letters(&mut self, mut records: Vec<Record>) {
         let cap = self
             .pipe
             .dead_letter
