@@ -219,6 +219,9 @@ impl Envelope {
         out.extend_from_slice(self.shape.event_source.as_bytes());
         out.extend_from_slice(CE_DATA.as_bytes());
         out.extend_from_slice(&r.event);
+        if let Some(ext) = ce_trace_extension(r) {
+            out.extend_from_slice(&ext);
+        }
         out.push(b'}');
     }
 }
@@ -316,6 +319,7 @@ impl BatchSizer {
                     + e.shape.event_source.len()
                     + CE_DATA.len()
                     + r.event.len()
+                    + ce_trace_extension(r).map_or(0, |e| e.len())
                     + 1
             }
         }
@@ -337,6 +341,20 @@ impl BatchSizer {
             }
         }
     }
+}
+
+/// The CloudEvents distributed-tracing extension of a record that carries a trace context:
+/// `,"traceparent":"...","tracestate":"..."`.
+fn ce_trace_extension(r: &Record) -> Option<Vec<u8>> {
+    let ctx = crate::trace::TraceContext::of(&r.meta)?;
+    let mut out = Vec::with_capacity(80);
+    out.extend_from_slice(b",\"traceparent\":");
+    write_json_str(&ctx.traceparent(), &mut out);
+    if let Some(state) = &ctx.tracestate {
+        out.extend_from_slice(b",\"tracestate\":");
+        write_json_str(state, &mut out);
+    }
+    Some(out)
 }
 
 fn group_of(r: &Record) -> &str {
@@ -412,11 +430,41 @@ mod tests {
         r
     }
 
+    fn traced(mut r: Record) -> Record {
+        r.meta.headers = vec![
+            (
+                "traceparent".into(),
+                crate::record::HeaderValue::String(
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+                ),
+            ),
+            (
+                "tracestate".into(),
+                crate::record::HeaderValue::String("a=\"b\"".into()),
+            ),
+        ];
+        r
+    }
+
+    #[test]
+    fn cloudevents_carry_each_records_trace_context() {
+        let env = Envelope::new(FLAT, Format::Cloudevents, "arn");
+        let mut out = Vec::new();
+        env.write(&[traced(rec(1, "g", "{}")), rec(2, "g", "{}")], &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v[0]["traceparent"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert_eq!(v[0]["tracestate"], "a=\"b\"");
+        assert!(v[1].get("traceparent").is_none());
+    }
+
     #[test]
     fn size_matches_written_length_for_every_shape() {
         let records = [
             rec(1, "a::/", r#"{"x":1}"#),
-            rec(2, "b::/", r#"{"x":22}"#),
+            traced(rec(2, "b::/", r#"{"x":22}"#)),
             rec(3, "a::/", r#"{"x":"é\"3"}"#),
         ];
         for kind in [GROUPED, FLAT, BARE] {

@@ -46,6 +46,7 @@ pub mod template;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod time;
+pub mod trace;
 
 pub use record::{DeliveryId, HeaderValue, Metadata, Record};
 pub use sink::{Sink, SinkError, SinkOutcome};

@@ -59,6 +59,9 @@ pub struct Metadata {
     pub group_id: Option<String>,
     /// Deduplication id carried to FIFO targets (a FIFO queue's deduplication id).
     pub dedup_id: Option<String>,
+    /// An X-Ray trace header that came outside the headers (SQS's `AWSTraceHeader` system
+    /// attribute); see `trace.rs`.
+    pub aws_trace_header: Option<String>,
 }
 
 /// One received message.

@@ -213,6 +213,7 @@ pub fn metadata(props: &BasicProperties) -> Metadata {
         headers,
         group_id: None,
         dedup_id: None,
+        aws_trace_header: None,
     }
 }
 

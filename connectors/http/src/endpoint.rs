@@ -6,7 +6,9 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use sluice_core::config::{Secret, redact_url};
+use sluice_core::record::Record;
 use sluice_core::sink::SinkError;
+use sluice_core::trace::TraceContext;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -81,6 +83,24 @@ impl Endpoint {
     /// The URI requests go to.
     pub(crate) fn uri(&self) -> &http::Uri {
         &self.uri
+    }
+
+    /// The trace context of a batch as request headers (`trace.rs` in core), leaving out any
+    /// header the pipe file sets itself.
+    pub(crate) fn trace_headers(&self, batch: &[Record]) -> Vec<(HeaderName, HeaderValue)> {
+        let Some(ctx) = TraceContext::first(batch) else {
+            return Vec::new();
+        };
+        ctx.http_headers()
+            .into_iter()
+            .filter(|(name, _)| !self.headers.iter().any(|(k, _)| k.as_str() == *name))
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_static(name),
+                    HeaderValue::try_from(value).ok()?,
+                ))
+            })
+            .collect()
     }
 
     /// The fixed headers every request carries.

@@ -48,7 +48,8 @@ impl Sink for HttpSink {
     async fn deliver(&self, batch: &[Record]) -> Result<SinkOutcome, SinkError> {
         let mut body = Vec::new();
         self.envelope.write(batch, &mut body);
-        let answer = self.endpoint.post(body).await?;
+        let trace = self.endpoint.trace_headers(batch);
+        let answer = self.endpoint.post_with(body, trace).await?;
         if self.report_batch_item_failures {
             batch_item_failures(&answer.body, batch).map_err(SinkError::Failed)
         } else {

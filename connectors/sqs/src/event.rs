@@ -168,6 +168,7 @@ pub fn to_record(seq: u64, m: Message, q: &QueueFields) -> Option<Received> {
             .collect(),
         group_id: attrs.get(&A::MessageGroupId).cloned(),
         dedup_id: attrs.get(&A::MessageDeduplicationId).cloned(),
+        aws_trace_header: attrs.get(&A::AwsTraceHeader).cloned(),
         ..Metadata::default()
     };
     let mut record = Record::new(

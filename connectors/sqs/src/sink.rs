@@ -7,8 +7,10 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::primitives::Blob;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{MessageSystemAttributeNameForSends, MessageSystemAttributeValue};
 use sluice_core::record::{HeaderValue, Record};
 use sluice_core::sink::{Sink, SinkError, SinkOutcome};
+use sluice_core::trace::TraceContext;
 use tokio::sync::OnceCell;
 use tracing::warn;
 
@@ -59,6 +61,18 @@ impl SqsSink {
             size += value.string_value().map_or(0, str::len);
             size += value.binary_value().map_or(0, |b| b.as_ref().len());
             e = e.message_attributes(name, value);
+        }
+        // The record's trace continues at the next consumer (Lambda reads AWSTraceHeader).
+        if let Some(trace) = TraceContext::of(&r.meta) {
+            let value = MessageSystemAttributeValue::builder()
+                .data_type("String")
+                .string_value(trace.xray())
+                .build()
+                .map_err(|e| e.to_string())?;
+            e = e.message_system_attributes(
+                MessageSystemAttributeNameForSends::AwsTraceHeader,
+                value,
+            );
         }
         if self.url.is_fifo() {
             let group = r.meta.group_id.as_ref().or(self.group_id.as_ref());
@@ -248,6 +262,31 @@ mod tests {
         for bad in ["", "AWS.x", "amazon.y", ".a", "a.", "a..b", "a b", "ü"] {
             assert!(!valid_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_records_trace_goes_on_as_the_aws_trace_header() {
+        let sink = SqsSink::new(&SqsTargetConfig {
+            queue_url: "http://127.0.0.1:1/000000000000/q".into(),
+            region: Some("us-east-1".into()),
+            endpoint_url: None,
+            message_group_id: None,
+            input_template: None,
+        })
+        .unwrap();
+        let mut r = sluice_core::testkit::record(1);
+        r.meta.headers = vec![(
+            "traceparent".into(),
+            HeaderValue::String("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        )];
+        let (entry, _) = sink.entry(0, &r).unwrap();
+        let system = entry.message_system_attributes().unwrap();
+        assert_eq!(
+            system[&MessageSystemAttributeNameForSends::AwsTraceHeader].string_value(),
+            Some("Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1")
+        );
+        let (plain, _) = sink.entry(1, &sluice_core::testkit::record(2)).unwrap();
+        assert!(plain.message_system_attributes().is_none());
     }
 
     #[test]

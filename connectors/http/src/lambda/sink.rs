@@ -112,7 +112,10 @@ impl Sink for LambdaSink {
             .signer
             .sign(ready.endpoint.uri(), ready.endpoint.headers(), &body)
             .await?;
-        let answer = ready.endpoint.post_with(body, signature).await?;
+        // Trace headers are not signed: Lambda reads them, SigV4 need not cover them.
+        let mut headers = signature;
+        headers.extend(ready.endpoint.trace_headers(batch));
+        let answer = ready.endpoint.post_with(body, headers).await?;
         if self.report_batch_item_failures {
             batch_item_failures(&answer.body, batch).map_err(SinkError::Failed)
         } else {

@@ -33,6 +33,8 @@ pub(crate) struct Handed {
 struct Waiting {
     request_id: String,
     body: Bytes,
+    /// The batch's X-Ray header, if its records carried a trace.
+    trace: Option<String>,
     done: oneshot::Sender<Ended>,
 }
 
@@ -133,13 +135,19 @@ impl Invocations {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queue a batch for the next worker; the receiver says how it ended.
-    pub(crate) fn submit(&self, body: Bytes) -> (String, oneshot::Receiver<Ended>) {
+    /// Queue a batch for the next worker; the receiver says how it ended. `trace`: the X-Ray
+    /// header the worker gets (`Lambda-Runtime-Trace-Id`), else a new one.
+    pub(crate) fn submit(
+        &self,
+        body: Bytes,
+        trace: Option<String>,
+    ) -> (String, oneshot::Receiver<Ended>) {
         let (done, ended) = oneshot::channel();
         let id = request_id();
         self.lock().waiting.push_back(Waiting {
             request_id: id.clone(),
             body,
+            trace,
             done,
         });
         self.work.notify_one();
@@ -201,7 +209,7 @@ impl Invocations {
             request_id: w.request_id,
             body: w.body,
             deadline_ms: now_ms() + self.timeout.as_millis() as u64,
-            trace_id: trace_id(),
+            trace_id: w.trace.unwrap_or_else(trace_id),
         })
     }
 
@@ -305,9 +313,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_worker_gets_the_batchs_trace_or_a_new_one() {
+        let inv = Invocations::new(Duration::from_secs(30));
+        let xray = "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1";
+        let _traced = inv.submit(Bytes::from_static(b"{}"), Some(xray.into()));
+        let _plain = inv.submit(Bytes::from_static(b"{}"), None);
+        assert_eq!(inv.next(peer(1, [10, 0, 0, 1])).await.trace_id, xray);
+        let fresh = inv.next(peer(2, [10, 0, 0, 2])).await.trace_id;
+        assert!(fresh.starts_with("Root=1-") && fresh != xray, "{fresh}");
+    }
+
+    #[tokio::test]
     async fn a_batch_waits_for_a_worker_and_its_response_settles_it() {
         let inv = Invocations::new(Duration::from_secs(30));
-        let (id, ended) = inv.submit(Bytes::from_static(b"{}"));
+        let (id, ended) = inv.submit(Bytes::from_static(b"{}"), None);
         let handed = inv.next(peer(1, [10, 0, 0, 1])).await;
         assert_eq!(handed.request_id, id);
         assert_eq!(inv.report().invocations_in_progress, 1);
@@ -330,8 +349,8 @@ mod tests {
         for p in [a1, a2, b] {
             inv.connection_opened(p);
         }
-        let (held_by_a, mut ended_a) = inv.submit(Bytes::new());
-        let (_held_by_b, _ended_b) = inv.submit(Bytes::new());
+        let (held_by_a, mut ended_a) = inv.submit(Bytes::new(), None);
+        let (_held_by_b, _ended_b) = inv.submit(Bytes::new(), None);
         assert_eq!(inv.next(a1).await.request_id, held_by_a);
         let _other = inv.next(b).await;
         // A pooled client closing one connection: the worker is still there.
@@ -349,8 +368,8 @@ mod tests {
     #[tokio::test]
     async fn a_withdrawn_batch_is_never_handed_out() {
         let inv = Invocations::new(Duration::from_secs(30));
-        let (a, _) = inv.submit(Bytes::from_static(b"a"));
-        let (b, _) = inv.submit(Bytes::from_static(b"b"));
+        let (a, _) = inv.submit(Bytes::from_static(b"a"), None);
+        let (b, _) = inv.submit(Bytes::from_static(b"b"), None);
         assert!(inv.withdraw(&a));
         assert_eq!(inv.next(peer(1, [127, 0, 0, 1])).await.request_id, b);
         assert_eq!(inv.report().waiting_batches, 0);

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use sluice_core::event::Envelope;
 use sluice_core::record::Record;
 use sluice_core::sink::{Sink, SinkError, SinkOutcome};
+use sluice_core::trace::TraceContext;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +90,8 @@ impl Sink for RuntimeApiSink {
         }
         let mut body = Vec::new();
         self.envelope.write(batch, &mut body);
-        let (id, mut ended) = self.inv.submit(Bytes::from(body));
+        let trace = TraceContext::first(batch).map(|t| t.xray());
+        let (id, mut ended) = self.inv.submit(Bytes::from(body), trace);
         let mut forget = Forget(&self.inv, &id, false);
         let how = loop {
             match tokio::time::timeout(NO_WORKER_WAIT, &mut ended).await {
