@@ -10,6 +10,7 @@ mod assemble;
 mod config;
 mod console;
 mod de;
+mod import;
 mod load;
 mod logging;
 mod run;
@@ -77,6 +78,12 @@ enum Command {
     },
     /// Print the JSON Schema of a pipe document.
     Schema,
+    /// Turn AWS definitions (event source mappings, pipes, CloudFormation/SAM) into pipe YAML.
+    Import {
+        /// JSON or YAML files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 fn parse_shutdown_timeout(s: &str) -> Result<HumanDuration, String> {
@@ -116,6 +123,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Import { files } => import::run(&files),
         Command::Schema => {
             let schema = schemars::schema_for!(config::PipeConfig);
             println!(
