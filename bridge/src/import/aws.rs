@@ -109,6 +109,29 @@ fn function_target(pipe: &str, function: &Json) -> Target {
     }
 }
 
+/// An SQS source from a queue's ARN (its URL is known) or a reference (a placeholder); `None`
+/// for an ARN of anything else.
+fn sqs_source(pipe: &str, queue: &Given) -> Option<Source> {
+    match queue {
+        Given::Text(t) => {
+            let a = arn(t).filter(|a| a.service == "sqs")?;
+            Some(Source::Sqs {
+                queue_url: Value::Text(sqs_url(&a)),
+                region: Some(a.region.to_owned()),
+            })
+        }
+        Given::Unknown(u) => Some(Source::Sqs {
+            queue_url: placeholder(
+                pipe,
+                "QUEUE_URL",
+                format!("the URL of the queue {u}"),
+                "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
+            ),
+            region: None,
+        }),
+    }
+}
+
 /// Which broker an MQ source is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Broker {
@@ -322,24 +345,7 @@ pub(super) fn from_esm(m: &Map<String, Json>, origin: String) -> Result<Draft, S
         base.unwrap_or_default()
     ));
     let source = if kind == "sqs" {
-        match &source_arn {
-            Given::Text(t) => {
-                let a = arn(t).ok_or("EventSourceArn is not an ARN")?;
-                Source::Sqs {
-                    queue_url: Value::Text(sqs_url(&a)),
-                    region: Some(a.region.to_owned()),
-                }
-            }
-            Given::Unknown(u) => Source::Sqs {
-                queue_url: placeholder(
-                    &name,
-                    "QUEUE_URL",
-                    format!("the URL of the queue {u}"),
-                    "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
-                ),
-                region: None,
-            },
-        }
+        sqs_source(&name, &source_arn).ok_or("EventSourceArn is not an SQS queue's ARN")?
     } else {
         let broker = if find("VIRTUAL_HOST").is_some() {
             Broker::RabbitMq
@@ -489,29 +495,15 @@ pub(super) fn from_pipe(
             p.clone(),
         )
     } else {
-        let source = match &source_arn {
-            Given::Text(t) => match arn(t) {
-                Some(a) if a.service == "sqs" => Source::Sqs {
-                    queue_url: Value::Text(sqs_url(&a)),
-                    region: Some(a.region.to_owned()),
-                },
-                _ => {
-                    return Err(format!(
-                        "pipe {name}: source {t}: Sluice reads SQS queues and Amazon MQ (ActiveMQ, \
-                         RabbitMQ) queues; this pipe is not converted"
-                    ));
+        let source = sqs_source(&name, &source_arn).ok_or_else(|| {
+            format!(
+                "pipe {name}: source {}: Sluice reads SQS queues and Amazon MQ (ActiveMQ, \
+                 RabbitMQ) queues; this pipe is not converted",
+                match &source_arn {
+                    Given::Text(t) | Given::Unknown(t) => t,
                 }
-            },
-            Given::Unknown(u) => Source::Sqs {
-                queue_url: placeholder(
-                    &name,
-                    "QUEUE_URL",
-                    format!("the URL of the queue {u}"),
-                    "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
-                ),
-                region: None,
-            },
-        };
+            )
+        })?;
         (
             source,
             sp.get("SqsQueueParameters").cloned().unwrap_or(Json::Null),
