@@ -33,7 +33,9 @@
 //!
 //! A `filter` is applied as records arrive: a record no pattern matches is acknowledged at
 //! once (in one settlement per wake-up) and counted in `sluice_filtered_messages_total`. An
-//! enrichment runs inside the delivery task, before the target (see `enrich.rs`).
+//! enrichment, the input template and the rate limit run inside the delivery task, before
+//! the target (`deliver.rs`); with `on_filtered: dead_letter` filtered records go to the
+//! dead-letter destination instead of being acknowledged.
 
 mod batcher;
 mod deliver;
@@ -128,7 +130,7 @@ pub struct Pipe {
     pub metrics: PipeMetrics,
     /// The pipe's state, as `/pipes` shows it.
     pub status: Arc<PipeStatus>,
-    /// Input template, rate limit and execution log.
+    /// Input template, rate limit, execution log, what happens to filtered records.
     pub options: PipeOptions,
 }
 
