@@ -450,27 +450,13 @@ pub(super) fn from_pipe(
     let name = pipe_name(m.get("Name").and_then(Json::as_str).unwrap_or(logical));
     let source_arn = m.get("Source").and_then(given).ok_or("Source is missing")?;
     let sp = m.get("SourceParameters").cloned().unwrap_or(Json::Null);
-    let (source, params) = if let Some(p) = sp.get("ActiveMQBrokerParameters") {
-        let queues = vec![p.get("QueueName").and_then(Json::as_str).map_or_else(
-            || placeholder(&name, "QUEUE", "the queue to read".into(), "orders"),
-            |q| Value::Text(q.to_owned()),
-        )];
-        let secret = p
-            .get("Credentials")
-            .and_then(|c| c.get("BasicAuth"))
-            .and_then(given);
-        (
-            mq_source(
-                &name,
-                Broker::ActiveMq,
-                &source_arn,
-                queues,
-                secret.as_ref(),
-                None,
-            ),
-            p.clone(),
-        )
-    } else if let Some(p) = sp.get("RabbitMQBrokerParameters") {
+    let broker = [
+        ("ActiveMQBrokerParameters", Broker::ActiveMq),
+        ("RabbitMQBrokerParameters", Broker::RabbitMq),
+    ]
+    .into_iter()
+    .find_map(|(key, broker)| sp.get(key).map(|p| (broker, p)));
+    let (source, params) = if let Some((broker, p)) = broker {
         let queues = vec![p.get("QueueName").and_then(Json::as_str).map_or_else(
             || placeholder(&name, "QUEUE", "the queue to read".into(), "orders"),
             |q| Value::Text(q.to_owned()),
@@ -483,17 +469,8 @@ pub(super) fn from_pipe(
             .get("VirtualHost")
             .and_then(Json::as_str)
             .map(str::to_owned);
-        (
-            mq_source(
-                &name,
-                Broker::RabbitMq,
-                &source_arn,
-                queues,
-                secret.as_ref(),
-                vhost,
-            ),
-            p.clone(),
-        )
+        let source = mq_source(&name, broker, &source_arn, queues, secret.as_ref(), vhost);
+        (source, p.clone())
     } else {
         let source = sqs_source(&name, &source_arn).ok_or_else(|| {
             format!(
