@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark: Sluice (release build) against the broker's own ceiling.
-#   scripts/bench.sh [--messages N] [--size BYTES] [--rounds R] [--prefetch P]   # RabbitMQ
+#   scripts/bench.sh [--messages N] [--size BYTES] [--rounds R] [--prefetch P] [--transient]  # RabbitMQ
 #   scripts/bench.sh --broker sqs [--messages N] [--rounds R]                    # SQS (moto)
 #   scripts/bench.sh --broker activemq [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, STOMP
 #   scripts/bench.sh --broker openwire [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, OpenWire
 #   scripts/bench.sh --broker lambda [--messages N] [--workers W] [--rounds R]   # runtime_api vs http
 #   scripts/bench.sh --replicas 3 [--broker B] [--messages N] [--rounds R]       # 1..3 replicas on one queue
+#   scripts/bench.sh --latency [--rates 1000,10000] [--seconds S]               # publish-to-function time
 #   scripts/bench.sh --matcher                                                    # filter patterns
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -86,7 +86,8 @@ impl Rabbit {
             .await;
     }
 
-    /// Publish persistent messages and wait for every confirm.
+    /// Publish messages (persistent unless their properties say otherwise) and wait for every
+    /// confirm.
     pub async fn publish_all(
         &self,
         queue: &str,
@@ -101,7 +102,11 @@ impl Rabbit {
                         queue.into(),
                         BasicPublishOptions::default(),
                         &body,
-                        props.with_delivery_mode(2),
+                        // Persistent unless the caller chose (a benchmark of transient messages).
+                        match props.delivery_mode() {
+                            Some(_) => props,
+                            None => props.with_delivery_mode(2),
+                        },
                     )
                     .await
                     .expect("publish"),

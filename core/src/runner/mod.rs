@@ -376,6 +376,11 @@ impl Runner {
             self.on_record(r).await;
         }
         self.ack_filtered().await;
+        // No window: what one wake-up brought goes now, not at the timer's next tick (a
+        // zero-length sleep waits for the timer wheel, up to a millisecond).
+        if self.pipe.settings.window.is_zero() {
+            self.close_batch();
+        }
     }
 
     /// One record from the source.

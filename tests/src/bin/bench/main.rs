@@ -19,6 +19,7 @@
 //! (`replicas.rs`).
 
 mod lambda;
+mod latency;
 mod matcher;
 mod openwire;
 mod replicas;
@@ -70,7 +71,15 @@ pub(crate) fn usage(pid: u32) -> (f64, f64) {
     (ticks / hz, hwm_kib / 1024.0)
 }
 
+/// Whether preloaded messages are persistent (`--transient` makes them not).
+static PERSISTENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 pub(crate) async fn preload(rabbit: &Rabbit, queue: &str, n: usize, size: usize) {
+    let mode = if PERSISTENT.load(std::sync::atomic::Ordering::Relaxed) {
+        2
+    } else {
+        1
+    };
     rabbit.queue(queue, &[]).await;
     let pad = "x".repeat(size.saturating_sub(24));
     rabbit
@@ -79,7 +88,9 @@ pub(crate) async fn preload(rabbit: &Rabbit, queue: &str, n: usize, size: usize)
             (0..n).map(|i| {
                 let body = format!("{{\"i\":{i:>10},\"p\":\"{pad}\"}}");
                 (
-                    BasicProperties::default().with_message_id(format!("m-{i}").into()),
+                    BasicProperties::default()
+                        .with_message_id(format!("m-{i}").into())
+                        .with_delivery_mode(mode),
                     body.into_bytes(),
                 )
             }),
@@ -229,6 +240,15 @@ async fn main() {
         bare_consumer(&arg(&args, "--queue", ""), count).await;
         return;
     }
+    if args.iter().any(|a| a == "--latency") {
+        let rates: Vec<usize> = arg(&args, "--rates", "1000,10000")
+            .split(',')
+            .map(|r| r.trim().parse().expect("--rates"))
+            .collect();
+        let secs = arg(&args, "--seconds", "10").parse().expect("--seconds");
+        latency::run(&rates, secs).await;
+        return;
+    }
     if args.iter().any(|a| a == "--matcher") {
         matcher::run();
         return;
@@ -286,10 +306,13 @@ async fn main() {
         .iter()
         .any(|a| a == "--prefetch")
         .then(|| arg(&args, "--prefetch", ""));
+    let transient = args.iter().any(|a| a == "--transient");
+    PERSISTENT.store(!transient, std::sync::atomic::Ordering::Relaxed);
     let rabbit = Rabbit::connect().await;
     println!(
-        "RabbitMQ at {}, {n} messages of {size} bytes preloaded per run, {rounds} rounds alternating",
-        url().replace("guest:guest@", "")
+        "RabbitMQ at {}, {n} {} messages of {size} bytes preloaded per run, {rounds} rounds alternating",
+        url().replace("guest:guest@", ""),
+        if transient { "transient" } else { "persistent" }
     );
     // The broker shares the machine with both consumers, so single runs vary by 10-20 %:
     // alternate the two and compare medians.

@@ -141,6 +141,20 @@ async fn receiver(
     first: Arc<std::sync::Mutex<Option<Instant>>>,
     marker: &'static [u8],
 ) -> u16 {
+    serve(Arc::new(move |body: &[u8]| {
+        first.lock().unwrap().get_or_insert_with(Instant::now);
+        let n = body.windows(marker.len()).filter(|w| *w == marker).count();
+        count.fetch_add(n as u64, Ordering::Relaxed);
+    }))
+    .await
+}
+
+/// What a receiver does with each request body before answering 200.
+pub(crate) type OnBody = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// An HTTP server on a free loopback port that hands every request body to `on_body` and
+/// answers 200 with an empty body; returns its port.
+pub(crate) async fn serve(on_body: OnBody) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -150,20 +164,18 @@ async fn receiver(
             let Ok((s, _)) = listener.accept().await else {
                 continue;
             };
-            let (count, first) = (count.clone(), first.clone());
+            let on_body = on_body.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let (count, first) = (count.clone(), first.clone());
+                    let on_body = on_body.clone();
                     async move {
-                        first.lock().unwrap().get_or_insert_with(Instant::now);
                         let body = req
                             .into_body()
                             .collect()
                             .await
                             .map(|b| b.to_bytes())
                             .unwrap_or_default();
-                        let n = body.windows(marker.len()).filter(|w| *w == marker).count();
-                        count.fetch_add(n as u64, Ordering::Relaxed);
+                        on_body(&body);
                         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
                     }
                 });
