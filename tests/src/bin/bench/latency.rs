@@ -65,7 +65,8 @@ async fn publish_at(queue: &str, n: usize, rate: usize) {
         let props = BasicProperties::default()
             .with_message_id(format!("t-{}", now_us()).into())
             .with_delivery_mode(1);
-        let _ = ch
+        // Without publisher confirms the confirmation resolves at once; nothing to wait for.
+        let _confirm = ch
             .basic_publish(
                 "".into(),
                 queue.into(),
