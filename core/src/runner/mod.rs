@@ -108,6 +108,11 @@ pub enum PipeExit {
 const HOLD_BYTES_MIN: usize = 64 * 1024 * 1024;
 const HOLD_BYTES_MAX: usize = 512 * 1024 * 1024;
 
+/// Pipes without a window send records at once when nothing arrived for this long before them;
+/// records closer together wait for the timer's next tick (up to a millisecond), which batches
+/// a busy flow.
+const SPARSE_AFTER: Duration = Duration::from_micros(500);
+
 /// A pipe ready to run: connectors built, nothing connected yet.
 pub struct Pipe {
     /// The pipe's name.
@@ -221,6 +226,10 @@ struct Runner {
     filtered: Vec<(crate::record::DeliveryId, Outcome)>,
     /// Filtered-out records bound for the dead-letter destination (`on_filtered`).
     filtered_out: Vec<Record>,
+    /// When records last arrived, and whether the last arrival came after a quiet spell
+    /// (pipes without a window send such records at once).
+    last_arrival: Instant,
+    sparse: bool,
 }
 
 impl Runner {
@@ -276,6 +285,8 @@ impl Runner {
             flat: FlatEvent::new(),
             filtered: Vec::new(),
             filtered_out: Vec::new(),
+            last_arrival: Instant::now(),
+            sparse: false,
             pipe,
         }
     }
@@ -308,7 +319,16 @@ impl Runner {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut received = Vec::with_capacity(self.batcher.cap());
         let mut exit = PipeExit::Stopped;
+        let no_window = self.pipe.settings.window.is_zero();
         loop {
+            // No window and a sparse flow (nothing arrived for a while before this): the batch
+            // goes now rather than at the timer's next tick, up to a millisecond later. A busy
+            // flow waits for the tick, so batches grow with the load instead of going out a
+            // record at a time.
+            if no_window && self.sparse && self.ready.is_empty() {
+                self.sparse = false;
+                self.close_batch();
+            }
             self.dispatch();
             let accept = self.ready.is_empty() && self.batcher.room() > 0 && !self.holding_full();
             let deadline = self.batcher.deadline();
@@ -365,6 +385,9 @@ impl Runner {
         m.source_messages.inc_by(received.len() as u64);
         m.source_bytes.inc_by(body_bytes(received) as u64);
         m.source_inflight.inc_by(received.len() as i64);
+        let now = Instant::now();
+        self.sparse = now.duration_since(self.last_arrival) >= SPARSE_AFTER;
+        self.last_arrival = now;
         self.log.step(
             Step::Received,
             Detail {
@@ -376,11 +399,6 @@ impl Runner {
             self.on_record(r).await;
         }
         self.ack_filtered().await;
-        // No window: what one wake-up brought goes now, not at the timer's next tick (a
-        // zero-length sleep waits for the timer wheel, up to a millisecond).
-        if self.pipe.settings.window.is_zero() {
-            self.close_batch();
-        }
     }
 
     /// One record from the source.
