@@ -134,7 +134,7 @@ fn cloudformation_and_sam_templates_with_short_form_intrinsics() {
         "{y}"
     );
     assert!(
-        y.contains(r#"standing in for the target {"Fn::GetAtt":["TargetFunction","Arn"]}"#),
+        y.contains("# the function arn:aws:lambda:REGION:ACCOUNT:function:TargetFunction"),
         "{y}"
     );
     assert!(y.contains("enrichment:\n  http:"), "{y}");

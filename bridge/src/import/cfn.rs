@@ -97,6 +97,10 @@ pub(super) fn drafts(file: &str, template: &Map<String, Json>) -> Vec<Result<Dra
                 out.push(from_esm(&props, origin).map_err(|e| format!("{file}: {id}: {e}")))
             }
             "AWS::Pipes::Pipe" => {
+                let mut props = props;
+                if let Some(target) = props.get_mut("Target") {
+                    name_function(target, resources);
+                }
                 out.push(from_pipe(&props, origin, id).map_err(|e| format!("{file}: {id}: {e}")))
             }
             "AWS::Serverless::Function" => out.extend(sam_events(file, id, &props)),
@@ -109,6 +113,38 @@ pub(super) fn drafts(file: &str, template: &Map<String, Json>) -> Vec<Result<Dra
         )));
     }
     out
+}
+
+/// A reference to a function defined in the same template (`!GetAtt Fn.Arn`, `!Ref Fn`) stands
+/// for that function: it becomes its name, so the pipe's target is a function.
+fn name_function(value: &mut Json, resources: &Map<String, Json>) {
+    let Some(m) = value.as_object() else {
+        return;
+    };
+    let id = match (m.get("Ref"), m.get("Fn::GetAtt")) {
+        (Some(Json::String(r)), _) => r.clone(),
+        (_, Some(Json::Array(a))) => match a.first() {
+            Some(Json::String(r)) => r.clone(),
+            _ => return,
+        },
+        _ => return,
+    };
+    let kind = resources
+        .get(&id)
+        .and_then(|r| r.get("Type"))
+        .and_then(Json::as_str);
+    if matches!(
+        kind,
+        Some("AWS::Lambda::Function" | "AWS::Serverless::Function")
+    ) {
+        let name = resources[&id]
+            .get("Properties")
+            .and_then(|p| p.get("FunctionName"))
+            .and_then(Json::as_str)
+            .unwrap_or(&id)
+            .to_owned();
+        *value = Json::String(format!("arn:aws:lambda:REGION:ACCOUNT:function:{name}"));
+    }
 }
 
 /// A SAM function's `Events` of type `SQS` and `MQ`, read as event source mappings.
