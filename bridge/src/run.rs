@@ -116,8 +116,7 @@ pub(crate) async fn run(
         tokio::select! {
             _ = &mut signal => break,
             now = empty_check.tick(), if until_empty => {
-                let views: Vec<Arc<PipeView>> = sup.running.values().map(|r| r.view.clone()).collect();
-                if empty_watch.all_empty(&views, now) {
+                if empty_watch.all_empty(&sup.views(), now) {
                     info!("--until-empty: every source is empty and nothing is in flight; stopping");
                     break;
                 }
@@ -127,8 +126,7 @@ pub(crate) async fn run(
                 let _ = t.reply.send(found.then_some(()));
             }
             _ = sample.tick() => {
-                let views: Vec<Arc<PipeView>> = sup.running.values().map(|r| r.view.clone()).collect();
-                crate::console::sample(&views);
+                crate::console::sample(&sup.views());
             }
             _ = tick.tick() => {
                 let now = load::fingerprint(&paths);
@@ -153,7 +151,7 @@ pub(crate) async fn run(
     });
     let names: Vec<String> = sup.running.keys().cloned().collect();
     // Their counters go on counting through the drain.
-    let moved: Vec<Arc<PipeView>> = sup.running.values().map(|r| r.view.clone()).collect();
+    let moved = sup.views();
     for r in names.iter().filter_map(|n| sup.running.get(n)) {
         r.stop.cancel();
     }
@@ -296,10 +294,14 @@ impl Supervisor {
         true
     }
 
+    /// The pipes' views, as the admin endpoints, the console and `--until-empty` see them.
+    fn views(&self) -> Vec<Arc<PipeView>> {
+        self.running.values().map(|r| r.view.clone()).collect()
+    }
+
     /// Show the current pipes on the admin endpoints.
     fn publish(&self) {
-        let views = self.running.values().map(|r| r.view.clone()).collect();
-        *self.admin.pipes.write().unwrap_or_else(|e| e.into_inner()) = views;
+        *self.admin.pipes.write().unwrap_or_else(|e| e.into_inner()) = self.views();
     }
 
     /// The files changed: start added pipes, drain removed ones, restart changed ones (or ones

@@ -4,17 +4,15 @@
 //! the answer. Each message's id carries its publish time; the receiver takes the difference
 //! on arrival (same host, same clock).
 
-use super::run::serve;
+use super::run::{SluiceRun, serve};
 use futures_util::{FutureExt, StreamExt};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use sluice_tests::broker::{Rabbit, url};
-use sluice_tests::process::binary;
-use sluice_tests::{free_port, unique};
+use sluice_tests::unique;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -83,22 +81,7 @@ async fn publish_at(queue: &str, n: usize, rate: usize) {
 /// The baseline: consume, POST what is ready (up to 100) with the ids in the same form Sluice's
 /// events have them, acknowledge after the answer.
 async fn baseline(queue: String, port: u16, n: usize) {
-    let conn = Connection::connect(&url(), ConnectionProperties::default())
-        .await
-        .expect("connect");
-    let ch = conn.create_channel().await.expect("channel");
-    ch.basic_qos(400, BasicQosOptions::default())
-        .await
-        .expect("qos");
-    let mut consumer = ch
-        .basic_consume(
-            queue.as_str().into(),
-            "baseline".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("consume");
+    let (conn, mut consumer) = super::consume(&queue, 400).await;
     let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let uri: http::Uri = format!("http://127.0.0.1:{port}/").parse().expect("uri");
     let mut done = 0;
@@ -219,28 +202,12 @@ pub(crate) async fn run(rates: &[usize], secs: usize) {
         .await;
         for window in ["0ms", "100ms"] {
             measure(&rabbit, rate, secs, &format!("sluice window {window}"), |queue, port, _| {
-                let dir = std::env::temp_dir().join(unique("bench-latency"));
-                std::fs::create_dir_all(&dir).expect("dir");
-                let pipe = dir.join("bench.yaml");
-                std::fs::write(
-                    &pipe,
-                    format!(
-                        "name: bench\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\ntarget:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\nbatch: {{size: 100, window: {window}}}\nconcurrency: 4\n",
-                        url()
-                    ),
-                )
-                .expect("pipe");
-                let mut child = std::process::Command::new(binary())
-                    .args(["run", "--admin-addr", &format!("127.0.0.1:{}", free_port())])
-                    .arg(&pipe)
-                    .env("SLUICE_LOG", "warn,lapin=off")
-                    .spawn()
-                    .expect("spawn sluice");
-                Box::new(move || {
-                    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-                    let _ = child.wait();
-                    let _ = std::fs::remove_dir_all(dir);
-                })
+                let yaml = format!(
+                    "name: bench\nsource:\n  rabbitmq:\n    url: {}\n    queues: [{queue}]\ntarget:\n  http: {{url: 'http://127.0.0.1:{port}/'}}\nbatch: {{size: 100, window: {window}}}\nconcurrency: 4\n",
+                    url()
+                );
+                let run = SluiceRun::spawn(&yaml, &[("SLUICE_LOG", "warn,lapin=off".into())], 1);
+                Box::new(move || run.stop())
             })
             .await;
         }

@@ -71,15 +71,14 @@ pub(crate) fn usage(pid: u32) -> (f64, f64) {
     (ticks / hz, hwm_kib / 1024.0)
 }
 
-/// Whether preloaded messages are persistent (`--transient` makes them not).
-static PERSISTENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
+/// Preload `n` persistent messages of `size` bytes.
 pub(crate) async fn preload(rabbit: &Rabbit, queue: &str, n: usize, size: usize) {
-    let mode = if PERSISTENT.load(std::sync::atomic::Ordering::Relaxed) {
-        2
-    } else {
-        1
-    };
+    preload_mode(rabbit, queue, n, size, true).await
+}
+
+/// Preload `n` messages of `size` bytes, persistent or not (`--transient`).
+async fn preload_mode(rabbit: &Rabbit, queue: &str, n: usize, size: usize, persistent: bool) {
+    let mode = if persistent { 2 } else { 1 };
     rabbit.queue(queue, &[]).await;
     let pad = "x".repeat(size.saturating_sub(24));
     rabbit
@@ -98,16 +97,16 @@ pub(crate) async fn preload(rabbit: &Rabbit, queue: &str, n: usize, size: usize)
         .await;
 }
 
-/// Child-process mode: consume `count` messages as fast as the broker allows, print a result line.
-async fn bare_consumer(queue: &str, count: u64) {
+/// A bare lapin consumer of `queue` with `prefetch`, on a connection of its own.
+pub(crate) async fn consume(queue: &str, prefetch: u16) -> (Connection, lapin::Consumer) {
     let conn = Connection::connect(&url(), ConnectionProperties::default())
         .await
         .expect("connect");
     let ch = conn.create_channel().await.expect("channel");
-    ch.basic_qos(1000, BasicQosOptions::default())
+    ch.basic_qos(prefetch, BasicQosOptions::default())
         .await
         .expect("qos");
-    let mut consumer = ch
+    let consumer = ch
         .basic_consume(
             queue.into(),
             "bench".into(),
@@ -116,6 +115,12 @@ async fn bare_consumer(queue: &str, count: u64) {
         )
         .await
         .expect("consume");
+    (conn, consumer)
+}
+
+/// Child-process mode: consume `count` messages as fast as the broker allows, print a result line.
+async fn bare_consumer(queue: &str, count: u64) {
+    let (conn, mut consumer) = consume(queue, 1000).await;
     let mut seen = 0u64;
     let mut first = None;
     while let Some(d) = consumer.next().await {
@@ -175,9 +180,9 @@ fn line(name: &str, n: usize, f: &Figures) {
     );
 }
 
-async fn ceiling(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
+async fn ceiling(rabbit: &Rabbit, n: usize, size: usize, persistent: bool) -> Figures {
     let queue = unique("bench-bare");
-    preload(rabbit, &queue, n, size).await;
+    preload_mode(rabbit, &queue, n, size, persistent).await;
     let broker_before = broker_cpu();
     let child = std::process::Command::new(std::env::current_exe().expect("exe"))
         .args(["bare", "--queue", &queue, "--count", &n.to_string()])
@@ -203,9 +208,15 @@ async fn ceiling(rabbit: &Rabbit, n: usize, size: usize) -> Figures {
     }
 }
 
-async fn sluice(rabbit: &Rabbit, n: usize, size: usize, prefetch: Option<String>) -> Figures {
+async fn sluice(
+    rabbit: &Rabbit,
+    n: usize,
+    size: usize,
+    persistent: bool,
+    prefetch: Option<String>,
+) -> Figures {
     let queue = unique("bench-sluice");
-    preload(rabbit, &queue, n, size).await;
+    preload_mode(rabbit, &queue, n, size, persistent).await;
     let broker_before = broker_cpu();
     let prefetch = prefetch
         .map(|p| format!("    prefetch: {p}\n"))
@@ -307,7 +318,6 @@ async fn main() {
         .any(|a| a == "--prefetch")
         .then(|| arg(&args, "--prefetch", ""));
     let transient = args.iter().any(|a| a == "--transient");
-    PERSISTENT.store(!transient, std::sync::atomic::Ordering::Relaxed);
     let rabbit = Rabbit::connect().await;
     println!(
         "RabbitMQ at {}, {n} {} messages of {size} bytes preloaded per run, {rounds} rounds alternating",
@@ -319,9 +329,9 @@ async fn main() {
     let mut ratios = Vec::new();
     let (mut bare_rates, mut sluice_rates) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let bare = ceiling(&rabbit, n, size).await;
+        let bare = ceiling(&rabbit, n, size, !transient).await;
         line(&format!("{round}: bare lapin (ceiling)"), n, &bare);
-        let s = sluice(&rabbit, n, size, prefetch.clone()).await;
+        let s = sluice(&rabbit, n, size, !transient, prefetch.clone()).await;
         line(&format!("{round}: sluice (batch 100, c=4)"), n, &s);
         bare_rates.push(n as f64 / bare.secs);
         sluice_rates.push(n as f64 / s.secs);

@@ -58,10 +58,20 @@ impl SluiceRun {
         let count = Arc::new(AtomicU64::new(0));
         let first = Arc::new(std::sync::Mutex::new(None));
         let port = receiver(count.clone(), first.clone(), marker).await;
+        SluiceRun {
+            count,
+            first,
+            ..SluiceRun::spawn(&yaml(port), env, replicas)
+        }
+    }
+
+    /// `replicas` processes of `sluice run` on the pipe `yaml`, for a receiver of the caller's
+    /// own (this run's record count stays 0).
+    pub(crate) fn spawn(yaml: &str, env: &[(&str, String)], replicas: usize) -> SluiceRun {
         let dir = std::env::temp_dir().join(unique("bench"));
         std::fs::create_dir_all(&dir).expect("dir");
         let pipe = dir.join("bench.yaml");
-        std::fs::write(&pipe, yaml(port)).expect("pipe");
+        std::fs::write(&pipe, yaml).expect("pipe");
         let children = (0..replicas)
             .map(|_| {
                 let admin = format!("127.0.0.1:{}", free_port());
@@ -77,8 +87,8 @@ impl SluiceRun {
         SluiceRun {
             children,
             dir,
-            count,
-            first,
+            count: Arc::new(AtomicU64::new(0)),
+            first: Arc::new(std::sync::Mutex::new(None)),
         }
     }
 
