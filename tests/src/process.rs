@@ -205,10 +205,44 @@ impl Sluice {
         self.child.wait().ok().and_then(|s| s.code())
     }
 
+    /// Established TCP connections of this process to `port` on the loopback.
+    pub fn connections_to(&self, port: u16) -> usize {
+        tcp_connections(self.child.id(), port)
+    }
+
     /// Everything it logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Established TCP connections of process `pid` to `port`: its socket inodes (from
+/// `/proc/PID/fd`) looked up in `/proc/net/tcp` and `tcp6`.
+pub fn tcp_connections(pid: u32, port: u16) -> usize {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let link = std::fs::read_link(e.path()).ok()?;
+            let link = link.to_str()?;
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let remote = format!(":{port:04X}");
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(format!("/proc/{pid}/net/{f}")).ok())
+        .flat_map(|t| t.lines().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            // remote address, state 01 = ESTABLISHED, inode
+            cols.len() > 9
+                && cols[2].ends_with(&remote)
+                && cols[3] == "01"
+                && inodes.contains(cols[9])
+        })
+        .count()
 }
 
 impl Drop for Sluice {

@@ -18,7 +18,7 @@ pub enum Refusal {
     NotFound,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 /// Why an AMQP connection, channel or consumer failed.
 pub enum AmqpError {
     #[error("connecting to {node}: {source}")]

@@ -3,6 +3,9 @@
 //! This is the reference connector the others copy. Layout:
 //! - `config.rs`: the `source.rabbitmq` and `target.rabbitmq` keys and their validation;
 //! - `connection.rs`: connecting to one of several nodes in turn, error classification;
+//! - `pool.rs`: connections shared by the pipes that name the same brokers and credentials
+//!   (a channel per pipe, at most 8 connections per endpoint for consuming and 8 for
+//!   publishing);
 //! - `event.rs`: one delivery as a record of Lambda's `aws:rmq` event;
 //! - `source.rs`: consumer with manual acks, prefetch, reconnect, backlog gauge;
 //! - `acker.rs`: settlement with contiguous `multiple=true` acks and stale-tag skipping;
@@ -32,6 +35,18 @@
 //! count no deliveries, so requeueing would lose `retry.max_attempts`. The broker still holds
 //! the message unacknowledged, so a crash loses nothing.
 //!
+//! # Sharing connections
+//!
+//! Pipes whose URLs are the same (nodes, credentials, vhost, options) share connections: each
+//! pipe has its own channels (consumer and backlog for a source, a confirm-mode channel for a
+//! target), so prefetch, acks and delivery tags stay per pipe, and a channel error (a queue
+//! deleted or refused) ends only that pipe's session. A connection takes 16 pipes before a
+//! second one opens, up to 8 per endpoint, so 1,000 pipes on one broker hold 8 consuming
+//! connections (and 8 lapin I/O threads) rather than 1,000. Consumers and publishers never
+//! share a connection: RabbitMQ blocks publishing connections under a resource alarm. The
+//! connections are named `sluice/consume/N` and `sluice/publish/N` at the broker; the consumer
+//! tags name the pipe (`sluice/PIPE-0`).
+//!
 //! # Reconnecting
 //!
 //! lapin 4 offers automatic recovery, but a recovered channel starts delivery tags again at 1:
@@ -59,6 +74,7 @@ pub mod config;
 mod connection;
 pub mod error;
 pub mod event;
+mod pool;
 mod sink;
 mod source;
 
@@ -122,6 +138,6 @@ impl SinkConnector for RabbitMq {
         ctx: &SinkContext<'_>,
     ) -> Result<Arc<dyn Sink>, Vec<ConfigError>> {
         let path = format!("{}.rabbitmq", ctx.path);
-        Ok(Arc::new(RabbitMqSink::new(cfg, &path, ctx.pipe)?))
+        Ok(Arc::new(RabbitMqSink::new(cfg, &path)?))
     }
 }

@@ -1,13 +1,13 @@
 //! The RabbitMQ target: publish each record with publisher confirms.
 
 use crate::config::{self, RabbitMqTargetConfig, SHORT_STRING_MAX};
-use crate::connection;
 use crate::error::AmqpError;
+use crate::pool::{self, Lease, Role};
 use async_trait::async_trait;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::uri::AMQPUri;
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation};
 use sluice_core::config::ConfigError;
 use sluice_core::record::{HeaderValue, Record};
 use sluice_core::sink::{Sink, SinkError, SinkOutcome};
@@ -23,19 +23,15 @@ pub struct RabbitMqSink {
     exchange: ShortString,
     routing_key: ShortString,
     persistent: bool,
-    name: String,
     display: String,
     attempts: AtomicUsize,
-    live: Mutex<Option<(Connection, Channel)>>,
+    /// A confirm-mode channel of its own on a connection shared with other pipes' publishers.
+    live: Mutex<Option<(Lease, Channel)>>,
 }
 
 impl RabbitMqSink {
     /// Build from validated configuration; no I/O. Errors name their place under `path`.
-    pub fn new(
-        cfg: &RabbitMqTargetConfig,
-        path: &str,
-        pipe: &str,
-    ) -> Result<Self, Vec<ConfigError>> {
+    pub fn new(cfg: &RabbitMqTargetConfig, path: &str) -> Result<Self, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let uris = config::uris(&cfg.url, &cfg.urls, &cfg.vhost, path, &mut errors);
         if !errors.is_empty() {
@@ -46,7 +42,6 @@ impl RabbitMqSink {
             exchange: cfg.exchange.as_str().into(),
             routing_key: cfg.routing_key.as_str().into(),
             persistent: cfg.persistent,
-            name: format!("sluice/{pipe}/{}", path.replace('.', "-")),
             display: format!(
                 "rabbitmq {} exchange={:?} routing_key={:?}",
                 config::display(&cfg.url, &cfg.urls),
@@ -58,38 +53,54 @@ impl RabbitMqSink {
         })
     }
 
-    /// The confirm-mode channel, connecting first if needed.
+    /// The confirm-mode channel, opening it (and leasing a connection) first if needed.
     async fn channel(&self) -> Result<Channel, AmqpError> {
         let mut live = self.live.lock().await;
-        if let Some((conn, ch)) = live.as_ref()
-            && conn.status().connected()
+        if let Some((lease, ch)) = live.as_ref()
+            && lease.connection().status().connected()
             && ch.status().connected()
         {
             return Ok(ch.clone());
         }
-        *live = None;
+        if let Some((lease, ch)) = live.take() {
+            release(lease, ch, "reconnecting").await;
+        }
         let attempt = self.attempts.fetch_add(1, Ordering::Relaxed);
-        let conn = connection::connect(&self.uris, attempt, &self.name).await?;
-        let ch = conn
-            .create_channel()
-            .await
-            .map_err(|source| AmqpError::Channel {
-                what: "opening a channel",
-                source,
-            })?;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|source| AmqpError::Channel {
-                what: "enabling confirms",
-                source,
-            })?;
-        *live = Some((conn, ch.clone()));
-        Ok(ch)
+        let lease = pool::lease(Role::Publish, &self.uris, attempt).await?;
+        let opened = async {
+            let ch = lease
+                .connection()
+                .create_channel()
+                .await
+                .map_err(|source| AmqpError::Channel {
+                    what: "opening a channel",
+                    source,
+                })?;
+            ch.confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(|source| AmqpError::Channel {
+                    what: "enabling confirms",
+                    source,
+                })?;
+            Ok(ch)
+        };
+        match opened.await {
+            Ok(ch) => {
+                *live = Some((lease, ch.clone()));
+                Ok(ch)
+            }
+            Err(e) => {
+                lease.close("setup failed").await;
+                Err(e)
+            }
+        }
     }
 
+    /// Drop the channel after a failure; the next batch opens a new one (and a new
+    /// connection if the shared one is what failed).
     async fn reset(&self) {
-        if let Some((conn, _)) = self.live.lock().await.take() {
-            sluice_core::source::bounded(conn.close(200, "reconnecting".into())).await;
+        if let Some((lease, ch)) = self.live.lock().await.take() {
+            release(lease, ch, "reconnecting").await;
         }
     }
 
@@ -178,6 +189,12 @@ impl RabbitMqSink {
     }
 }
 
+/// Close a channel, then give its lease back.
+async fn release(lease: Lease, ch: Channel, reason: &str) {
+    sluice_core::source::bounded(ch.close(200, reason.into())).await;
+    lease.close(reason).await;
+}
+
 #[async_trait]
 impl Sink for RabbitMqSink {
     async fn deliver(&self, batch: &[Record]) -> Result<SinkOutcome, SinkError> {
@@ -261,7 +278,7 @@ mod tests {
             persistent: true,
             input_template: None,
         };
-        RabbitMqSink::new(&cfg, "target", "t").unwrap()
+        RabbitMqSink::new(&cfg, "target").unwrap()
     }
 
     #[test]

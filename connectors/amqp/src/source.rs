@@ -1,18 +1,19 @@
-//! The RabbitMQ source: one connection, one channel, one consumer per queue, run by core's
-//! session driver.
+//! The RabbitMQ source: one channel with a consumer per queue, on a connection shared with
+//! the other pipes that consume from the same brokers (`pool.rs`), run by core's session
+//! driver.
 
 use crate::acker::AmqpAcker;
 use crate::config::{self, RabbitMqSourceConfig};
-use crate::connection;
 use crate::error::AmqpError;
 use crate::event;
+use crate::pool::{self, Lease, Role};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::{SelectAll, select_all};
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::uri::AMQPUri;
-use lapin::{Channel, Connection, Consumer};
+use lapin::{Channel, Consumer};
 use sluice_core::config::ConfigError;
 use sluice_core::record::DeliveryId;
 use sluice_core::session::{Read, Session, SessionSource};
@@ -24,9 +25,10 @@ use std::sync::Arc;
 /// (which closes it when lost).
 type LiveConnection = Arc<tokio::sync::Mutex<Option<Live>>>;
 
-/// A connection, its two channels (consuming, backlog), and the consumers of a stopped session.
+/// A leased connection, the pipe's two channels on it (consuming, backlog), and the consumers
+/// of a stopped session.
 struct Live {
-    conn: Connection,
+    lease: Lease,
     channels: [Channel; 2],
     /// Kept until the channel closes: dropping a lapin consumer cancels it.
     parked: Option<Deliveries>,
@@ -102,6 +104,52 @@ impl RabbitMqSource {
     }
 }
 
+impl RabbitMqSource {
+    /// Open the pipe's channels on the leased connection and its consumers; every channel
+    /// opened goes into `opened`, for closing if a later step fails.
+    async fn subscribe(
+        &self,
+        lease: &Lease,
+        opened: &mut Vec<Channel>,
+    ) -> Result<(Channel, Vec<Consumer>, Channel), AmqpError> {
+        let conn = lease.connection();
+        let ch = conn
+            .create_channel()
+            .await
+            .map_err(chan("opening a channel"))?;
+        opened.push(ch.clone());
+        ch.basic_qos(self.prefetch, BasicQosOptions { global: false })
+            .await
+            .map_err(chan("setting prefetch"))?;
+        let mut consumers = Vec::new();
+        for (i, (queue, _)) in self.queues.iter().enumerate() {
+            let c = ch
+                .basic_consume(
+                    queue.as_str().into(),
+                    format!("{}-{i}", self.name).into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(chan("consuming"))?;
+            consumers.push(c);
+        }
+        let stats = conn
+            .create_channel()
+            .await
+            .map_err(chan("opening a channel"))?;
+        opened.push(stats.clone());
+        Ok((ch, consumers, stats))
+    }
+}
+
+/// Close a pipe's channels, each within the bounded wait.
+async fn close_channels(channels: impl IntoIterator<Item = Channel>, reason: &str) {
+    for ch in channels {
+        bounded(ch.close(200, reason.into())).await;
+    }
+}
+
 fn chan(what: &'static str) -> impl Fn(lapin::Error) -> AmqpError {
     move |source| AmqpError::Channel { what, source }
 }
@@ -128,56 +176,28 @@ impl SessionSource for RabbitMqSource {
     }
 
     async fn open(&self, attempt: usize, epoch: u64) -> Result<(Consuming, String), AmqpError> {
-        let conn = connection::connect(&self.uris, attempt, &self.name).await?;
-        let setup = async {
-            let ch = conn
-                .create_channel()
-                .await
-                .map_err(chan("opening a channel"))?;
-            ch.basic_qos(self.prefetch, BasicQosOptions { global: false })
-                .await
-                .map_err(chan("setting prefetch"))?;
-            let mut consumers = Vec::new();
-            for (i, (queue, _)) in self.queues.iter().enumerate() {
-                let c = ch
-                    .basic_consume(
-                        queue.as_str().into(),
-                        format!("{}-{i}", self.name).into(),
-                        BasicConsumeOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await
-                    .map_err(chan("consuming"))?;
-                consumers.push(c);
-            }
-            let stats = conn
-                .create_channel()
-                .await
-                .map_err(chan("opening a channel"))?;
-            Ok::<_, AmqpError>((ch, consumers, stats))
-        };
-        let (channel, consumers, stats) = match setup.await {
+        let lease = pool::lease(Role::Consume, &self.uris, attempt).await?;
+        let mut opened = Vec::new();
+        let (channel, consumers, stats) = match self.subscribe(&lease, &mut opened).await {
             Ok(x) => x,
             Err(e) => {
-                bounded(conn.close(200, "setup failed".into())).await;
+                // Only this pipe's channels: the connection is other pipes' too.
+                close_channels(opened, "setup failed").await;
+                lease.close("setup failed").await;
                 return Err(e);
             }
         };
         self.acker.new_epoch(epoch, channel.clone(), self.prefetch);
+        let peer = format!("{} prefetch={}", lease.node(), self.prefetch);
         *self.connection.lock().await = Some(Live {
-            conn,
-            channels: [channel.clone(), stats.clone()],
+            lease,
+            channels: [channel, stats.clone()],
             parked: None,
         });
-        let deliveries = select_all(consumers.iter().cloned().enumerate().map(|(i, c)| {
+        let deliveries = select_all(consumers.into_iter().enumerate().map(|(i, c)| {
             let tag: TagQueue = Box::new(move |d| (i, d));
             c.map(tag)
         }));
-        let peer = format!(
-            "{} prefetch={}",
-            connection::node_name(&self.uris[attempt % self.uris.len()]),
-            self.prefetch
-        );
         Ok((
             Consuming {
                 epoch,
@@ -198,13 +218,10 @@ impl SessionSource for RabbitMqSource {
     async fn close(&self) {
         self.acker.lost();
         if let Some(live) = self.connection.lock().await.take() {
-            // Channels first, so that no frame arrives for a channel the connection is
-            // already tearing down; unacknowledged deliveries go back to their queues.
-            for ch in live.channels {
-                bounded(ch.close(200, "sluice shutting down".into())).await;
-            }
-            bounded(live.conn.close(200, "sluice shutting down".into())).await;
+            // Closing the channels hands their unacknowledged deliveries back to the queues.
+            close_channels(live.channels, "sluice shutting down").await;
             drop(live.parked);
+            live.lease.close("sluice shutting down").await;
         }
     }
 
@@ -272,10 +289,13 @@ impl Session for Consuming {
         }
     }
 
+    /// Close this pipe's channels (the connection may be fine and other pipes' too); if the
+    /// connection is what failed, the next lease opens a new one.
     async fn lost(self) {
         self.acker.lost();
         if let Some(live) = self.connection.lock().await.take() {
-            bounded(live.conn.close(200, "reconnecting".into())).await;
+            close_channels(live.channels, "reconnecting").await;
+            live.lease.close("reconnecting").await;
         }
     }
 }
