@@ -6,6 +6,7 @@
 #   scripts/bench.sh --broker openwire [--messages N] [--size BYTES] [--rounds R] # ActiveMQ, OpenWire
 #   scripts/bench.sh --broker lambda [--messages N] [--workers W] [--rounds R]   # runtime_api vs http
 #   scripts/bench.sh --replicas 3 [--broker B] [--messages N] [--rounds R]       # 1..3 replicas on one queue
+#   scripts/bench.sh --pipes 1000 [--broker B] [--busy 10] [--messages M]      # many pipes, one process
 #   scripts/bench.sh --latency [--rates 1000,10000] [--seconds S]               # publish-to-function time
 #   scripts/bench.sh --matcher                                                    # filter patterns
 set -euo pipefail

@@ -103,7 +103,8 @@ pub(crate) async fn run(
 
     // A change is applied once the files read the same on two polls in a row, so that a file
     // still being written is never applied half-written.
-    let mut seen = load::fingerprint(&paths);
+    let mut watch = load::Watch::default();
+    let mut seen = watch.fingerprint(&paths);
     let mut settling: Option<u64> = None;
     let mut tick = tokio::time::interval(RELOAD_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -129,7 +130,7 @@ pub(crate) async fn run(
                 crate::console::sample(&sup.views());
             }
             _ = tick.tick() => {
-                let now = load::fingerprint(&paths);
+                let now = watch.fingerprint(&paths);
                 if now == seen {
                     settling = None;
                 } else if settling == Some(now) {

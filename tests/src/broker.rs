@@ -13,6 +13,17 @@ pub fn url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5673/%2f".into())
 }
 
+/// The AMQP port of [`url`].
+pub fn port() -> u16 {
+    let u = url();
+    let authority = u.split('@').next_back().unwrap_or(&u);
+    let host_port = authority.split('/').next().unwrap_or(authority);
+    host_port
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or(5672)
+}
+
 /// The RabbitMQ node tests restart (`SLUICE_RABBITMQ_NODE`).
 pub fn node() -> String {
     std::env::var("SLUICE_RABBITMQ_NODE").unwrap_or_else(|_| "sluice-5673@localhost".into())

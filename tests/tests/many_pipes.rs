@@ -1,7 +1,7 @@
 //! Many pipes on one broker in one process: they share a few connections, and a fault in one
 //! pipe's channel stays with that pipe.
 
-use sluice_tests::broker::{Rabbit, url};
+use sluice_tests::broker::{Rabbit, port as rabbit_port, url};
 use sluice_tests::function::{Function, message_id, rmq_records};
 use sluice_tests::process::Sluice;
 use sluice_tests::{unique, wait_for};
@@ -9,17 +9,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// The port of the RabbitMQ URL the tests use.
-fn rabbit_port() -> u16 {
-    let u = url();
-    let authority = u.split('@').next_back().unwrap_or(&u);
-    let host_port = authority.split('/').next().unwrap_or(authority);
-    host_port
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse().ok())
-        .unwrap_or(5672)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs RabbitMQ: scripts/test.sh starts it and runs this"]

@@ -26,6 +26,10 @@ pub enum ConnectError {
     ServerName(String),
 }
 
+/// The TLS client configuration, built once: reading the system's CA certificates costs
+/// milliseconds and hundreds of KiB, and 1,000 pipes would otherwise each hold a copy.
+static TLS: std::sync::LazyLock<Arc<rustls::ClientConfig>> = std::sync::LazyLock::new(tls_config);
+
 fn tls_config() -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
@@ -67,7 +71,7 @@ pub(crate) async fn open(
     }
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|_| ConnectError::ServerName(host.to_owned()))?;
-    let stream = tokio_rustls::TlsConnector::from(tls_config())
+    let stream = tokio_rustls::TlsConnector::from(TLS.clone())
         .connect(name, tcp)
         .await
         .map_err(io)?;

@@ -4,7 +4,7 @@
 //! - `config.rs`: the `source.rabbitmq` and `target.rabbitmq` keys and their validation;
 //! - `connection.rs`: connecting to one of several nodes in turn, error classification;
 //! - `pool.rs`: connections shared by the pipes that name the same brokers and credentials
-//!   (a channel per pipe, at most 8 connections per endpoint for consuming and 8 for
+//!   (a channel per pipe, at most 4 connections per endpoint for consuming and 4 for
 //!   publishing);
 //! - `event.rs`: one delivery as a record of Lambda's `aws:rmq` event;
 //! - `source.rs`: consumer with manual acks, prefetch, reconnect, backlog gauge;
@@ -41,8 +41,9 @@
 //! pipe has its own channels (consumer and backlog for a source, a confirm-mode channel for a
 //! target), so prefetch, acks and delivery tags stay per pipe, and a channel error (a queue
 //! deleted or refused) ends only that pipe's session. A connection takes 16 pipes before a
-//! second one opens, up to 8 per endpoint, so 1,000 pipes on one broker hold 8 consuming
-//! connections (and 8 lapin I/O threads) rather than 1,000. Consumers and publishers never
+//! second one opens, up to 4 per endpoint, so 1,000 pipes on one broker hold 4 consuming
+//! connections (and 4 lapin I/O threads) rather than 1,000. What ends a connection ends the
+//! sessions of all its pipes (they reconnect together), as with any shared connection. Consumers and publishers never
 //! share a connection: RabbitMQ blocks publishing connections under a resource alarm. The
 //! connections are named `sluice/consume/N` and `sluice/publish/N` at the broker; the consumer
 //! tags name the pipe (`sluice/PIPE-0`).

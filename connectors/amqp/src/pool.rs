@@ -3,7 +3,7 @@
 //! RabbitMQ recommends few long-lived connections with a channel per consumer: every
 //! connection costs the broker a process and file descriptors, and lapin a thread. So a pipe
 //! leases a connection from this pool and opens its own channels on it; 1,000 pipes on one
-//! broker use at most [`MAX_CONNECTIONS`] connections for consuming and as many for
+//! broker use at most [`MAX_CONNECTIONS`] (4) connections for consuming and as many for
 //! publishing. Consuming and publishing never share a connection: RabbitMQ blocks a
 //! publishing connection under a memory or disk alarm, and a consumer on it would stall too.
 //!
@@ -25,8 +25,11 @@ use std::time::{Duration, Instant};
 /// Pipes on one connection before the pool opens the next (until [`MAX_CONNECTIONS`]), so
 /// that a few busy pipes do not all wait on one connection's I/O thread.
 const SPREAD: usize = 16;
-/// Most connections per endpoint and role; past it, pipes join the least used.
-pub(crate) const MAX_CONNECTIONS: usize = 8;
+/// Most connections per endpoint and role; past it, pipes join the least used. lapin gives
+/// each connection an I/O thread and 8 MiB of buffers (32 frames each way at RabbitMQ's
+/// 128 KiB `frame_max`, which Sluice keeps: a smaller one would make a message with large
+/// headers undeliverable), so connections are the largest cost of many pipes.
+pub(crate) const MAX_CONNECTIONS: usize = 4;
 /// How long a failed connect is the answer for every pipe asking for the same connection.
 const FAILURE_HOLDS: Duration = Duration::from_secs(1);
 
@@ -244,7 +247,7 @@ mod tests {
     }
 
     #[test]
-    fn leases_spread_evenly_over_at_most_eight_connections_per_endpoint() {
+    fn leases_spread_evenly_over_at_most_four_connections_per_endpoint() {
         // Nothing listens on port 1: every connect is refused at once. Leases are counted
         // before the connect, so the spread is visible while they wait.
         let u = uris(1);
@@ -256,7 +259,7 @@ mod tests {
             .map(|s| s.users.load(Ordering::Relaxed))
             .collect();
         assert_eq!(per.iter().sum::<usize>(), 200);
-        assert!(per.iter().all(|&n| n == 25), "{per:?}");
+        assert!(per.iter().all(|&n| n == 200 / MAX_CONNECTIONS), "{per:?}");
         for s in &slots {
             release(&key, s);
         }

@@ -15,13 +15,15 @@
 //! openwire` ActiveMQ over OpenWire (`openwire.rs`) against ActiveMQ's own Java consumer. `--matcher`
 //! measures filter patterns alone (`matcher.rs`), no broker. `--broker lambda` measures
 //! `target.runtime_api` with `--workers` Rust functions against `target.http` (`lambda.rs`).
-//! `--replicas K` measures 1..=K Sluice processes sharing one queue, for any `--broker`
+//! `--pipes N` measures N idle pipes in one process and 10 busy ones beside them, for any
+//! `--broker` (`pipes.rs`). `--replicas K` measures 1..=K Sluice processes sharing one queue, for any `--broker`
 //! (`replicas.rs`).
 
 mod lambda;
 mod latency;
 mod matcher;
 mod openwire;
+mod pipes;
 mod replicas;
 mod run;
 mod sqs;
@@ -265,6 +267,15 @@ async fn main() {
         return;
     }
     let broker = arg(&args, "--broker", "rabbitmq");
+    if args.iter().any(|a| a == "--pipes") {
+        let pipes = arg(&args, "--pipes", "1000").parse().expect("--pipes");
+        let busy = arg(&args, "--busy", "10").parse().expect("--busy");
+        let messages = arg(&args, "--messages", "5000")
+            .parse()
+            .expect("--messages");
+        pipes::run(&broker, pipes, busy, messages).await;
+        return;
+    }
     if args.iter().any(|a| a == "--replicas") {
         let n = arg(
             &args,
