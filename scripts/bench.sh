@@ -9,12 +9,15 @@
 #   scripts/bench.sh --pipes 1000 [--broker B] [--busy 10] [--messages M]      # many pipes, one process
 #   scripts/bench.sh --latency [--rates 1000,10000] [--seconds S]               # publish-to-function time
 #   scripts/bench.sh --matcher                                                    # filter patterns
+#   scripts/bench.sh --filter [--events N]                                        # Sluice's matcher beside quamina
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${SLUICE_RABBITMQ_PORT:-5673}
 export SLUICE_RABBITMQ_URL=${SLUICE_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:$port/%2f}
 export SLUICE_SQS_URL=${SLUICE_SQS_URL:-http://127.0.0.1:${SLUICE_SQS_PORT:-4566}}
-if [[ " $* " == *" --matcher "* ]]; then
+if [[ " $* " == *" --filter "* ]]; then
+  exec cargo bench --quiet -p sluice-tests --bench filter -- "$@"
+elif [[ " $* " == *" --matcher "* ]]; then
   :
 elif [[ " $* " == *" --broker sqs "* ]]; then
   scripts/sqs.sh start

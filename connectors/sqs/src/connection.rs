@@ -6,6 +6,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::Region;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Where a client talks to.
@@ -15,13 +17,40 @@ pub(crate) struct Endpoint {
     pub endpoint_url: Option<String>,
 }
 
+/// Clients built so far, one per Region and endpoint: every pipe on the same endpoint shares
+/// one client, its HTTP connection pool and its credentials cache (credentials come from the
+/// process's chain, the same for every pipe), instead of 1,000 of each.
+static CLIENTS: LazyLock<Mutex<HashMap<ClientKey, Client>>> = LazyLock::new(Mutex::default);
+
+/// Region and endpoint URL.
+type ClientKey = (String, Option<String>);
+
+/// The shared client for `endpoint`, built on first use.
+pub(crate) async fn client(endpoint: &Endpoint) -> Client {
+    let key = (endpoint.region.clone(), endpoint.endpoint_url.clone());
+    if let Some(c) = CLIENTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return c.clone();
+    }
+    let built = build(endpoint).await;
+    CLIENTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(key)
+        .or_insert(built)
+        .clone()
+}
+
 /// A client for `endpoint`. Credentials come from the standard chain (environment, profile,
 /// web identity for Kubernetes service accounts, container and instance metadata), resolved
 /// lazily on the first call. The Region is always given, so no metadata lookup is made for it.
 ///
 /// Long polls wait up to 20 s, so the read timeout leaves room above that. The SDK's own
 /// retries are kept short: Sluice retries calls itself with its backoff.
-pub(crate) async fn client(endpoint: &Endpoint) -> Client {
+async fn build(endpoint: &Endpoint) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();

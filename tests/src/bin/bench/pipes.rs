@@ -101,7 +101,10 @@ impl Broker {
                 "  activemq:\n    url: {}\n    queues: [{queue}]\n",
                 openwire_url()
             ),
-            Broker::Sqs(_) => format!("  sqs:\n    queue_url: {queue}\n"),
+            Broker::Sqs(_) => format!(
+                "  sqs:\n    queue_url: {queue}\n    endpoint_url: {}\n",
+                endpoint()
+            ),
         }
     }
 
@@ -191,6 +194,7 @@ pub(crate) async fn run(broker: &str, pipes: usize, busy: usize, messages: usize
         .args(["run", "--admin-addr", &admin])
         .arg(&dir)
         .env("SLUICE_LOG", "warn,lapin=off")
+        .envs(sluice_tests::sqs::child_env())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn sluice");
