@@ -247,58 +247,101 @@ fn groups() -> Vec<(&'static str, Vec<String>)> {
     ]
 }
 
+/// One matcher over every event, counting the matches of each rule.
+trait Matcher {
+    fn pass(&mut self, events: &[String], counts: &mut [usize]);
+}
+
 /// Sluice: flatten each event (only the fields some rule names), try every rule.
-fn sluice(rules: &[String], events: &[String]) -> (Vec<usize>, f64) {
-    let patterns: Vec<Pattern> = rules
-        .iter()
-        .map(|r| Pattern::parse(r).expect("sluice parses the rule"))
-        .collect();
-    let mut steps = Steps::default();
-    for p in &patterns {
-        p.add_steps(&mut steps);
+struct Sluice {
+    patterns: Vec<Pattern>,
+    steps: Steps,
+    flat: FlatEvent,
+}
+
+impl Sluice {
+    fn new(rules: &[String]) -> Self {
+        let patterns: Vec<Pattern> = rules
+            .iter()
+            .map(|r| Pattern::parse(r).expect("sluice parses the rule"))
+            .collect();
+        let mut steps = Steps::default();
+        for p in &patterns {
+            p.add_steps(&mut steps);
+        }
+        Sluice {
+            patterns,
+            steps,
+            flat: FlatEvent::new(),
+        }
     }
-    let mut flat = FlatEvent::new();
-    let mut counts = vec![0; rules.len()];
-    let secs = timed(events, |e| {
-        flat.load(e.as_bytes(), Some(&steps)).expect("valid event");
-        for (i, p) in patterns.iter().enumerate() {
-            if p.matches(&mut flat) {
-                counts[i] += 1;
+}
+
+impl Matcher for Sluice {
+    fn pass(&mut self, events: &[String], counts: &mut [usize]) {
+        for e in events {
+            self.flat
+                .load(black_box(e).as_bytes(), Some(&self.steps))
+                .expect("valid event");
+            for (i, p) in self.patterns.iter().enumerate() {
+                if p.matches(&mut self.flat) {
+                    counts[i] += 1;
+                }
             }
         }
-    });
-    (counts, secs)
+    }
 }
 
 /// quamina: one machine holding every rule; it reports which match.
-fn quamina(rules: &[String], events: &[String]) -> (Vec<usize>, f64) {
-    let mut q = quamina::Quamina::<usize>::new();
-    for (i, r) in rules.iter().enumerate() {
-        q.add_pattern(i, r).expect("quamina parses the rule");
-    }
-    let mut counts = vec![0; rules.len()];
-    let secs = timed(events, |e| {
-        for i in q.matches_for_event(e.as_bytes()).expect("valid event") {
-            counts[i] += 1;
+struct Quamina(quamina::Quamina<usize>);
+
+impl Quamina {
+    fn new(rules: &[String]) -> Self {
+        let mut q = quamina::Quamina::<usize>::new();
+        for (i, r) in rules.iter().enumerate() {
+            q.add_pattern(i, r).expect("quamina parses the rule");
         }
-    });
-    (counts, secs)
+        Quamina(q)
+    }
 }
 
-/// Seconds for one pass over `events` (after one pass to warm up).
-fn timed(events: &[String], mut each: impl FnMut(&String)) -> f64 {
-    let passes = 2;
-    let mut best = f64::MAX;
-    for pass in 0..=passes {
-        let started = Instant::now();
+impl Matcher for Quamina {
+    fn pass(&mut self, events: &[String], counts: &mut [usize]) {
         for e in events {
-            each(black_box(e));
-        }
-        if pass > 0 {
-            best = best.min(started.elapsed().as_secs_f64());
+            for i in self
+                .0
+                .matches_for_event(black_box(e).as_bytes())
+                .expect("valid event")
+            {
+                counts[i] += 1;
+            }
         }
     }
-    best
+}
+
+/// One matcher's match counts (of one pass) and its best seconds per pass.
+type Result = (Vec<usize>, f64);
+
+/// Passes over the events with the two matchers taking turns, so that both see the same
+/// machine load: a warm-up pass each, then the best of `PASSES`.
+fn race(a: &mut dyn Matcher, b: &mut dyn Matcher, rules: usize, events: &[String]) -> [Result; 2] {
+    const PASSES: usize = 3;
+    let mut out = [(vec![0; rules], f64::MAX), (vec![0; rules], f64::MAX)];
+    let turn = |m: &mut dyn Matcher, (counts, best): &mut Result, pass: usize| {
+        let mut c = vec![0; rules];
+        let started = Instant::now();
+        m.pass(events, &mut c);
+        if pass > 0 {
+            *best = best.min(started.elapsed().as_secs_f64());
+        }
+        *counts = c;
+    };
+    for pass in 0..=PASSES {
+        let [sa, sb] = &mut out;
+        turn(a, sa, pass);
+        turn(b, sb, pass);
+    }
+    out
 }
 
 fn main() {
@@ -311,7 +354,7 @@ fn main() {
     let events: Vec<String> = (0..n).map(|_| event(&mut rng)).collect();
     let bytes: usize = events.iter().map(String::len).sum();
     println!(
-        "filter benchmark: {n} citylots2-shaped events ({} bytes on average), one core, best of 2 passes",
+        "filter benchmark: {n} citylots2-shaped events ({} bytes on average), one core, the two matchers taking turns, best of 3 passes each",
         bytes / n
     );
     let groups = groups();
@@ -322,11 +365,12 @@ fn main() {
         .map(|(n, r)| (*n, r))
         .chain([("all 40", &all)])
     {
-        let (s_counts, s_secs) = sluice(rules, &events);
-        let (q_counts, q_secs) = quamina(rules, &events);
-        // Both double counts are first spent on the timing passes; one pass is counted.
-        let s_counts: Vec<usize> = s_counts.iter().map(|c| c / 3).collect();
-        let q_counts: Vec<usize> = q_counts.iter().map(|c| c / 3).collect();
+        let [(s_counts, s_secs), (q_counts, q_secs)] = race(
+            &mut Sluice::new(rules),
+            &mut Quamina::new(rules),
+            rules.len(),
+            &events,
+        );
         assert_eq!(
             s_counts, q_counts,
             "{name}: the matchers disagree (sluice, quamina)"
