@@ -102,9 +102,7 @@ impl RabbitMqSource {
             .map(|u| u.authority.host.clone())
             .unwrap_or_default()
     }
-}
 
-impl RabbitMqSource {
     /// Open the pipe's channels on the leased connection and its consumers; every channel
     /// opened goes into `opened`, for closing if a later step fails.
     async fn subscribe(
