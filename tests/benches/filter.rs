@@ -151,6 +151,13 @@ fn on(object: &str, field: &str, matcher: &str) -> String {
 /// event-ruler's rule groups, each five rules.
 fn groups() -> Vec<(&'static str, Vec<String>)> {
     let p = |field: &str, m: &str| on("properties", field, m);
+    // One rule per value, each `{"OP": "VALUE"}` on a field under `properties`.
+    let op = |field: &str, op: &str, values: &[&str]| -> Vec<String> {
+        values
+            .iter()
+            .map(|v| p(field, &format!(r#"{{"{op}": "{v}"}}"#)))
+            .collect()
+    };
     let geo = |field: &str, inner: &str, m: &str| {
         format!(r#"{{"geometry": {{{field}"{inner}": {{"x": [{m}]}}}}}}"#)
     };
@@ -164,24 +171,15 @@ fn groups() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "wildcard",
-            ["143*", "2*0*1*7", "*218", "3*5*2", "VA*IL"]
-                .iter()
-                .map(|v| p("MAPBLKLOT", &format!(r#"{{"wildcard": "{v}"}}"#)))
-                .collect(),
+            op("MAPBLKLOT", "wildcard", &["143*", "2*0*1*7", "*218", "3*5*2", "VA*IL"]),
         ),
         (
             "prefix",
-            ["AC", "BL", "DR", "FU", "RH"]
-                .iter()
-                .map(|v| p("STREET", &format!(r#"{{"prefix": "{v}"}}"#)))
-                .collect(),
+            op("STREET", "prefix", &["AC", "BL", "DR", "FU", "RH"]),
         ),
         (
             "suffix",
-            ["ON", "KE", "MM", "ING", "GO"]
-                .iter()
-                .map(|v| p("STREET", &format!(r#"{{"suffix": "{v}"}}"#)))
-                .collect(),
+            op("STREET", "suffix", &["ON", "KE", "MM", "ING", "GO"]),
         ),
         (
             "equals-ignore-case",

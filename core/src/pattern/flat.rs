@@ -146,7 +146,8 @@ impl FlatEvent {
     fn finish(&mut self) {
         let bytes = &self.bytes;
         let name = |f: &Field| &bytes[f.name.0 as usize..f.name.1 as usize];
-        self.fields.sort_unstable_by(|a, b| by_name(name(a), name(b)));
+        self.fields
+            .sort_unstable_by(|a, b| by_name(name(a), name(b)));
     }
 
     fn object(
