@@ -158,9 +158,6 @@ fn groups() -> Vec<(&'static str, Vec<String>)> {
             .map(|v| p(field, &format!(r#"{{"{op}": "{v}"}}"#)))
             .collect()
     };
-    let geo = |field: &str, inner: &str, m: &str| {
-        format!(r#"{{"geometry": {{{field}"{inner}": {{"x": [{m}]}}}}}}"#)
-    };
     vec![
         (
             "exact",
@@ -171,7 +168,11 @@ fn groups() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "wildcard",
-            op("MAPBLKLOT", "wildcard", &["143*", "2*0*1*7", "*218", "3*5*2", "VA*IL"]),
+            op(
+                "MAPBLKLOT",
+                "wildcard",
+                &["143*", "2*0*1*7", "*218", "3*5*2", "VA*IL"],
+            ),
         ),
         (
             "prefix",
@@ -196,21 +197,10 @@ fn groups() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "numeric",
-            vec![
-                geo(
-                    r#""type": ["Polygon"], "#,
-                    "firstCoordinates",
-                    &format!(r#"{{"numeric": ["=", {RARE_X}]}}"#),
-                ),
-                r#"{"geometry": {"type": ["MultiPolygon"], "firstCoordinates": {"z": [{"numeric": ["=", 0]}]}}}"#.to_owned(),
-                geo("", "firstCoordinates", r#"{"numeric": ["<", -122.41600944012424]}"#),
-                geo("", "firstCoordinates", r#"{"numeric": [">", -122.41600944012424]}"#),
-                geo(
-                    "",
-                    "firstCoordinates",
-                    r#"{"numeric": [">", -122.46471267081272, "<", -122.4063085128395]}"#,
-                ),
-            ],
+            coordinate_rules(
+                "firstCoordinates",
+                r#""z": [{"numeric": ["=", 0]}]"#.to_owned(),
+            ),
         ),
         (
             "anything-but",
@@ -224,23 +214,10 @@ fn groups() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "complex arrays",
-            vec![
-                geo(
-                    r#""type": ["Polygon"], "#,
-                    "coordinates",
-                    &format!(r#"{{"numeric": ["=", {RARE_X}]}}"#),
-                ),
-                format!(
-                    r#"{{"geometry": {{"type": ["MultiPolygon"], "coordinates": {{"y": [{{"numeric": ["=", {RARE_Y}]}}]}}}}}}"#
-                ),
-                geo("", "coordinates", r#"{"numeric": ["<", -122.41600944012424]}"#),
-                geo("", "coordinates", r#"{"numeric": [">", -122.41600944012424]}"#),
-                geo(
-                    "",
-                    "coordinates",
-                    r#"{"numeric": [">", -122.46471267081272, "<", -122.4063085128395]}"#,
-                ),
-            ],
+            coordinate_rules(
+                "coordinates",
+                format!(r#""y": [{{"numeric": ["=", {RARE_Y}]}}]"#),
+            ),
         ),
     ]
 }
@@ -248,6 +225,26 @@ fn groups() -> Vec<(&'static str, Vec<String>)> {
 /// One matcher over every event, counting the matches of each rule.
 trait Matcher {
     fn pass(&mut self, events: &[String], counts: &mut [usize]);
+}
+
+/// event-ruler's numeric and complex-array groups: the same five rules on `geometry.INNER`
+/// (`firstCoordinates`, one object; `coordinates`, arrays of objects), the second one on a
+/// MultiPolygon's `second` field.
+fn coordinate_rules(inner: &str, second: String) -> Vec<String> {
+    let x = |typ: &str, m: &str| format!(r#"{{"geometry": {{{typ}"{inner}": {{"x": [{m}]}}}}}}"#);
+    vec![
+        x(
+            r#""type": ["Polygon"], "#,
+            &format!(r#"{{"numeric": ["=", {RARE_X}]}}"#),
+        ),
+        format!(r#"{{"geometry": {{"type": ["MultiPolygon"], "{inner}": {{{second}}}}}}}"#),
+        x("", r#"{"numeric": ["<", -122.41600944012424]}"#),
+        x("", r#"{"numeric": [">", -122.41600944012424]}"#),
+        x(
+            "",
+            r#"{"numeric": [">", -122.46471267081272, "<", -122.4063085128395]}"#,
+        ),
+    ]
 }
 
 /// Sluice: flatten each event (only the fields some rule names), try every rule.
@@ -263,13 +260,9 @@ impl Sluice {
             .iter()
             .map(|r| Pattern::parse(r).expect("sluice parses the rule"))
             .collect();
-        let mut steps = Steps::default();
-        for p in &patterns {
-            p.add_steps(&mut steps);
-        }
         Sluice {
+            steps: Steps::of(&patterns),
             patterns,
-            steps,
             flat: FlatEvent::new(),
         }
     }

@@ -93,6 +93,17 @@ impl Pattern {
     }
 }
 
+impl Steps {
+    /// The field names any of `patterns` looks at: flattening skips the rest.
+    pub fn of(patterns: &[Pattern]) -> Steps {
+        let mut steps = Steps::default();
+        for p in patterns {
+            p.add_steps(&mut steps);
+        }
+        steps
+    }
+}
+
 /// `sluice match`: test one pattern against one JSON event, like `TestEventPattern`.
 pub fn test_event_pattern(pattern: &str, event: &str) -> Result<bool, String> {
     let p = Pattern::parse(pattern).map_err(|e| format!("invalid pattern: {e}"))?;
@@ -122,13 +133,9 @@ pub struct Filter {
 impl Filter {
     /// A filter of `patterns` for records of `shape`.
     pub fn new(patterns: Vec<Pattern>, shape: &EventShape) -> Self {
-        let mut steps = Steps::default();
-        for p in &patterns {
-            p.add_steps(&mut steps);
-        }
         Filter {
+            steps: Steps::of(&patterns),
             patterns,
-            steps,
             body_key: shape.body_key,
         }
     }
