@@ -21,6 +21,7 @@
 //! - [`metrics`]: the metric names of the contract (one list) and per-pipe handles.
 //! - [`redact`]: secrets kept out of logs, `validate`, `/pipes` and errors.
 //! - [`status`]: the ESM-style pipe state shown by `/pipes` and `/readyz`.
+//! - [`pool`]: connections shared by the pipes that would open the same one.
 //! - [`backoff`]: capped exponential backoff with jitter, shared by retries and reconnects.
 //! - `testkit` (feature `testkit`, for other crates' tests): a scriptable in-memory source,
 //!   acker and sink, and event shapes.
@@ -35,6 +36,7 @@ pub mod execlog;
 pub mod limit;
 pub mod metrics;
 pub mod pattern;
+pub mod pool;
 pub mod record;
 pub mod redact;
 pub mod runner;
