@@ -31,11 +31,14 @@ pub trait Shared: Send + Sync + 'static {
 
 /// One pool of shared connections, usually a connector's `static`.
 pub struct Pool<K, C, E> {
-    slots: Mutex<HashMap<K, Vec<Arc<Slot<C, E>>>>>,
+    slots: Mutex<Slots<K, C, E>>,
     spread: usize,
     max: usize,
     numbers: AtomicUsize,
 }
+
+/// Each key's connections.
+type Slots<K, C, E> = HashMap<K, Vec<Arc<Slot<C, E>>>>;
 
 /// One shared connection and the pipes that lease it.
 struct Slot<C, E> {
