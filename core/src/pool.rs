@@ -71,11 +71,12 @@ where
     }
 
     /// Lease a connection for `key`; when the one chosen is not open, `connect` opens it,
-    /// given the slot's number. Cancel-safe: a cancelled lease is given back.
+    /// given the slot's number (and returns it in an `Arc`, so that it may hand its own tasks
+    /// a `Weak` of it). Cancel-safe: a cancelled lease is given back.
     pub async fn lease<F, Fut>(&'static self, key: K, connect: F) -> Result<Lease<K, C, E>, E>
     where
         F: FnOnce(usize) -> Fut,
-        Fut: Future<Output = Result<C, E>>,
+        Fut: Future<Output = Result<Arc<C>, E>>,
     {
         let slot = self.reserve(&key);
         // From here on the reservation is given back whatever happens, cancellation included.
@@ -101,7 +102,6 @@ where
         state.live = None;
         match connect(slot.number).await {
             Ok(conn) => {
-                let conn = Arc::new(conn);
                 state.failed = None;
                 state.live = Some(conn.clone());
                 drop(state);
@@ -287,7 +287,7 @@ mod tests {
         let opened = AtomicUsize::new(0);
         let connect = |_| async {
             opened.fetch_add(1, Ordering::SeqCst);
-            Ok::<_, String>(Conn(AtomicBool::new(true)))
+            Ok::<_, String>(Arc::new(Conn(AtomicBool::new(true))))
         };
         let first = pool.lease("a", connect).await.expect("lease");
         let second = pool.lease("a", connect).await.expect("lease");
@@ -311,7 +311,7 @@ mod tests {
         let tried = AtomicUsize::new(0);
         let connect = |_| async {
             tried.fetch_add(1, Ordering::SeqCst);
-            Err::<Conn, _>("refused".to_owned())
+            Err::<Arc<Conn>, _>("refused".to_owned())
         };
         // A pipe that holds the slot (as one waiting for the same connection does).
         let holder = pool.reserve(&"a");

@@ -34,6 +34,13 @@ pub(crate) trait Wire: Send + Sync + 'static {
 
     /// Say goodbye: unacknowledged messages go back to their queues.
     fn goodbye(live: Self::Live) -> BoxFuture<'static, ()>;
+
+    /// Let go of a connection the session lost (dropping it, unless the protocol shares
+    /// the connection and has something to undo on it).
+    fn abandon(live: Self::Live) -> BoxFuture<'static, ()> {
+        drop(live);
+        Box::pin(async {})
+    }
 }
 
 /// The settle half of an ActiveMQ source.
@@ -86,7 +93,9 @@ impl<W: Wire> BrokerAcker<W> {
     /// The connection is gone: nothing of it can be settled any more.
     pub(crate) async fn lost(&self) {
         self.deliveries.lost();
-        self.live.lock().await.take();
+        if let Some(live) = self.live.lock().await.take() {
+            bounded(W::abandon(live)).await;
+        }
     }
 
     /// Write on the live connection within the write timeout; false when there is none or

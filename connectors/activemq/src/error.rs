@@ -66,6 +66,7 @@ impl SourceError for OpenWireError {
     fn reason(&self) -> Reason {
         match self {
             OpenWireError::Broker(t) => refusal(&t.to_string()),
+            OpenWireError::Shared(e) => e.reason(),
             _ => Reason::ConnectionLost,
         }
     }

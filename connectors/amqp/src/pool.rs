@@ -73,7 +73,7 @@ pub(crate) async fn lease(
             let name = format!("sluice/{role}/{number}");
             let conn = connection::connect(uris, attempt, &name).await?;
             let node = connection::node_name(&uris[attempt % uris.len()]);
-            Ok(Pooled { conn, node })
+            Ok(Arc::new(Pooled { conn, node }))
         })
         .await?;
     Ok(Lease(lease))

@@ -3,42 +3,41 @@
 
 use crate::acker::{BrokerAcker, Wire};
 use crate::openwire::connection::Conn;
+use crate::openwire::pool::{Inbox, Mux};
 use crate::openwire::wire::{
-    Command, ConsumerId, Data, Destination, Header, MessageAck, MessageId, Throwable, types,
+    Command, ConsumerId, Data, Destination, MessageAck, MessageId, SessionId, Throwable, types,
 };
-use futures_util::SinkExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::SplitSink;
+use sluice_core::pool::Shared;
 use sluice_core::source::Outcome;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 pub(super) type Writer = SplitSink<Conn, Command>;
 pub(super) type Reader = futures_util::stream::SplitStream<Conn>;
+/// A pipe's share of a connection.
+pub(super) type Lease = sluice_core::pool::Lease<
+    crate::openwire::pool::Key,
+    Mux,
+    Arc<crate::openwire::error::OpenWireError>,
+>;
 
 /// Longest wait for the broker to confirm the consumers' removal at goodbye.
 const GOODBYE_CONFIRM: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The writing half of the live connection and what acks need from it.
+/// A pipe's session on a shared connection, and what acks need from it.
 pub(super) struct Live {
-    pub writer: Writer,
+    pub mux: Arc<Mux>,
+    /// Given back when the session ends; the last pipe out closes the connection.
+    pub lease: Lease,
     /// Consumer `i` reads the i-th queue.
     pub consumers: Vec<(ConsumerId, Destination)>,
-    pub session: Data,
-    pub connection: Data,
-    pub ids: Arc<AtomicI32>,
-    /// The reading half, handed over when the session stops, so the goodbye can wait for the
-    /// broker's answer.
-    pub reader: Option<Reader>,
-}
-
-impl Live {
-    fn header(&self) -> Header {
-        Header {
-            command_id: self.ids.fetch_add(1, Ordering::Relaxed),
-            response_required: false,
-        }
-    }
+    pub session: SessionId,
+    /// The statistics channel's temporary queue, removed with the session.
+    pub temporary: Destination,
+    /// The session's inbox, handed over when the session stops, so the goodbye can wait
+    /// for the broker's answer.
+    pub inbox: Option<Inbox>,
 }
 
 /// The OpenWire commands of settlements, keep-alives and goodbyes.
@@ -57,6 +56,8 @@ impl Wire for OpenWireWire {
         items: Vec<((usize, MessageId), Outcome)>,
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
+            let session = live.session.value;
+            let mut acks = Vec::with_capacity(items.len());
             for ((consumer, message_id), outcome) in items {
                 let ack_type = match outcome {
                     Outcome::Ack => types::ack::INDIVIDUAL,
@@ -71,8 +72,8 @@ impl Wire for OpenWireWire {
                     class: Some("java.lang.Throwable".into()),
                     message: Some("sluice: delivery failed retry.max_attempts times".into()),
                 });
-                let ack = MessageAck {
-                    header: live.header(),
+                acks.push(Command::MessageAck(MessageAck {
+                    header: live.mux.header(session, false),
                     destination: Some(destination.clone()),
                     consumer_id: Some(consumer_id.clone()),
                     ack_type,
@@ -80,72 +81,94 @@ impl Wire for OpenWireWire {
                     last_message_id: Some(message_id),
                     message_count: 1,
                     poison_cause,
-                };
-                live.writer
-                    .feed(Command::MessageAck(ack))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                }));
             }
-            live.writer.flush().await.map_err(|e| e.to_string())
+            live.mux.send(acks).await.map_err(|e| e.to_string())
         })
     }
 
     fn beat(live: &mut Live) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            let beat = Command::KeepAliveInfo(live.header());
-            live.writer.send(beat).await.map_err(|e| e.to_string())
+            let beat = Command::KeepAliveInfo(live.mux.header(live.session.value, false));
+            live.mux.send([beat]).await.map_err(|e| e.to_string())
         })
     }
 
-    /// Consumers, session and connection removed, then `ShutdownInfo`. Unacknowledged
-    /// messages go back to their queues with their redelivery counter raised.
+    /// Consumers removed (waiting for the broker's answer when the inbox is here), then the
+    /// session and its temporary queue; the last pipe on the connection closes it.
+    /// Unacknowledged messages go back to their queues with their redelivery counter raised.
     fn goodbye(mut live: Live) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let mut goodbye: Vec<Command> = live
-                .consumers
-                .iter()
-                .map(|(c, _)| Command::RemoveInfo(live.header(), Data::ConsumerId(c.clone()), -2))
-                .collect();
+            let session = live.session.value;
             // The broker applies acknowledgements behind their arrival: removing the consumers
             // at once handed acknowledged messages out again. Removing them with a response
             // required, and waiting for it, lets every acknowledgement written before land.
-            if let Some(reader) = live.reader.take()
-                && let Some(Command::RemoveInfo(h, _, _)) = goodbye.last_mut()
+            if let Some(inbox) = live.inbox.take()
+                && !live.consumers.is_empty()
             {
-                h.response_required = true;
-                let id = h.command_id;
-                for c in goodbye.drain(..) {
-                    if live.writer.feed(c).await.is_err() {
-                        return;
-                    }
-                }
-                if live.writer.flush().await.is_err() {
-                    return;
-                }
-                let _ = tokio::time::timeout(GOODBYE_CONFIRM, answered(reader, id)).await;
-            }
-            goodbye.push(Command::RemoveInfo(live.header(), live.session.clone(), -2));
-            goodbye.push(Command::RemoveInfo(
-                live.header(),
-                live.connection.clone(),
-                -2,
-            ));
-            goodbye.push(Command::ShutdownInfo(live.header()));
-            for c in goodbye {
-                if live.writer.feed(c).await.is_err() {
-                    return;
+                let last = live.consumers.len() - 1;
+                let mut waiting_for = 0;
+                let removals: Vec<Command> = live
+                    .consumers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (c, _))| {
+                        let header = live.mux.header(session, i == last);
+                        waiting_for = header.command_id;
+                        Command::RemoveInfo(header, Data::ConsumerId(c.clone()), -2)
+                    })
+                    .collect();
+                if live.mux.send(removals).await.is_ok() {
+                    let _ =
+                        tokio::time::timeout(GOODBYE_CONFIRM, answered(inbox, waiting_for)).await;
                 }
             }
-            let _ = live.writer.close().await;
+            end(live).await;
         })
+    }
+
+    /// The session ended on its own (a refusal of one of its consumers) or with its
+    /// connection: what is left of it goes, without waiting.
+    fn abandon(live: Live) -> BoxFuture<'static, ()> {
+        Box::pin(end(live))
+    }
+}
+
+/// Remove the session and its temporary queue, and give the lease back.
+async fn end(live: Live) {
+    let Live {
+        mux,
+        lease,
+        session,
+        temporary,
+        ..
+    } = live;
+    if mux.is_open() {
+        let remove = [
+            Command::RemoveInfo(
+                mux.header(session.value, false),
+                Data::SessionId(session.clone()),
+                -2,
+            ),
+            Command::DestinationInfo {
+                header: mux.header(session.value, false),
+                connection_id: mux.connection.clone(),
+                destination: temporary,
+                operation: 1,
+            },
+        ];
+        let _ = mux.send(remove).await;
+    }
+    mux.forget(session.value);
+    if let Some(last) = lease.release() {
+        last.close().await;
     }
 }
 
 /// Read until the broker answers command `id` (dispatches that arrive meanwhile are dropped:
 /// unacknowledged, they go back to their queue).
-async fn answered(mut reader: Reader, id: i32) {
-    use futures_util::StreamExt;
-    while let Some(Ok(c)) = reader.next().await {
+async fn answered(mut inbox: Inbox, id: i32) {
+    while let Some(c) = inbox.recv().await {
         match c {
             Command::Response(_, correlation) | Command::ExceptionResponse(_, correlation, _)
                 if correlation == id =>

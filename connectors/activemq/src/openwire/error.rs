@@ -23,6 +23,9 @@ pub enum OpenWireError {
     #[error("{0}")]
     /// The broker broke the protocol.
     Protocol(String),
+    #[error(transparent)]
+    /// What ended a connection shared by several pipes, as each of them sees it.
+    Shared(std::sync::Arc<OpenWireError>),
 }
 
 impl OpenWireError {
@@ -33,6 +36,10 @@ impl OpenWireError {
 
     /// Whether the broker refused the request itself (as opposed to the connection failing).
     pub fn is_refusal(&self) -> bool {
-        matches!(self, OpenWireError::Broker(_))
+        match self {
+            OpenWireError::Broker(_) => true,
+            OpenWireError::Shared(e) => e.is_refusal(),
+            _ => false,
+        }
     }
 }

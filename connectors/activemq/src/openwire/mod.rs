@@ -23,6 +23,7 @@ mod acker;
 mod connection;
 pub(crate) mod error;
 pub(crate) mod event;
+mod pool;
 mod sink;
 mod source;
 mod stats;

@@ -1,23 +1,21 @@
-//! The OpenWire source: one connection and session, one consumer per queue, individual acks,
-//! run by core's session driver; the statistics plugin's answers on a last consumer.
+//! The OpenWire source: a session on a shared connection (`pool.rs`), one consumer per
+//! queue, individual acks, run by core's session driver; the statistics plugin's answers on
+//! a last consumer.
 
 use crate::config::{ActiveMqSourceConfig, Brokers, Protocol, Queue};
 use crate::openwire::acker::{Live, OpenWireAcker};
-use crate::openwire::connection::{self, Conn, Login};
+use crate::openwire::connection::Login;
 use crate::openwire::error::OpenWireError;
 use crate::openwire::event;
+use crate::openwire::pool::{self, Inbox, Mux, POOL};
 use crate::openwire::stats::StatsChannel;
-use crate::openwire::wire::{Command, ConsumerId, ConsumerInfo, Data, Destination, Header};
+use crate::openwire::wire::{Command, ConsumerId, ConsumerInfo, Destination};
 use async_trait::async_trait;
-use futures_util::stream::SplitStream;
-use futures_util::{SinkExt, StreamExt};
 use sluice_core::session::{Read, Session, SessionSource};
 use sluice_core::source::Acker;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tracing::warn;
 
 /// ActiveMQ's default `MaxInactivityDuration`: a broker silent this long is taken as gone, and
 /// a keep-alive goes out every third of it.
@@ -34,6 +32,8 @@ pub(crate) struct OpenWireSource {
     prefetch: u32,
     acker: Arc<OpenWireAcker>,
     display: String,
+    /// Which shared connections this pipe may use (`pool::key`).
+    key: pool::Key,
 }
 
 impl OpenWireSource {
@@ -45,17 +45,19 @@ impl OpenWireSource {
             .iter()
             .map(|q| Queue::parse(q))
             .collect::<Result<_, _>>()?;
+        let login = Login {
+            username: cfg.username.clone(),
+            password: cfg.password.clone(),
+            max_inactivity: MAX_INACTIVITY,
+        };
         Ok(OpenWireSource {
+            key: pool::key(&brokers.to_string(), &login),
             display: format!(
                 "activemq(openwire) {brokers} queues={}",
                 cfg.queues.join(",")
             ),
             start: brokers.start(),
-            login: Login {
-                username: cfg.username.clone(),
-                password: cfg.password.clone(),
-                max_inactivity: MAX_INACTIVITY,
-            },
+            login,
             queues: queues.iter().map(|q| Destination::parse(&q.name)).collect(),
             exclusive: queues.iter().map(|q| q.exclusive).collect(),
             prefetch: cfg.prefetch.unwrap_or(default_prefetch).max(1),
@@ -70,14 +72,14 @@ impl OpenWireSource {
     }
 }
 
-/// One connection's consumers.
+/// One pipe's consumers, in its session on a shared connection.
 pub(crate) struct Consuming {
-    reader: SplitStream<Conn>,
+    inbox: Inbox,
+    mux: Arc<Mux>,
     epoch: u64,
     acker: Arc<OpenWireAcker>,
     /// Command ids of consumers the broker has not accepted yet.
     subscribing: Vec<i32>,
-    silence: Option<Duration>,
     stats: StatsChannel,
 }
 
@@ -91,65 +93,70 @@ impl SessionSource for OpenWireSource {
 
     async fn open(&self, attempt: usize, epoch: u64) -> Result<(Consuming, String), OpenWireError> {
         let endpoint = self.brokers.pick(self.start, attempt);
-        let connected = connection::connect(endpoint, &self.login).await?;
+        let lease = POOL
+            .lease(self.key.clone(), |_| async {
+                Mux::connect(endpoint, &self.login).await.map_err(Arc::new)
+            })
+            .await
+            .map_err(OpenWireError::Shared)?;
+        let mux = lease.connection().clone();
+        let (session, inbox) = mux.open_session();
+        let mut commands = Vec::with_capacity(self.queues.len() + 4);
+        commands.push(Command::SessionInfo(
+            mux.header(session.value, false),
+            session.clone(),
+        ));
         let mut consumers = Vec::with_capacity(self.queues.len());
         let mut subscribing = Vec::with_capacity(self.queues.len());
-        let (mut writer, reader) = connected.conn.split();
         for (i, queue) in self.queues.iter().enumerate() {
             let id = ConsumerId {
-                connection: connected.session.connection.clone(),
-                session: connected.session.value,
+                connection: session.connection.clone(),
+                session: session.value,
                 value: i as i64 + 1,
             };
-            let command_id = connected.ids.fetch_add(1, Ordering::Relaxed);
-            let info = ConsumerInfo {
-                header: Header {
-                    command_id,
-                    response_required: true,
-                },
+            let header = mux.header(session.value, true);
+            subscribing.push(header.command_id);
+            commands.push(Command::ConsumerInfo(ConsumerInfo {
+                header,
                 consumer_id: id.clone(),
                 destination: Some(queue.clone()),
                 prefetch_size: self.prefetch.min(i32::MAX as u32) as i32,
                 dispatch_async: true,
                 exclusive: self.exclusive[i],
                 ..ConsumerInfo::default()
-            };
-            writer.feed(Command::ConsumerInfo(info)).await?;
-            subscribing.push(command_id);
+            }));
             consumers.push((id, queue.clone()));
         }
         let (stats, setup) = StatsChannel::open(
-            &connected.session,
+            &session,
             &self.queues,
             self.queues.len() as i64 + 1,
-            connected.ids.clone(),
+            mux.ids(),
         );
-        for command in setup {
-            writer.feed(command).await?;
-        }
-        writer.flush().await?;
+        commands.extend(setup);
         let live = Live {
-            writer,
+            mux: mux.clone(),
+            lease,
             consumers,
-            session: Data::SessionId(connected.session.clone()),
-            connection: Data::ConnectionId(connected.session.connection.clone()),
-            ids: connected.ids.clone(),
-            reader: None,
+            session,
+            temporary: stats.temporary(),
+            inbox: None,
         };
-        self.acker
-            .new_epoch(epoch, live, connected.keep_alive_every)
-            .await;
+        // From here on the acker owns the session: a failed write below ends it through
+        // the driver's `lost`, which removes what the broker has of it.
+        self.acker.new_epoch(epoch, live, None).await;
+        mux.send(commands).await?;
         let peer = format!(
             "{} name={} prefetch={}",
-            connected.endpoint, connected.broker_name, self.prefetch
+            mux.endpoint, mux.broker_name, self.prefetch
         );
         Ok((
             Consuming {
-                reader,
+                inbox,
+                mux,
                 epoch,
                 acker: self.acker.clone(),
                 subscribing,
-                silence: connected.read_timeout,
                 stats,
             },
             peer,
@@ -177,10 +184,8 @@ impl Session for Consuming {
     #[allow(clippy::manual_async_fn)]
     fn next(&mut self) -> impl Future<Output = Result<Read, OpenWireError>> + Send {
         async move {
-            let command = match self.reader.next().await {
-                Some(Ok(c)) => c,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(OpenWireError::Closed),
+            let Some(command) = self.inbox.recv().await else {
+                return Err(self.mux.failure());
             };
             match command {
                 Command::MessageDispatch(d) => {
@@ -199,27 +204,12 @@ impl Session for Consuming {
                     let id = self.acker.deliveries.delivered(self.epoch, receipt);
                     Ok(Read::Record(event::to_record(id, &d, m)))
                 }
-                Command::KeepAliveInfo(h) if h.response_required => {
-                    // Spawned: `next` must stay cancel-safe.
-                    let acker = self.acker.clone();
-                    tokio::spawn(async move { acker.beat().await });
-                    Ok(Read::Alive)
-                }
                 Command::Response(_, c) => {
                     self.subscribing.retain(|s| *s != c);
                     Ok(Read::Alive)
                 }
                 Command::ExceptionResponse(_, c, t) if self.subscribing.contains(&c) => {
                     Err(OpenWireError::broker(t))
-                }
-                Command::ExceptionResponse(_, _, t) => {
-                    warn!(error = %t.unwrap_or_default(), "the broker refused a command");
-                    Ok(Read::Alive)
-                }
-                Command::ConnectionError(_, t, _) => Err(OpenWireError::broker(t)),
-                Command::ShutdownInfo(_) => Err(OpenWireError::Closed),
-                Command::ConnectionControl { close, exit, .. } if close || exit => {
-                    Err(OpenWireError::Closed)
                 }
                 Command::ConsumerControl(c) if c.close => Err(OpenWireError::Protocol(
                     "the broker closed a consumer".into(),
@@ -229,8 +219,9 @@ impl Session for Consuming {
         }
     }
 
+    /// The shared connection's reader watches for silence, for every pipe on it.
     fn silence_limit(&self) -> Option<Duration> {
-        self.silence
+        None
     }
 
     /// Acknowledge the last statistics answer and ask again (answers arrive through `next`);
@@ -240,24 +231,21 @@ impl Session for Consuming {
         if !commands.is_empty() {
             self.acker
                 .write("statistics requests", move |live| {
-                    Box::pin(async move {
-                        for c in commands {
-                            live.writer.feed(c).await.map_err(|e| e.to_string())?;
-                        }
-                        live.writer.flush().await.map_err(|e| e.to_string())
-                    })
+                    Box::pin(
+                        async move { live.mux.send(commands).await.map_err(|e| e.to_string()) },
+                    )
                 })
                 .await;
         }
         self.stats.backlog()
     }
 
-    /// The connection stays open for settlements until the source closes; the reading half
-    /// goes to the acker, whose goodbye waits for the broker's answer on it.
+    /// The session stays open for settlements until the source closes; the inbox goes to
+    /// the acker, whose goodbye waits for the broker's answer in it.
     async fn stop(self) {
-        let reader = self.reader;
+        let inbox = self.inbox;
         self.acker
-            .with_live(move |live| live.reader = Some(reader))
+            .with_live(move |live| live.inbox = Some(inbox))
             .await;
     }
 

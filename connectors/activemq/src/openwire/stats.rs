@@ -1,6 +1,6 @@
 //! The statistics plugin over OpenWire (`crate::stats` says why and what): a temporary queue
-//! for the answers, a consumer on it and a producer for the requests, all on the source's own
-//! connection and session. Every command is sent without asking for a response, so a broker
+//! for the answers, a consumer on it and a producer for the requests, all in the source's own
+//! session. Every command is sent without asking for a response, so a broker
 //! that refuses any of it (no rights on temporary queues) only logs a warning: consumption
 //! never depends on statistics.
 
@@ -38,7 +38,10 @@ impl StatsChannel {
         consumer: i64,
         ids: Arc<AtomicI32>,
     ) -> (Self, Vec<Command>) {
-        let answers = Destination::parse(&format!("temp-queue://{}:1", session.connection));
+        let answers = Destination::parse(&format!(
+            "temp-queue://{}:{}",
+            session.connection, session.value
+        ));
         let consumer = ConsumerId {
             connection: session.connection.clone(),
             session: session.value,
@@ -161,6 +164,11 @@ impl StatsChannel {
             })));
         }
         out
+    }
+
+    /// The temporary queue the answers come to, removed with the session.
+    pub(super) fn temporary(&self) -> Destination {
+        self.answers.clone()
     }
 
     /// The backlog of every queue, once all answered.
