@@ -61,8 +61,9 @@ ssl_connector() {
   echo "      <transportConnector name=\"ssl\" uri=\"ssl://127.0.0.1:$SLUICE_ACTIVEMQ_SSL_PORT\"/>"
 }
 
-# <plugins>: the statistics plugin (tests ask it whether a queue is empty), and for
-# SLUICE_ACTIVEMQ_USERS ActiveMQ's simple authentication, one group for all.
+# <plugins>: the statistics plugin (tests ask it whether a queue is empty), for
+# SLUICE_ACTIVEMQ_USERS ActiveMQ's simple authentication, one group for all, and for
+# SLUICE_ACTIVEMQ_READABLE authorization (see below).
 plugins() {
   echo "    <plugins><statisticsBrokerPlugin/>"
   if [ -n "${SLUICE_ACTIVEMQ_USERS:-}" ]; then
@@ -72,6 +73,18 @@ plugins() {
       echo "        <authenticationUser username=\"${pair%%:*}\" password=\"${pair#*:}\" groups=\"users\"/>"
     done
     echo "      </users></simpleAuthenticationPlugin>"
+  fi
+  if [ -n "${SLUICE_ACTIVEMQ_READABLE:-}" ]; then
+    # Users may read only the queues SLUICE_ACTIVEMQ_READABLE names (an ActiveMQ wildcard);
+    # they may write and administer every destination. Entries add up, so the catch-all
+    # entry grants reading to a group nobody is in.
+    echo "      <authorizationPlugin><map><authorizationMap><authorizationEntries>"
+    echo "        <authorizationEntry queue=\">\" read=\"admins\" write=\"users\" admin=\"users\"/>"
+    echo "        <authorizationEntry queue=\"$SLUICE_ACTIVEMQ_READABLE\" read=\"users\"/>"
+    echo "        <authorizationEntry topic=\">\" read=\"users\" write=\"users\" admin=\"users\"/>"
+    echo "      </authorizationEntries><tempDestinationAuthorizationEntry>"
+    echo "        <tempDestinationAuthorizationEntry read=\"users\" write=\"users\" admin=\"users\"/>"
+    echo "      </tempDestinationAuthorizationEntry></authorizationMap></map></authorizationPlugin>"
   fi
   echo "    </plugins>"
 }

@@ -5,7 +5,8 @@
 //! else, the same for every connector: connection epochs, the pipe's status and its ESM
 //! reason, the silence watchdog, the backlog gauge, handing records to the pipe, giving back
 //! what could not be handed over at shutdown, counting errors, and reconnecting with capped,
-//! jittered backoff (reset once a session got connected).
+//! jittered backoff (reset once a session got going: it delivered a record, or lasted
+//! [`STABLE_AFTER`]).
 
 use crate::record::Record;
 use crate::source::{Acker, Outcome, Source, SourceContext, forward};
@@ -24,6 +25,12 @@ pub const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
 /// record arrives, each wait doubles up to this, so 1,000 idle pipes ask 17 times a second
 /// rather than 200. The first record brings the 5-second pace back.
 pub const BACKLOG_IDLE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A session lost before it delivered a record and sooner than this after it opened did not
+/// get going, and the backoff keeps growing: a broker that refuses a consumer just after
+/// accepting the subscription (an ActiveMQ `ExceptionResponse`, a STOMP ERROR frame) would
+/// otherwise be asked again ten times a second.
+pub const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 /// How the driver handles a connector's error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +163,7 @@ enum End {
     Lost {
         error: String,
         reason: Reason,
+        /// Whether the session got going: the backoff starts over.
         connected: bool,
     },
 }
@@ -223,6 +231,10 @@ async fn read<S: SessionSource>(
     stop: &CancellationToken,
 ) -> End {
     let silence = session.silence_limit();
+    let opened = Instant::now();
+    let mut delivered = false;
+    // Whether the session got going, so that its loss starts the backoff over.
+    let got_going = |delivered: bool| delivered || opened.elapsed() >= STABLE_AFTER;
     let mut last_heard = Instant::now();
     // Only sessions with a silence limit wake up to check it, four times per limit (at least
     // every 10 s, at most every second): a loss is noticed within 1¼ limits, and 1,000 idle
@@ -251,7 +263,7 @@ async fn read<S: SessionSource>(
                     return End::Lost {
                         error: format!("the broker sent nothing for {limit:?} (heart-beats missed)"),
                         reason: Reason::ConnectionLost,
-                        connected: true,
+                        connected: got_going(delivered),
                     };
                 }
                 continue;
@@ -273,6 +285,7 @@ async fn read<S: SessionSource>(
         };
         if !received && matches!(read, Ok(Read::Record(_) | Read::Records(_))) {
             received = true;
+            delivered = true;
             if backlog_every > BACKLOG_INTERVAL {
                 backlog_every = BACKLOG_INTERVAL;
                 backlog.as_mut().reset(Instant::now() + BACKLOG_INTERVAL);
@@ -303,7 +316,7 @@ async fn read<S: SessionSource>(
                 return End::Lost {
                     error: chain(&e),
                     reason: e.reason(),
-                    connected: true,
+                    connected: got_going(delivered),
                 };
             }
         };

@@ -146,22 +146,31 @@ pub async fn cli_producer(url: &str, queue: &str, count: usize) {
 pub struct PrivateBroker {
     /// Its OpenWire port.
     pub port: u16,
-    stomp_port: u16,
     /// OpenWire over TLS, when started with [`PrivateBroker::start_tls`].
     pub ssl_port: Option<u16>,
+    /// Its STOMP port.
+    pub stomp_port: u16,
     run_dir: PathBuf,
     users: Option<String>,
+    /// Queues (an ActiveMQ wildcard) the users may read; None: every queue.
+    readable: Option<String>,
 }
 
 impl PrivateBroker {
     /// Start a fresh broker; `users` ("name:password,...") turns authentication on.
     pub fn start(users: Option<&str>) -> PrivateBroker {
-        PrivateBroker::launch(users, None)
+        PrivateBroker::launch(users, None, None)
+    }
+
+    /// With authentication (`users`), where the users may read only the queues `readable`
+    /// (an ActiveMQ wildcard, `allowed.>`) names: consuming from another is refused.
+    pub fn start_readable(users: &str, readable: &str) -> PrivateBroker {
+        PrivateBroker::launch(Some(users), None, Some(readable))
     }
 
     /// Also OpenWire over TLS, with a self-signed certificate ([`PrivateBroker::certificate`]).
     pub fn start_tls() -> PrivateBroker {
-        PrivateBroker::launch(None, Some(crate::free_port()))
+        PrivateBroker::launch(None, Some(crate::free_port()), None)
     }
 
     /// The broker's certificate (PEM), for clients to trust.
@@ -169,7 +178,7 @@ impl PrivateBroker {
         self.run_dir.join("activemq").join("broker.pem")
     }
 
-    fn launch(users: Option<&str>, ssl_port: Option<u16>) -> PrivateBroker {
+    fn launch(users: Option<&str>, ssl_port: Option<u16>, readable: Option<&str>) -> PrivateBroker {
         let port = crate::free_port();
         let base = std::env::var("SLUICE_RUN_DIR").unwrap_or_else(|_| "/tmp/sluice-run".into());
         let run_dir = PathBuf::from(base).join(format!("activemq-{port}"));
@@ -180,6 +189,7 @@ impl PrivateBroker {
             ssl_port,
             run_dir,
             users: users.map(str::to_owned),
+            readable: readable.map(str::to_owned),
         };
         broker.script("start");
         broker
@@ -225,6 +235,9 @@ impl PrivateBroker {
         }
         if let Some(p) = self.ssl_port {
             cmd.env("SLUICE_ACTIVEMQ_SSL_PORT", p.to_string());
+        }
+        if let Some(r) = &self.readable {
+            cmd.env("SLUICE_ACTIVEMQ_READABLE", r);
         }
         run(cmd, action)
     }
