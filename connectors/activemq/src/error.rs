@@ -53,6 +53,7 @@ impl SourceError for StompError {
     fn reason(&self) -> Reason {
         match self {
             StompError::Broker { message } => refusal(message),
+            StompError::Shared(e) => e.reason(),
             _ => Reason::ConnectionLost,
         }
     }

@@ -57,6 +57,7 @@ mod config;
 mod connection;
 mod error;
 mod event;
+mod mux;
 mod openwire;
 mod stats;
 pub mod stomp;

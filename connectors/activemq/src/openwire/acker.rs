@@ -2,25 +2,14 @@
 //! per settle call. Individual acks for delivered records, poison acks for given-up ones.
 
 use crate::acker::{BrokerAcker, Wire};
-use crate::openwire::connection::Conn;
-use crate::openwire::pool::{Inbox, Mux};
+use crate::openwire::pool::{Inbox, Lease, Mux};
 use crate::openwire::wire::{
     Command, ConsumerId, Data, Destination, MessageAck, MessageId, SessionId, Throwable, types,
 };
 use futures_util::future::BoxFuture;
-use futures_util::stream::SplitSink;
 use sluice_core::pool::Shared;
 use sluice_core::source::Outcome;
 use std::sync::Arc;
-
-pub(super) type Writer = SplitSink<Conn, Command>;
-pub(super) type Reader = futures_util::stream::SplitStream<Conn>;
-/// A pipe's share of a connection.
-pub(super) type Lease = sluice_core::pool::Lease<
-    crate::openwire::pool::Key,
-    Mux,
-    Arc<crate::openwire::error::OpenWireError>,
->;
 
 /// Longest wait for the broker to confirm the consumers' removal at goodbye.
 const GOODBYE_CONFIRM: std::time::Duration = std::time::Duration::from_secs(2);
@@ -152,7 +141,7 @@ async fn end(live: Live) {
             ),
             Command::DestinationInfo {
                 header: mux.header(session.value, false),
-                connection_id: mux.connection.clone(),
+                connection_id: mux.details.connection.clone(),
                 destination: temporary,
                 operation: 1,
             },

@@ -95,12 +95,12 @@ impl SessionSource for OpenWireSource {
         let endpoint = self.brokers.pick(self.start, attempt);
         let lease = POOL
             .lease(self.key.clone(), |_| async {
-                Mux::connect(endpoint, &self.login).await.map_err(Arc::new)
+                pool::connect(endpoint, &self.login).await.map_err(Arc::new)
             })
             .await
             .map_err(OpenWireError::Shared)?;
         let mux = lease.connection().clone();
-        let (session, inbox) = mux.open_session();
+        let (session, inbox) = mux.session();
         let mut commands = Vec::with_capacity(self.queues.len() + 4);
         commands.push(Command::SessionInfo(
             mux.header(session.value, false),
@@ -148,7 +148,7 @@ impl SessionSource for OpenWireSource {
         mux.send(commands).await?;
         let peer = format!(
             "{} name={} prefetch={}",
-            mux.endpoint, mux.broker_name, self.prefetch
+            mux.endpoint, mux.details.broker_name, self.prefetch
         );
         Ok((
             Consuming {

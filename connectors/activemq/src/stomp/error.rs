@@ -26,6 +26,9 @@ pub enum StompError {
     #[error("{0}")]
     /// The broker broke the protocol.
     Protocol(String),
+    #[error(transparent)]
+    /// What ended a connection shared by several pipes, as each of them sees it.
+    Shared(std::sync::Arc<StompError>),
 }
 
 impl StompError {

@@ -19,6 +19,7 @@ pub mod codec;
 mod connection;
 pub(crate) mod error;
 pub(crate) mod event;
+mod pool;
 mod sink;
 mod source;
 

@@ -1,27 +1,24 @@
-//! The STOMP source: one connection, one `client-individual` subscription per queue, run by
-//! core's session driver. On ActiveMQ a last subscription, to a temporary queue, takes the
-//! statistics plugin's answers for the backlog (`crate::stats`).
+//! The STOMP source: subscriptions on a shared connection (`pool.rs`), one
+//! `client-individual` subscription per queue, run by core's session driver. On ActiveMQ a
+//! last subscription, to a temporary queue, takes the statistics plugin's answers for the
+//! backlog (`crate::stats`).
 
 use crate::config::{ActiveMqSourceConfig, Brokers, Protocol, Queue};
 use crate::stats::{self, Reply, Statistics};
 use crate::stomp::acker::{Live, StompAcker};
 use crate::stomp::codec::{Frame, Item, Out};
-use crate::stomp::connection::{self, Conn, Login};
+use crate::stomp::connection::Login;
 use crate::stomp::destination;
 use crate::stomp::error::StompError;
 use crate::stomp::event;
+use crate::stomp::pool::{self, Inbox, Mux, POOL, subscription};
 use async_trait::async_trait;
-use futures_util::stream::SplitStream;
-use futures_util::{SinkExt, StreamExt};
 use sluice_core::session::{Read, Session, SessionSource};
 use sluice_core::source::Acker;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-/// The subscription id and temporary queue of statistics answers.
-const STATS_ID: &str = "sluice-stats";
-const STATS_REPLY_TO: &str = "/temp-queue/sluice-stats";
 
 pub(crate) struct StompSource {
     brokers: Brokers,
@@ -30,20 +27,28 @@ pub(crate) struct StompSource {
     prefetch: u32,
     acker: Arc<StompAcker>,
     display: String,
+    /// Which shared connections this pipe may use (`pool::key`).
+    key: pool::Key,
+    /// Set once the broker refused one of the pipe's subscriptions: from then on the pipe
+    /// has a connection of its own (`pool.rs` says why).
+    alone: Arc<AtomicBool>,
 }
 
 impl StompSource {
     /// Build from validated configuration; no I/O.
     pub(crate) fn new(cfg: &ActiveMqSourceConfig, default_prefetch: u32) -> Result<Self, String> {
         let brokers = Brokers::parse(cfg.url.expose(), Protocol::Stomp)?;
+        let login = Login {
+            username: cfg.username.clone(),
+            password: cfg.password.clone(),
+            virtual_host: cfg.virtual_host.clone(),
+            heart_beat: cfg.heart_beat.0,
+        };
         Ok(StompSource {
             display: format!("activemq(stomp) {brokers} queues={}", cfg.queues.join(",")),
-            login: Login {
-                username: cfg.username.clone(),
-                password: cfg.password.clone(),
-                virtual_host: cfg.virtual_host.clone(),
-                heart_beat: cfg.heart_beat.0,
-            },
+            key: pool::key(&brokers.to_string(), &login),
+            alone: Arc::default(),
+            login,
             queues: cfg
                 .queues
                 .iter()
@@ -61,12 +66,18 @@ impl StompSource {
     }
 }
 
-/// One connection's subscriptions.
+/// One pipe's subscriptions on a shared connection.
 pub(crate) struct Subscribed {
-    reader: SplitStream<Conn>,
+    inbox: Inbox,
+    mux: Arc<Mux>,
+    session: i64,
+    /// The subscription id of the statistics answers.
+    stats_id: String,
     epoch: u64,
     acker: Arc<StompAcker>,
-    silence: Option<Duration>,
+    /// Receipts and ids of subscriptions the broker has not confirmed yet.
+    subscribing: Vec<(String, String)>,
+    alone: Arc<AtomicBool>,
     /// The queues' statistics; `None` on a broker that is not ActiveMQ.
     stats: Option<Statistics>,
     /// The queues' plain names, for statistics requests.
@@ -82,49 +93,80 @@ impl SessionSource for StompSource {
     }
 
     async fn open(&self, attempt: usize, epoch: u64) -> Result<(Subscribed, String), StompError> {
-        let connected = connection::connect(self.brokers.pick(0, attempt), &self.login).await?;
-        let (mut writer, reader) = connected.conn.split();
+        let endpoint = self.brokers.pick(0, attempt);
+        let key = if self.alone.load(Ordering::Relaxed) {
+            // A key no other pipe has: this source's address.
+            format!("{}\nalone {:p}", self.key, self)
+        } else {
+            self.key.clone()
+        };
+        let lease = POOL
+            .lease(key, |_| async {
+                pool::connect(endpoint, &self.login).await.map_err(Arc::new)
+            })
+            .await
+            .map_err(StompError::Shared)?;
+        let mux = lease.connection().clone();
+        let (session, inbox) = mux.open_session();
+        let mut frames = Vec::with_capacity(self.queues.len() + 1);
+        let mut subscriptions = Vec::with_capacity(self.queues.len() + 1);
+        let mut subscribing = Vec::with_capacity(self.queues.len());
         for (i, q) in self.queues.iter().enumerate() {
+            let id = subscription(session, Some(i));
+            let receipt = mux.expect(session).to_string();
             let mut subscribe = Frame::new("SUBSCRIBE")
-                .header("id", i.to_string())
+                .header("id", id.clone())
                 .header("destination", destination(&q.name))
                 .header("ack", "client-individual")
                 .header("activemq.prefetchSize", self.prefetch.to_string())
-                .header("prefetch-count", self.prefetch.to_string());
+                .header("prefetch-count", self.prefetch.to_string())
+                .header("receipt", receipt.clone());
             if q.exclusive {
                 subscribe = subscribe.header("activemq.exclusive", "true");
             }
-            writer.feed(Out::Frame(subscribe)).await?;
+            frames.push(Out::Frame(subscribe));
+            subscribing.push((receipt, id.clone()));
+            subscriptions.push(id);
         }
         // Only ActiveMQ has the plugin: elsewhere (RabbitMQ's STOMP plugin) a request would
         // create a queue named after it.
-        let stats = connected
+        let stats = mux
+            .details
             .server
             .starts_with("ActiveMQ/")
             .then(|| Statistics::new(self.queues.iter().map(|q| plain_name(&q.name))));
         if stats.is_some() {
+            let id = subscription(session, None);
             let answers = Frame::new("SUBSCRIBE")
-                .header("id", STATS_ID)
-                .header("destination", STATS_REPLY_TO)
+                .header("id", id.clone())
+                .header("destination", reply_to(session))
                 .header("ack", "auto")
                 .header("transformation", "jms-map-json");
-            writer.feed(Out::Frame(answers)).await?;
+            frames.push(Out::Frame(answers));
+            subscriptions.push(id);
         }
-        writer.flush().await?;
         let live = Live {
-            writer,
-            reader: None,
+            mux: mux.clone(),
+            lease,
+            session,
+            subscriptions,
+            inbox: None,
         };
-        self.acker
-            .new_epoch(epoch, live, connected.send_every)
-            .await;
-        let peer = format!("{} prefetch={}", connected.endpoint, self.prefetch);
+        // From here on the acker owns the subscriptions: a failed write below ends them
+        // through the driver's `lost`.
+        self.acker.new_epoch(epoch, live, None).await;
+        mux.send(frames).await?;
+        let peer = format!("{} prefetch={}", mux.endpoint, self.prefetch);
         Ok((
             Subscribed {
-                reader,
+                inbox,
+                mux,
+                session,
+                stats_id: subscription(session, None),
                 epoch,
                 acker: self.acker.clone(),
-                silence: connected.silent_limit,
+                subscribing,
+                alone: self.alone.clone(),
                 stats,
                 queues: self
                     .queues
@@ -149,6 +191,11 @@ impl SessionSource for StompSource {
     }
 }
 
+/// The temporary queue of a session's statistics answers.
+fn reply_to(session: i64) -> String {
+    format!("/temp-queue/sluice-stats-{session}")
+}
+
 /// A queue's name without the STOMP `/queue/` prefix.
 fn plain_name(q: &str) -> &str {
     q.strip_prefix("/queue/").unwrap_or(q)
@@ -162,14 +209,13 @@ impl Session for Subscribed {
     #[allow(clippy::manual_async_fn)]
     fn next(&mut self) -> impl Future<Output = Result<Read, StompError>> + Send {
         async move {
-            let frame = match self.reader.next().await {
-                Some(Ok(Item::Heartbeat)) => return Ok(Read::Alive),
-                Some(Ok(Item::Frame(f))) => f,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(StompError::Closed),
+            let frame = match self.inbox.recv().await {
+                Some(Item::Heartbeat) => return Ok(Read::Alive),
+                Some(Item::Frame(f)) => f,
+                None => return Err(self.mux.failure()),
             };
             match frame.command.as_str() {
-                "MESSAGE" if frame.get("subscription") == Some(STATS_ID) => {
+                "MESSAGE" if frame.get("subscription") == Some(self.stats_id.as_str()) => {
                     if let (Some(stats), Some(r)) = (&mut self.stats, Reply::from_json(&frame.body))
                     {
                         stats.answer(&r.destination, r.size, r.inflight);
@@ -185,14 +231,34 @@ impl Session for Subscribed {
                     let id = self.acker.deliveries.delivered(self.epoch, ack);
                     Ok(Read::Record(event::to_record(id, frame)))
                 }
-                "ERROR" => Err(StompError::from_error_frame(&frame)),
+                "RECEIPT" => {
+                    let receipt = frame.get("receipt-id").unwrap_or_default();
+                    self.subscribing.retain(|(r, _)| r != receipt);
+                    Ok(Read::Alive)
+                }
+                "ERROR" => {
+                    // An answer to one of this pipe's frames (the connection routes only those
+                    // here): the broker may close the connection after it.
+                    self.alone.store(true, Ordering::Relaxed);
+                    // A refused subscription is not there to unsubscribe from.
+                    let receipt = frame.get("receipt-id").unwrap_or_default();
+                    if let Some((_, refused)) = self.subscribing.iter().find(|(r, _)| r == receipt)
+                    {
+                        let refused = refused.clone();
+                        self.acker
+                            .with_live(move |live| live.subscriptions.retain(|s| *s != refused))
+                            .await;
+                    }
+                    Err(StompError::from_error_frame(&frame))
+                }
                 _ => Ok(Read::Alive),
             }
         }
     }
 
+    /// The shared connection's reader watches for silence, for every pipe on it.
     fn silence_limit(&self) -> Option<Duration> {
-        self.silence
+        None
     }
 
     /// Ask the statistics plugin again (answers arrive through `next`) and report the last
@@ -207,35 +273,26 @@ impl Session for Subscribed {
                 .map(|q| {
                     Frame::new("SEND")
                         .header("destination", destination(&stats::request_queue(q)))
-                        .header("reply-to", STATS_REPLY_TO)
+                        .header("reply-to", reply_to(self.session))
                         .header("persistent", "false")
                         .header("expires", expires.to_string())
                 })
                 .collect();
             self.acker
                 .write("statistics requests", move |live| {
-                    Box::pin(async move {
-                        for f in requests {
-                            live.writer
-                                .feed(Out::Frame(f))
-                                .await
-                                .map_err(|e| e.to_string())?;
-                        }
-                        live.writer.flush().await.map_err(|e| e.to_string())
-                    })
+                    let frames = requests.into_iter().map(Out::Frame);
+                    Box::pin(async move { live.mux.send(frames).await.map_err(|e| e.to_string()) })
                 })
                 .await;
         }
         stats.backlog()
     }
 
-    /// The connection stays open for settlements until the source closes; the reading half
-    /// goes to the acker, whose goodbye waits for the broker's receipt on it.
+    /// The subscriptions stay for settlements until the source closes; the inbox goes to
+    /// the acker, whose goodbye waits for the broker's receipt in it.
     async fn stop(self) {
-        let reader = self.reader;
-        self.acker
-            .with_live(|live| live.reader = Some(reader))
-            .await;
+        let inbox = self.inbox;
+        self.acker.with_live(|live| live.inbox = Some(inbox)).await;
     }
 
     async fn lost(self) {
