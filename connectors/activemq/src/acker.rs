@@ -1,6 +1,6 @@
 //! One acker for both protocols. Both keep an epoch table of opaque receipts (a STOMP ack id,
-//! an OpenWire consumer and message id), share the live connection's writing half with the
-//! session (heart-beats, keep-alive answers), send beats on a timer while the pipe drains,
+//! an OpenWire consumer and message id), write on the pipe's session of a shared connection
+//! (`crate::mux`, which also sends the connection's keep-alives, also while the pipe drains),
 //! bound every write by `WRITE_TIMEOUT`, and say goodbye on close. A [`Wire`] says what the
 //! bytes are.
 
@@ -9,13 +9,11 @@ use futures_util::future::BoxFuture;
 use sluice_core::deliveries::Deliveries;
 use sluice_core::record::DeliveryId;
 use sluice_core::source::{Acker, Outcome, bounded};
-use std::sync::Arc;
-use std::time::Duration;
 use tracing::warn;
 
-/// What a protocol writes for settlements, beats and goodbyes.
+/// What a protocol writes for settlements and goodbyes.
 pub(crate) trait Wire: Send + Sync + 'static {
-    /// The live connection's writing half and what frames need from it.
+    /// The pipe's session on its connection, and what frames need from it.
     type Live: Send + 'static;
     /// What settling one delivery needs.
     type Receipt: Send + 'static;
@@ -28,9 +26,6 @@ pub(crate) trait Wire: Send + Sync + 'static {
         live: &mut Self::Live,
         items: Vec<(Self::Receipt, Outcome)>,
     ) -> BoxFuture<'_, Result<(), String>>;
-
-    /// Write one heart-beat or keep-alive and flush.
-    fn beat(live: &mut Self::Live) -> BoxFuture<'_, Result<(), String>>;
 
     /// Say goodbye: unacknowledged messages go back to their queues.
     fn goodbye(live: Self::Live) -> BoxFuture<'static, ()>;
@@ -59,28 +54,10 @@ impl<W: Wire> Default for BrokerAcker<W> {
 }
 
 impl<W: Wire> BrokerAcker<W> {
-    /// A new connection: earlier deliveries are stale from now on. With `beat_every`, beats
-    /// go out on a timer for as long as the connection lasts, also while the pipe drains
-    /// after the source stopped reading.
-    pub(crate) async fn new_epoch(
-        self: &Arc<Self>,
-        epoch: u64,
-        live: W::Live,
-        beat_every: Option<Duration>,
-    ) {
+    /// A new session: earlier deliveries are stale from now on.
+    pub(crate) async fn new_epoch(&self, epoch: u64, live: W::Live) {
         self.deliveries.new_epoch(epoch);
         *self.live.lock().await = Some(live);
-        if let Some(every) = beat_every {
-            let me = self.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    if !me.deliveries.is_live(epoch) || !me.beat().await {
-                        return;
-                    }
-                }
-            });
-        }
     }
 
     /// Change the live connection's state, if there is one.
@@ -98,9 +75,9 @@ impl<W: Wire> BrokerAcker<W> {
         }
     }
 
-    /// Write on the live connection within the write timeout; false when there is none or
-    /// the write failed. A write that times out means the connection is black-holed: it is
-    /// given up for writing, and the session's silence watchdog replaces it.
+    /// Write on the live session within the write timeout; false when there is none or the
+    /// write failed. The shared connection ends itself when a write stalls (sooner than
+    /// this), so a timeout here is a last resort: the session is given up for writing.
     pub(crate) async fn write(
         &self,
         what: &str,
@@ -125,11 +102,6 @@ impl<W: Wire> BrokerAcker<W> {
                 false
             }
         }
-    }
-
-    /// Send one beat (also the answer to a keep-alive the broker asked one for).
-    pub(crate) async fn beat(&self) -> bool {
-        self.write("a heart-beat", W::beat).await
     }
 
     /// Say goodbye and close: unacknowledged messages go back to their queues.

@@ -8,6 +8,8 @@
 //! - `connection.rs`: TCP or TLS (rustls on ring, the system's roots) for both protocols;
 //! - `event.rs`: Lambda's `aws:mq` shape and record, filled by both protocols;
 //! - `acker.rs`: one acker for both (epoch table, shared writer, beats, goodbye);
+//! - `mux.rs`: a connection shared by several sources, a session each, for both protocols
+//!   (each protocol's `pool.rs` says how its frames find their session);
 //! - `error.rs`: both protocols' errors classified in one place;
 //! - `stomp/`, `openwire/`: each protocol's codec, handshake, source (a session for core's
 //!   driver), settlement and sink; the connector impls below pick one by `protocol`.
@@ -21,8 +23,9 @@
 //! | `Ack` (delivered, filtered, dead-lettered by Sluice) | `MessageAck` of type individual (4) | `ACK id:<ack>` |
 //! | a failed delivery | nothing yet: Sluice holds it unacknowledged and retries it after the backoff | the same |
 //! | `Reject` (given up after `retry.max_attempts`, no `dead_letter`) | `MessageAck` of type poison (1) with a cause: ActiveMQ moves the message to its dead-letter queue (`ActiveMQ.DLQ` by default) with `dlqDeliveryFailureCause` set | `NACK id:<ack> requeue:false`: a poison ack, ActiveMQ moves it to `ActiveMQ.DLQ` (RabbitMQ's plugin: rejected without requeue, so a dead-letter exchange takes it) |
-//! | `Retry` (only at shutdown: records Sluice still held) | nothing: on close the broker redelivers them, redelivery counter raised | nothing: the broker redelivers them when the connection closes |
-//! | stale (connection gone) | nothing: the broker already redelivers it | the same |
+//! | `Retry` (only at shutdown: records Sluice still held) | nothing: when the pipe's session is removed (`RemoveInfo`) the broker redelivers them, redelivery counter raised | nothing: the broker redelivers them when the pipe unsubscribes |
+//! | stale (session or connection gone) | nothing: the broker already redelivers it | the same |
+//! | a consumer the broker refuses (`ExceptionResponse`, not authorized) | the pipe's session is removed and opened again after its backoff; the other pipes on the connection read on | the same for an ERROR answering the pipe's SUBSCRIBE receipt; the pipe then takes a connection of its own (a STOMP broker may close a connection after an ERROR) |
 //!
 //! Why retries are Sluice's: Lambda consumes ActiveMQ with a JMS client whose redelivery
 //! policy runs in the client (the seeds give `maximumRedeliveries` 5, so six deliveries) and
@@ -32,11 +35,16 @@
 //!
 //! # Connections
 //!
+//! Sources that name the same brokers with the same credentials (and, over STOMP, virtual
+//! host and heart-beat) share connections: at most 4, a new one for every 16 pipes until
+//! then, each pipe with its own session (`mux.rs`). Targets keep a connection each.
+//!
 //! Brokers are tried in turn on every reconnect: from a random one when OpenWire's
 //! `randomize` is true (ActiveMQ's default for `failover:`), in the order given for STOMP.
-//! Core's session driver reconnects with capped backoff and replaces a connection on which the
-//! broker stayed silent (STOMP: twice the negotiated heart-beat; OpenWire: the negotiated
-//! inactivity duration). Acks of an old connection are skipped as stale.
+//! Core's session driver reconnects with capped backoff; a connection on which the broker
+//! stayed silent (STOMP: twice the negotiated heart-beat; OpenWire: the negotiated inactivity
+//! duration) ends, with the sessions of every pipe on it. Acks of an old session are skipped
+//! as stale.
 //!
 //! # Example
 //!

@@ -76,13 +76,6 @@ impl Wire for OpenWireWire {
         })
     }
 
-    fn beat(live: &mut Live) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let beat = Command::KeepAliveInfo(live.mux.header(live.session.value, false));
-            live.mux.send([beat]).await.map_err(|e| e.to_string())
-        })
-    }
-
     /// Consumers removed (waiting for the broker's answer when the inbox is here), then the
     /// session and its temporary queue; the last pipe on the connection closes it.
     /// Unacknowledged messages go back to their queues with their redelivery counter raised.

@@ -6,15 +6,16 @@
 //!   messages, primitive maps, modified UTF-8;
 //! - `connection.rs`: `WireFormatInfo`, `ConnectionInfo` with the credentials, a session;
 //! - `event.rs`: one dispatched message as a record of Lambda's `aws:mq` event;
-//! - `source.rs`: one consumer per queue with the pipe's prefetch, keep-alives answered;
+//! - `pool.rs`: connections shared by sources, a session per pipe;
+//! - `source.rs`: one consumer per queue with the pipe's prefetch;
 //! - `acker.rs`: individual and poison acks, clean close;
 //! - `stats.rs`: the statistics plugin's answers, for the backlog;
 //! - `sink.rs`: synchronous sends (a response per message);
 //! - `error.rs`: the protocol's errors.
 //!
-//! Keep-alive: the source offers ActiveMQ's default `MaxInactivityDuration` of 30s, sends a
-//! `KeepAliveInfo` every 10s, answers the broker's, and the driver replaces a connection on
-//! which the broker was silent for the negotiated duration. The target turns inactivity
+//! Keep-alive: a source's connection offers ActiveMQ's default `MaxInactivityDuration` of 30s,
+//! sends a `KeepAliveInfo` every 10s, answers the broker's, and ends when the broker was
+//! silent for the negotiated duration. The target turns inactivity
 //! monitoring off (its connection idles between batches) and replaces a connection when a send
 //! on it fails. Not done: `ConnectionControl` rebalancing (`updateClusterClients`),
 //! transactions, durable topic subscriptions, selectors.

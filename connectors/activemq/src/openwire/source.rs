@@ -144,7 +144,7 @@ impl SessionSource for OpenWireSource {
         };
         // From here on the acker owns the session: a failed write below ends it through
         // the driver's `lost`, which removes what the broker has of it.
-        self.acker.new_epoch(epoch, live, None).await;
+        self.acker.new_epoch(epoch, live).await;
         mux.send(commands).await?;
         let peer = format!(
             "{} name={} prefetch={}",

@@ -55,15 +55,6 @@ impl Wire for StompWire {
         })
     }
 
-    fn beat(live: &mut Live) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            live.mux
-                .send([Out::Heartbeat])
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-
     /// UNSUBSCRIBE every subscription; when the inbox is here, the last with a receipt,
     /// waited for as STOMP 1.2 asks of a graceful close: the broker has then processed every
     /// ACK sent before it. The last pipe on the connection closes it.

@@ -5,6 +5,7 @@
 //! - `codec.rs`: frames both ways (escaping, `content-length`, CRLF, heart-beats, size limit);
 //! - `connection.rs`: CONNECT, heart-beat negotiation;
 //! - `event.rs`: one MESSAGE as a record of Lambda's `aws:mq` event;
+//! - `pool.rs`: connections shared by sources, subscriptions named after the pipe's session;
 //! - `source.rs`: `client-individual` subscriptions, `activemq.prefetchSize`;
 //! - `acker.rs`: ACK / NACK with the `ack` header as received;
 //! - `sink.rs`: SEND with a receipt per message;

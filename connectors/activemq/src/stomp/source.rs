@@ -154,7 +154,7 @@ impl SessionSource for StompSource {
         };
         // From here on the acker owns the subscriptions: a failed write below ends them
         // through the driver's `lost`.
-        self.acker.new_epoch(epoch, live, None).await;
+        self.acker.new_epoch(epoch, live).await;
         mux.send(frames).await?;
         let peer = format!("{} prefetch={}", mux.endpoint, self.prefetch);
         Ok((
