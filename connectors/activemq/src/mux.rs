@@ -59,6 +59,8 @@ pub(crate) trait Protocol: Sized + Send + Sync + 'static {
     fn closed() -> Self::Error;
     /// Timed out doing `what`.
     fn timeout(what: &'static str) -> Self::Error;
+    /// The broker sent nothing for `limit`.
+    fn silent(limit: Duration) -> Self::Error;
     /// Where a frame read goes; an error ends the connection.
     fn route(frame: &Self::In) -> Result<Route, Self::Error>;
     /// An answer no session waits for (its session ended, or it was sent without asking).
@@ -290,7 +292,7 @@ async fn read<P: Protocol>(mux: Weak<Mux<P>>, mut reader: Reader<P>, silence: Op
         let next = match silence {
             Some(limit) => match tokio::time::timeout(limit, reader.next()).await {
                 Ok(next) => next,
-                Err(_) => break P::timeout("waiting for the broker, which went silent"),
+                Err(_) => break P::silent(limit),
             },
             None => reader.next().await,
         };

@@ -17,6 +17,9 @@ pub enum OpenWireError {
     #[error("the broker closed the connection")]
     /// The broker closed the connection.
     Closed,
+    #[error("the broker sent nothing for {0:?} (keep-alives missed)")]
+    /// The broker stayed silent past the negotiated inactivity duration.
+    Silent(std::time::Duration),
     /// An `ExceptionResponse` or `ConnectionError`: the broker's Java exception.
     #[error("the broker refused: {0}")]
     Broker(Throwable),

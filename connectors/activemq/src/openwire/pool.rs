@@ -117,6 +117,10 @@ impl Protocol for OpenWire {
         OpenWireError::Timeout(what)
     }
 
+    fn silent(limit: std::time::Duration) -> OpenWireError {
+        OpenWireError::Silent(limit)
+    }
+
     fn route(command: &Command) -> Result<Route, OpenWireError> {
         Ok(match command {
             Command::MessageDispatch(d) => d

@@ -17,6 +17,9 @@ pub enum StompError {
     #[error("the broker closed the connection")]
     /// The broker closed the connection.
     Closed,
+    #[error("the broker sent nothing for {0:?} (heart-beats missed)")]
+    /// The broker stayed silent past the negotiated heart-beat.
+    Silent(std::time::Duration),
     #[error("the broker sent ERROR: {message}")]
     /// The broker sent an ERROR frame.
     Broker {

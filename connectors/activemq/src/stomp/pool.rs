@@ -105,6 +105,10 @@ impl Protocol for Stomp {
         StompError::Timeout(what)
     }
 
+    fn silent(limit: std::time::Duration) -> StompError {
+        StompError::Silent(limit)
+    }
+
     fn route(item: &Item) -> Result<Route, StompError> {
         let Item::Frame(frame) = item else {
             return Ok(Route::Drop);
