@@ -16,7 +16,7 @@
 use std::net::Ipv6Addr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ip {
+pub(super) enum Ip {
     V4([u8; 4]),
     V6([u8; 16]),
 }
@@ -32,17 +32,17 @@ impl Ip {
 
 /// An inclusive range of addresses of one family.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IpRange {
+pub(super) struct IpRange {
     lo: Ip,
     hi: Ip,
 }
 
 impl IpRange {
-    pub fn single(ip: Ip) -> Self {
+    pub(super) fn single(ip: Ip) -> Self {
         IpRange { lo: ip, hi: ip }
     }
 
-    pub fn contains(&self, ip: &Ip) -> bool {
+    pub(super) fn contains(&self, ip: &Ip) -> bool {
         let width = self.lo.bytes().len();
         let b = ip.bytes();
         if b.len() < width {

@@ -17,14 +17,17 @@ use super::value::{Excluded, Matcher};
 
 /// One AND-branch of a pattern.
 #[derive(Clone, Debug)]
-pub struct Rule {
+pub(super) struct Rule {
     pub keys: Vec<Key>,
 }
 
 #[derive(Clone, Debug)]
-pub struct Key {
+pub(super) struct Key {
     /// Dotted path, as event fields are flattened.
     pub name: String,
+    /// The path's number in a [`super::PatternSet`]'s plan (`plan::NONE` until compiled
+    /// into one).
+    pub field: u32,
     /// `exists: false` is one of its operands.
     pub absent: bool,
     pub matchers: Vec<Matcher>,
@@ -114,6 +117,7 @@ fn rule(branch: Branch) -> Rule {
         .map(|(name, operands)| {
             let mut key = Key {
                 name,
+                field: super::plan::NONE,
                 absent: false,
                 matchers: Vec::with_capacity(operands.len()),
             };

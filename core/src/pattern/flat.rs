@@ -15,51 +15,26 @@
 //!
 //! A [`FlatEvent`] is a set of reusable buffers: loading the next event clears them, so after
 //! warm-up flattening and matching allocate nothing.
+//!
+//! Only the fields some pattern reads are kept: the flattener walks the event along the
+//! patterns' [`Plan`](super::plan) and checks everything else without keeping it, so an
+//! invalid event is refused whichever part of it is invalid.
 
 use super::compile::Rule;
 use super::json::{JsonError, MAX_DEPTH, Reader};
 use super::number::comparable;
+use super::plan::{NONE, PatternSet, Plan, Step};
 use super::value::Value;
-use std::ops::Range;
 
 #[derive(Clone, Copy, Debug)]
 struct Field {
-    name: (u32, u32),
     text: (u32, u32),
-    /// NaN when the value is not a number a double holds exactly.
+    /// NaN when the value is not a number a double holds exactly, or no matcher reads its
+    /// path as a number.
     number: f64,
     members: (u32, u32),
-}
-
-/// Field names (path steps) some pattern uses; values under other names are skipped while
-/// flattening, as event-ruler does. Kept sorted (`by_name`), and looked up by bytes with a
-/// binary search: the lookup runs for every key of every event.
-#[derive(Clone, Debug, Default)]
-pub struct Steps(Vec<Box<[u8]>>);
-
-impl Steps {
-    /// Flatten also the value at `dotted` (a path a pattern looks at).
-    pub fn add_path(&mut self, dotted: &str) {
-        for step in dotted.split('.') {
-            if let Err(at) = self.0.binary_search_by(|s| by_name(s, step.as_bytes())) {
-                self.0.insert(at, step.as_bytes().into());
-            }
-        }
-    }
-
-    fn has(&self, step: &[u8]) -> bool {
-        self.0.binary_search_by(|s| by_name(s, step)).is_ok()
-    }
-
-    fn used(&self, key: &[u8]) -> bool {
-        self.has(key) || (key.contains(&b'.') && key.split(|&c| c == b'.').all(|s| self.has(s)))
-    }
-}
-
-/// The order names are kept in for lookups: by length, then by bytes. Any total order finds a
-/// name; this one settles most comparisons on the length, without a `memcmp` call.
-fn by_name(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    /// The next field of the same path, or `NONE`.
+    next: u32,
 }
 
 /// Steps of the matching walk one event may take over all patterns of a filter.
@@ -71,19 +46,47 @@ pub struct FlatEvent {
     /// Steps left for matching this event; refilled when an event is loaded.
     budget: u32,
     over_budget: bool,
+    /// Leaf values as event-ruler sees them (strings with their quotes).
     bytes: Vec<u8>,
     fields: Vec<Field>,
+    /// Per field number of the plan: its first and last field (`NONE` when there is none).
+    paths: Vec<(u32, u32)>,
     members: Vec<(u32, u32)>,
-    path: Vec<u8>,
     membership: Vec<(u32, u32)>,
     arrays: u32,
     scratch: Vec<u8>,
     chosen: Vec<(u32, u32)>,
 }
 
-/// Where the flattener is; kept apart from the buffers it fills.
-struct Walk<'s> {
-    steps: Option<&'s Steps>,
+impl PatternSet {
+    /// Flatten a JSON object: the fields these patterns read.
+    pub fn load(&self, event: &mut FlatEvent, json: &[u8]) -> Result<(), JsonError> {
+        event.load_with(&self.plan, json, None)
+    }
+
+    /// Flatten a record's event, with the value of its top-level `body_key` (from the
+    /// connector's event shape) replaced by the record's body: the decoded JSON when the body
+    /// is JSON, else the body as a string (when it is UTF-8).
+    pub fn load_record(
+        &self,
+        event: &mut FlatEvent,
+        json: &[u8],
+        body_key: &str,
+        body: &[u8],
+    ) -> Result<(), JsonError> {
+        event.load_with(&self.plan, json, Some((body_key.as_bytes(), body)))
+    }
+
+    /// Whether pattern `index` matches the loaded event; `true` too when the walk ran out of
+    /// budget.
+    pub fn matches(&self, index: usize, event: &mut FlatEvent) -> bool {
+        event.matches_any(&self.patterns[index])
+    }
+
+    /// Whether any pattern matches the loaded event.
+    pub fn matches_any(&self, event: &mut FlatEvent) -> bool {
+        self.patterns.iter().any(|rules| event.matches_any(rules))
+    }
 }
 
 impl FlatEvent {
@@ -92,11 +95,12 @@ impl FlatEvent {
         Self::default()
     }
 
-    fn clear(&mut self) {
+    fn clear(&mut self, plan: &Plan) {
         self.bytes.clear();
         self.fields.clear();
+        self.paths.clear();
+        self.paths.resize(plan.fields(), (NONE, NONE));
         self.members.clear();
-        self.path.clear();
         self.membership.clear();
         self.arrays = 0;
         self.budget = MATCH_BUDGET;
@@ -108,52 +112,25 @@ impl FlatEvent {
         self.over_budget
     }
 
-    /// Flatten a JSON object. `steps` (if given) limits the work to names some pattern uses.
-    pub fn load(&mut self, json: &[u8], steps: Option<&Steps>) -> Result<(), JsonError> {
-        self.load_with(json, None, steps)
-    }
-
-    /// Flatten a record's event, with the value of its top-level `body_key` (from the connector's
-    /// event shape) replaced by the record's body: the decoded JSON when
-    /// the body is JSON, else the body as a string (when it is UTF-8).
-    pub fn load_record(
-        &mut self,
-        event: &[u8],
-        body_key: &str,
-        body: &[u8],
-        steps: Option<&Steps>,
-    ) -> Result<(), JsonError> {
-        self.load_with(event, Some((body_key.as_bytes(), body)), steps)
-    }
-
     fn load_with(
         &mut self,
+        plan: &Plan,
         json: &[u8],
         body: Option<(&[u8], &[u8])>,
-        steps: Option<&Steps>,
     ) -> Result<(), JsonError> {
-        self.clear();
+        self.clear(plan);
         let mut r = Reader::new(json);
         if r.peek() != Some(b'{') {
             return r.error("an event must be a JSON object");
         }
-        let walk = Walk { steps };
-        let result = self.object(&mut r, &walk, 0, body).and_then(|_| r.end());
-        self.finish();
-        result
-    }
-
-    fn finish(&mut self) {
-        let bytes = &self.bytes;
-        let name = |f: &Field| &bytes[f.name.0 as usize..f.name.1 as usize];
-        self.fields
-            .sort_unstable_by(|a, b| by_name(name(a), name(b)));
+        self.object(&mut r, plan, 0, 0, body).and_then(|_| r.end())
     }
 
     fn object(
         &mut self,
         r: &mut Reader<'_>,
-        walk: &Walk<'_>,
+        plan: &Plan,
+        node: u32,
         depth: usize,
         body: Option<(&[u8], &[u8])>,
     ) -> Result<(), JsonError> {
@@ -166,35 +143,41 @@ impl FlatEvent {
             return Ok(());
         }
         loop {
-            self.scratch.clear();
-            let mut key = std::mem::take(&mut self.scratch);
-            r.string_into(&mut key)?;
+            let (step, is_body) = self.member(r, plan, node, body.map(|(k, _)| k))?;
             r.expect(b':')?;
-            let used = walk.steps.is_none_or(|s| s.used(&key));
-            let path_len = self.path.len();
-            if used {
-                if !self.path.is_empty() {
-                    self.path.push(b'.');
-                }
-                self.path.extend_from_slice(&key);
-            }
-            let is_body = body.is_some_and(|(k, _)| k == key.as_slice());
-            self.scratch = key;
-            if !used {
+            if !step.is_used() {
                 r.skip_value(depth + 1)?;
             } else if let (true, Some((_, raw))) = (is_body, body) {
                 let start = r.pos;
                 r.skip_value(depth + 1)?;
                 let original = &r.bytes[start..r.pos];
-                self.body(raw, original, walk, depth)?;
+                self.body(raw, original, plan, step, depth)?;
             } else {
-                self.value(r, walk, depth + 1)?;
+                self.value(r, plan, step, depth + 1)?;
             }
-            self.path.truncate(path_len);
             if !r.comma_or(b'}')? {
                 return Ok(());
             }
         }
+    }
+
+    /// A member's name: what it leads to in the plan, and whether it is the body key.
+    fn member(
+        &mut self,
+        r: &mut Reader<'_>,
+        plan: &Plan,
+        node: u32,
+        body_key: Option<&[u8]>,
+    ) -> Result<(Step, bool), JsonError> {
+        let named = |name: &[u8]| (plan.step(node, name), body_key == Some(name));
+        if let Some(name) = r.plain_string()? {
+            return Ok(named(name));
+        }
+        self.scratch.clear();
+        let mut name = std::mem::take(&mut self.scratch);
+        let res = r.string_into(&mut name).map(|_| named(&name));
+        self.scratch = name;
+        res
     }
 
     /// The decoded body in place of the event's `body`/`data` value.
@@ -202,15 +185,17 @@ impl FlatEvent {
         &mut self,
         raw: &[u8],
         original: &[u8],
-        walk: &Walk<'_>,
+        plan: &Plan,
+        step: Step,
         depth: usize,
     ) -> Result<(), JsonError> {
         let marks = (self.bytes.len(), self.fields.len(), self.members.len());
-        let (arrays, path_len, depth_in) = (self.arrays, self.path.len(), self.membership.len());
+        let (arrays, depth_in) = (self.arrays, self.membership.len());
+        let paths = self.paths.len();
         let mut r = Reader::new(raw);
         if r.peek().is_some()
             && self
-                .value(&mut r, walk, depth + 1)
+                .value(&mut r, plan, step, depth + 1)
                 .and_then(|_| r.end())
                 .is_ok()
         {
@@ -221,52 +206,91 @@ impl FlatEvent {
         self.fields.truncate(marks.1);
         self.members.truncate(marks.2);
         self.arrays = arrays;
-        self.path.truncate(path_len);
         self.membership.truncate(depth_in);
-        if std::str::from_utf8(raw).is_ok() {
+        self.unlink(marks.1, paths);
+        if step.field == NONE {
+            // Only paths inside the body are read: a body that is not JSON has none of them.
+            Ok(())
+        } else if std::str::from_utf8(raw).is_ok() {
             let start = self.bytes.len();
             self.bytes.push(b'"');
             self.bytes.extend_from_slice(raw);
             self.bytes.push(b'"');
-            self.push_field(start, f64::NAN);
+            self.push_field(step.field, start, f64::NAN);
             Ok(())
         } else {
-            self.value(&mut Reader::new(original), walk, depth + 1)
+            self.value(&mut Reader::new(original), plan, step, depth + 1)
+        }
+    }
+
+    /// Drop the links to fields from `kept` on, after those fields were removed.
+    fn unlink(&mut self, kept: usize, paths: usize) {
+        let kept = kept as u32;
+        for p in 0..paths {
+            let (first, _) = self.paths[p];
+            if first == NONE || first >= kept {
+                self.paths[p] = (NONE, NONE);
+                continue;
+            }
+            // Walk to the last field still kept and end the list there.
+            let mut last = first;
+            while self.fields[last as usize].next != NONE && self.fields[last as usize].next < kept
+            {
+                last = self.fields[last as usize].next;
+            }
+            self.fields[last as usize].next = NONE;
+            self.paths[p] = (first, last);
         }
     }
 
     fn value(
         &mut self,
         r: &mut Reader<'_>,
-        walk: &Walk<'_>,
+        plan: &Plan,
+        step: Step,
         depth: usize,
     ) -> Result<(), JsonError> {
         match r.peek() {
-            Some(b'{') => self.object(r, walk, depth, None),
-            Some(b'[') => self.array(r, walk, depth),
+            Some(b'{') if step.node != NONE => self.object(r, plan, step.node, depth, None),
+            Some(b'[') => self.array(r, plan, step, depth),
+            Some(_) if step.field == NONE => r.skip_value(depth),
             Some(b'"') => {
                 let start = self.bytes.len();
-                self.bytes.push(b'"');
-                let mut buf = std::mem::take(&mut self.bytes);
-                let res = r.string_into(&mut buf);
-                self.bytes = buf;
-                res?;
-                self.bytes.push(b'"');
-                self.push_field(start, f64::NAN);
+                match r.plain_string_quoted()? {
+                    Some(text) => self.bytes.extend_from_slice(text),
+                    None => {
+                        self.bytes.push(b'"');
+                        let mut buf = std::mem::take(&mut self.bytes);
+                        let res = r.string_into(&mut buf);
+                        self.bytes = buf;
+                        res?;
+                        self.bytes.push(b'"');
+                    }
+                }
+                self.push_field(step.field, start, f64::NAN);
                 Ok(())
             }
             Some(b'-' | b'0'..=b'9') => {
                 let lit = r.number()?;
                 let start = self.bytes.len();
-                self.bytes.extend_from_slice(lit.as_bytes());
-                self.push_field(start, comparable(lit).unwrap_or(f64::NAN));
+                self.bytes.extend_from_slice(lit);
+                let number = if plan.numeric(step.field) {
+                    std::str::from_utf8(lit)
+                        .ok()
+                        .and_then(comparable)
+                        .unwrap_or(f64::NAN)
+                } else {
+                    f64::NAN
+                };
+                self.push_field(step.field, start, number);
                 Ok(())
             }
+            Some(b'{') => r.skip_value(depth),
             _ => {
                 let lit = r.literal()?;
                 let start = self.bytes.len();
                 self.bytes.extend_from_slice(lit.as_bytes());
-                self.push_field(start, f64::NAN);
+                self.push_field(step.field, start, f64::NAN);
                 Ok(())
             }
         }
@@ -275,7 +299,8 @@ impl FlatEvent {
     fn array(
         &mut self,
         r: &mut Reader<'_>,
-        walk: &Walk<'_>,
+        plan: &Plan,
+        step: Step,
         depth: usize,
     ) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
@@ -293,11 +318,11 @@ impl FlatEvent {
             match r.peek() {
                 Some(b'{' | b'[') => {
                     self.membership.push((id, index));
-                    let res = self.value(r, walk, depth + 1);
+                    let res = self.value(r, plan, step, depth + 1);
                     self.membership.pop();
                     res?;
                 }
-                _ => self.value(r, walk, depth + 1)?,
+                _ => self.value(r, plan, step, depth + 1)?,
             }
             index += 1;
             if !r.comma_or(b']')? {
@@ -306,31 +331,32 @@ impl FlatEvent {
         }
     }
 
-    /// A leaf whose text was just appended at `start`.
-    fn push_field(&mut self, start: usize, number: f64) {
-        let text = (start as u32, self.bytes.len() as u32);
-        let name_start = self.bytes.len();
-        self.bytes.extend_from_slice(&self.path);
-        let name = (name_start as u32, self.bytes.len() as u32);
+    /// A leaf of path `path` whose text was just appended at `start`.
+    fn push_field(&mut self, path: u32, start: usize, number: f64) {
+        let index = self.fields.len() as u32;
         let m_start = self.members.len();
         self.members.extend_from_slice(&self.membership);
         self.fields.push(Field {
-            name,
-            text,
+            text: (start as u32, self.bytes.len() as u32),
             number,
             members: (m_start as u32, self.members.len() as u32),
+            next: NONE,
         });
+        let (first, last) = &mut self.paths[path as usize];
+        if *first == NONE {
+            *first = index;
+        } else {
+            self.fields[*last as usize].next = index;
+        }
+        *last = index;
     }
 
-    fn named(&self, name: &str) -> Range<usize> {
-        let bytes = &self.bytes;
-        let key = name.as_bytes();
-        let of = |f: &Field| &bytes[f.name.0 as usize..f.name.1 as usize];
-        let lo = self
-            .fields
-            .partition_point(|f| by_name(of(f), key) == std::cmp::Ordering::Less);
-        let hi = lo + self.fields[lo..].partition_point(|f| of(f) == key);
-        lo..hi
+    /// The fields of path `path`, in event order.
+    fn of_path(&self, path: u32) -> impl Iterator<Item = &Field> + Clone + '_ {
+        let first = self.paths.get(path as usize).map_or(NONE, |p| p.0);
+        std::iter::successors((first != NONE).then(|| &self.fields[first as usize]), |f| {
+            (f.next != NONE).then(|| &self.fields[f.next as usize])
+        })
     }
 
     fn value_of(&self, f: &Field) -> Value<'_> {
@@ -352,7 +378,7 @@ impl FlatEvent {
             self.bytes.capacity(),
             self.fields.capacity(),
             self.members.capacity(),
-            self.path.capacity(),
+            self.paths.capacity(),
             self.membership.capacity(),
             self.scratch.capacity(),
             self.chosen.capacity(),
@@ -360,7 +386,7 @@ impl FlatEvent {
     }
 
     /// Whether any of `rules` matches this event; `true` too when the walk ran out of budget.
-    pub fn matches_any(&mut self, rules: &[Rule]) -> bool {
+    fn matches_any(&mut self, rules: &[Rule]) -> bool {
         if self.over_budget {
             return true;
         }
@@ -399,18 +425,17 @@ impl FlatEvent {
         let Some(key) = rule.keys.get(i) else {
             return Some(true);
         };
-        let fields = self.named(&key.name);
+        let fields = self.of_path(key.field);
         if key.absent
             && !fields
                 .clone()
-                .any(|f| consistent(chosen, self.members_of(&self.fields[f])))
+                .any(|f| consistent(chosen, self.members_of(f)))
             && self.walk(rule, i + 1, chosen, budget)?
         {
             return Some(true);
         }
-        for f in fields {
+        for field in fields {
             *budget = budget.checked_sub(1)?;
-            let field = &self.fields[f];
             let value = self.value_of(field);
             if !key.matchers.iter().any(|m| m.matches(&value)) {
                 continue;
@@ -446,7 +471,11 @@ fn join(chosen: &mut Vec<(u32, u32)>, field: &[(u32, u32)]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::pattern::{FlatEvent, Pattern};
+    use crate::pattern::{FlatEvent, Pattern, PatternSet};
+
+    fn set(pattern: &str) -> PatternSet {
+        PatternSet::new(&[Pattern::parse(pattern).unwrap()])
+    }
 
     /// Three arrays of 200 objects: every choice of `a` and `b` is consistent, and `c.z`
     /// never matches, so an unbounded walk would try 200 x 200 x 200 combinations.
@@ -462,18 +491,22 @@ mod tests {
             array("y", "1"),
             array("z", "2")
         );
-        let hostile = Pattern::parse(r#"{"a":{"x":[1]},"b":{"y":[1]},"c":{"z":[3]}}"#).unwrap();
+        let hostile = set(r#"{"a":{"x":[1]},"b":{"y":[1]},"c":{"z":[3]}}"#);
         let mut flat = FlatEvent::new();
-        flat.load(event.as_bytes(), None).unwrap();
-        assert!(hostile.matches(&mut flat), "taken as matching, not dropped");
+        hostile.load(&mut flat, event.as_bytes()).unwrap();
+        assert!(
+            hostile.matches_any(&mut flat),
+            "taken as matching, not dropped"
+        );
         assert!(flat.over_budget());
         // The next event gets a fresh budget, and ordinary patterns are not affected.
-        let simple = Pattern::parse(r#"{"a":{"x":[1]}}"#).unwrap();
-        flat.load(event.as_bytes(), None).unwrap();
-        assert!(simple.matches(&mut flat));
+        let simple = set(r#"{"a":{"x":[1]}}"#);
+        simple.load(&mut flat, event.as_bytes()).unwrap();
+        assert!(simple.matches_any(&mut flat));
         assert!(!flat.over_budget());
-        let miss = Pattern::parse(r#"{"c":{"z":[3]}}"#).unwrap();
-        assert!(!miss.matches(&mut flat));
+        let miss = set(r#"{"c":{"z":[3]}}"#);
+        miss.load(&mut flat, event.as_bytes()).unwrap();
+        assert!(!miss.matches_any(&mut flat));
         assert!(!flat.over_budget());
     }
 
@@ -516,10 +549,11 @@ mod tests {
             let (pi, ei) = (rng.usize(..patterns.len()), rng.usize(..events.len()));
             let p = mutate(&mut rng, patterns[pi]);
             let e = mutate(&mut rng, events[ei]);
-            if let Ok(p) = Pattern::parse(&p)
-                && flat.load(e.as_bytes(), None).is_ok()
-            {
-                let _ = p.matches(&mut flat);
+            if let Ok(p) = Pattern::parse(&p) {
+                let set = PatternSet::new(&[p]);
+                if set.load(&mut flat, e.as_bytes()).is_ok() {
+                    let _ = set.matches_any(&mut flat);
+                }
             }
         }
     }

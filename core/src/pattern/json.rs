@@ -19,20 +19,11 @@ pub(crate) const MAX_DEPTH: usize = 128;
 pub(crate) struct Reader<'a> {
     pub bytes: &'a [u8],
     pub pos: usize,
-    /// The whole input is valid UTF-8 (checked once, which is several times faster than
-    /// string by string): every string in it is then valid too, since strings are cut at
-    /// ASCII bytes and escapes decode to whole characters. Otherwise each string is checked,
-    /// so the error names the string.
-    utf8: bool,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Reader {
-            bytes,
-            pos: 0,
-            utf8: std::str::from_utf8(bytes).is_ok(),
-        }
+        Reader { bytes, pos: 0 }
     }
 
     pub(crate) fn error<T>(&self, message: impl Into<String>) -> Result<T, JsonError> {
@@ -42,6 +33,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    #[inline]
     pub(crate) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
@@ -49,18 +41,25 @@ impl<'a> Reader<'a> {
     }
 
     /// The next non-space byte, not consumed.
+    #[inline]
     pub(crate) fn peek(&mut self) -> Option<u8> {
         self.skip_ws();
         self.bytes.get(self.pos).copied()
     }
 
+    #[inline]
     pub(crate) fn expect(&mut self, b: u8) -> Result<(), JsonError> {
         if self.peek() == Some(b) {
             self.pos += 1;
             Ok(())
         } else {
-            self.unexpected(&format!("`{}`", b as char))
+            self.expected(b)
         }
+    }
+
+    #[cold]
+    fn expected(&self, b: u8) -> Result<(), JsonError> {
+        self.unexpected(&format!("`{}`", b as char))
     }
 
     pub(crate) fn unexpected<T>(&self, wanted: &str) -> Result<T, JsonError> {
@@ -83,64 +82,73 @@ impl<'a> Reader<'a> {
 
     /// A string starting at the current `"`, unescaped and appended to `out`.
     pub(crate) fn string_into(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
-        self.expect(b'"')?;
-        let start_len = out.len();
-        loop {
-            let run = self.pos;
-            while let Some(&c) = self.bytes.get(self.pos) {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            out.extend_from_slice(&self.bytes[run..self.pos]);
-            match self.bytes.get(self.pos) {
-                None => return self.error("unterminated string"),
-                Some(b'"') => {
-                    self.pos += 1;
-                    break;
-                }
-                Some(b'\\') => self.escape(out)?,
-                Some(_) => return self.error("control character in a string must be escaped"),
-            }
+        self.string_to(out)
+    }
+
+    /// A string without escapes at the current `"`, without its quotes, read in place; `None`
+    /// (nothing consumed) when it has an escape or a non-ASCII character, for
+    /// [`Reader::string_into`] to read.
+    pub(crate) fn plain_string(&mut self) -> Result<Option<&'a [u8]>, JsonError> {
+        Ok(self.plain_string_quoted()?.map(|s| &s[1..s.len() - 1]))
+    }
+
+    /// [`Reader::plain_string`] with the quotes, as event-ruler compares string values.
+    pub(crate) fn plain_string_quoted(&mut self) -> Result<Option<&'a [u8]>, JsonError> {
+        if self.peek() != Some(b'"') {
+            return self.unexpected("`\"`");
         }
-        if !self.utf8 && std::str::from_utf8(&out[start_len..]).is_err() {
-            return self.error("string is not valid UTF-8");
+        let start = self.pos;
+        let end = plain_end(self.bytes, start + 1);
+        if self.bytes.get(end) == Some(&b'"') {
+            self.pos = end + 1;
+            Ok(Some(&self.bytes[start..=end]))
+        } else {
+            Ok(None)
         }
-        Ok(())
     }
 
     /// Check and step over a string without keeping it (no allocation).
     fn skip_string(&mut self) -> Result<(), JsonError> {
+        self.string_to(&mut Discard)
+    }
+
+    /// A string: checked, and its characters unescaped into `out`.
+    fn string_to(&mut self, out: &mut impl Out) -> Result<(), JsonError> {
         self.expect(b'"')?;
-        let mut run = self.pos;
         loop {
-            while let Some(&c) = self.bytes.get(self.pos) {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            if !self.utf8 && std::str::from_utf8(&self.bytes[run..self.pos]).is_err() {
-                return self.error("string is not valid UTF-8");
-            }
+            let run = self.pos;
+            self.pos = plain_end(self.bytes, self.pos);
+            out.put(&self.bytes[run..self.pos]);
             match self.bytes.get(self.pos) {
-                None => return self.error("unterminated string"),
                 Some(b'"') => {
                     self.pos += 1;
                     return Ok(());
                 }
-                Some(b'\\') => {
-                    self.escape_to(&mut Discard)?;
-                    run = self.pos;
-                }
+                Some(b'\\') => self.escape_to(out)?,
+                Some(0x80..) => self.non_ascii(out)?,
+                None => return self.error("unterminated string"),
                 Some(_) => return self.error("control character in a string must be escaped"),
             }
         }
     }
 
-    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), JsonError> {
-        self.escape_to(out)
+    /// A run of a string holding non-ASCII bytes: it must be UTF-8 up to the next byte that
+    /// ends a run (all ASCII, so no character is cut). Only strings are checked, and only
+    /// where they leave ASCII: any such byte outside a string is a syntax error anyway.
+    #[cold]
+    fn non_ascii(&mut self, out: &mut impl Out) -> Result<(), JsonError> {
+        let rest = &self.bytes[self.pos..];
+        let len = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .unwrap_or(rest.len());
+        if let Err(e) = std::str::from_utf8(&rest[..len]) {
+            self.pos += e.valid_up_to();
+            return self.error("string is not valid UTF-8");
+        }
+        out.put(&rest[..len]);
+        self.pos += len;
+        Ok(())
     }
 
     fn escape_to(&mut self, out: &mut impl Out) -> Result<(), JsonError> {
@@ -206,7 +214,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A number's literal text (JSON grammar: no leading zeros, no `+`, no bare `.`).
-    pub(crate) fn number(&mut self) -> Result<&'a str, JsonError> {
+    pub(crate) fn number(&mut self) -> Result<&'a [u8], JsonError> {
         self.skip_ws();
         let start = self.pos;
         let b = self.bytes;
@@ -216,101 +224,125 @@ impl<'a> Reader<'a> {
         }
         match b.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = b.get(i) {
-                    i += 1;
-                }
-            }
+            Some(b'1'..=b'9') => i = digits_end(b, i + 1),
             _ => {
                 self.pos = i;
                 return self.unexpected("a digit");
             }
         }
         if b.get(i) == Some(&b'.') {
-            i += 1;
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
-                self.pos = i;
+            let digits = digits_end(b, i + 1);
+            if digits == i + 1 {
+                self.pos = i + 1;
                 return self.unexpected("a digit after `.`");
             }
-            while let Some(b'0'..=b'9') = b.get(i) {
-                i += 1;
-            }
+            i = digits;
         }
         if let Some(b'e' | b'E') = b.get(i) {
             i += 1;
             if let Some(b'+' | b'-') = b.get(i) {
                 i += 1;
             }
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
+            let digits = digits_end(b, i);
+            if digits == i {
                 self.pos = i;
                 return self.unexpected("a digit in the exponent");
             }
-            while let Some(b'0'..=b'9') = b.get(i) {
-                i += 1;
-            }
+            i = digits;
         }
         if let Some(b'0'..=b'9') = b.get(i) {
             self.pos = i;
             return self.error("leading zeros are not allowed in JSON numbers");
         }
         self.pos = i;
-        // Only ASCII was consumed.
-        Ok(std::str::from_utf8(&b[start..i]).unwrap_or("0"))
+        Ok(&b[start..i])
     }
 
     /// `true`, `false` or `null`, returned as written.
     pub(crate) fn literal(&mut self) -> Result<&'static str, JsonError> {
         self.skip_ws();
-        for lit in ["true", "false", "null"] {
-            if self.bytes[self.pos..].starts_with(lit.as_bytes()) {
-                self.pos += lit.len();
-                return Ok(lit);
-            }
+        let lit = match self.bytes.get(self.pos) {
+            Some(b't') => "true",
+            Some(b'f') => "false",
+            Some(b'n') => "null",
+            _ => return self.unexpected("a JSON value"),
+        };
+        if self.bytes.get(self.pos..self.pos + lit.len()) != Some(lit.as_bytes()) {
+            return self.unexpected("a JSON value");
         }
-        self.unexpected("a JSON value")
+        self.pos += lit.len();
+        Ok(lit)
     }
 
-    /// Check and step over one value.
+    /// Check and step over one value. A loop rather than recursion: values nobody reads are
+    /// most of an event, and this is how they are passed over.
     pub(crate) fn skip_value(&mut self, depth: usize) -> Result<(), JsonError> {
-        if depth > MAX_DEPTH {
-            return self.error("JSON nested too deeply");
-        }
-        match self.peek() {
-            Some(b'{') => {
-                self.pos += 1;
-                if self.peek() == Some(b'}') {
+        // Bit per open container (innermost at `level - 1`): set for an object.
+        let mut objects = [0u64; 3];
+        let mut level = 0usize;
+        loop {
+            // A value.
+            if depth + level > MAX_DEPTH {
+                return self.error("JSON nested too deeply");
+            }
+            match self.peek() {
+                Some(b'"') => self.skip_string()?,
+                Some(b'-' | b'0'..=b'9') => {
+                    self.number()?;
+                }
+                Some(open @ (b'{' | b'[')) => {
                     self.pos += 1;
+                    let close = if open == b'{' { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.pos += 1;
+                    } else {
+                        let (word, bit) = (level / 64, 1u64 << (level % 64));
+                        level += 1;
+                        if open == b'{' {
+                            objects[word] |= bit;
+                            self.skip_string()?;
+                            self.expect(b':')?;
+                        } else {
+                            objects[word] &= !bit;
+                        }
+                        continue;
+                    }
+                }
+                _ => {
+                    self.literal()?;
+                }
+            }
+            // After a value: close containers, or go on to the next member or element.
+            loop {
+                if level == 0 {
                     return Ok(());
                 }
-                loop {
-                    self.skip_string()?;
-                    self.expect(b':')?;
-                    self.skip_value(depth + 1)?;
-                    if !self.comma_or(b'}')? {
-                        return Ok(());
+                let inner = level - 1;
+                let object = objects[inner / 64] >> (inner % 64) & 1 == 1;
+                let close = if object { b'}' } else { b']' };
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        if object {
+                            self.skip_string()?;
+                            self.expect(b':')?;
+                        }
+                        break;
+                    }
+                    Some(c) if c == close => {
+                        self.pos += 1;
+                        level -= 1;
+                    }
+                    _ => {
+                        return self.unexpected(if object { "`,` or `}`" } else { "`,` or `]`" });
                     }
                 }
             }
-            Some(b'[') => {
-                self.pos += 1;
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.skip_value(depth + 1)?;
-                    if !self.comma_or(b']')? {
-                        return Ok(());
-                    }
-                }
-            }
-            Some(b'"') => self.skip_string(),
-            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
-            _ => self.literal().map(|_| ()),
         }
     }
 
     /// After a member: `true` if a `,` follows (more to come), `false` at the closing byte.
+    #[inline]
     pub(crate) fn comma_or(&mut self, close: u8) -> Result<bool, JsonError> {
         match self.peek() {
             Some(b',') => {
@@ -321,9 +353,69 @@ impl<'a> Reader<'a> {
                 self.pos += 1;
                 Ok(false)
             }
-            _ => self.unexpected(&format!("`,` or `{}`", close as char)),
+            _ => self.expected_comma_or(close),
         }
     }
+
+    #[cold]
+    fn expected_comma_or(&self, close: u8) -> Result<bool, JsonError> {
+        self.unexpected(&format!("`,` or `{}`", close as char))
+    }
+}
+
+/// Where the run of plain string bytes from `i` ends: at the first `"`, `\\`, control
+/// character or non-ASCII byte, or the end of the input. Eight bytes at a time: strings are most of an event's
+/// bytes, and most of an event is only checked, not kept.
+fn plain_end(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // A byte of `x` is zero (or, for `less`, below n): its high bit in the result. The lowest
+    // flagged byte is always a true one, which is all that is used.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let hits = zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
+            | (x & HIGH);
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Where the run of ASCII digits from `i` ends. Eight bytes at a time, as [`plain_end`]:
+/// coordinates and timestamps are long runs of digits.
+fn digits_end(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH_NIBBLES: u64 = ONES * 0xF0;
+    const THREES: u64 = ONES * 0x30;
+    const LOW7: u64 = ONES * 0x7F;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        // A digit is 0x30..=0x39: its high nibble is 3, and still 3 after adding 6. A carry out
+        // of a byte (only from 0xFA and above, not a digit) disturbs only the bytes after it.
+        let odd =
+            ((x & HIGH_NIBBLES) ^ THREES) | ((x.wrapping_add(ONES * 6) & HIGH_NIBBLES) ^ THREES);
+        // The high bit of each byte of `odd` that is not zero.
+        let flagged = (((odd & LOW7) + LOW7) | odd) & (ONES << 7);
+        if flagged != 0 {
+            return i + (flagged.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(b'0'..=b'9') = b.get(i) {
+        i += 1;
+    }
+    i
 }
 
 /// Where an unescaped character goes: kept (a `Vec`) or checked and dropped.
@@ -429,7 +521,7 @@ fn node(r: &mut Reader<'_>, depth: usize) -> Result<Spanned, JsonError> {
             r.string_into(&mut s)?;
             Node::String(owned(s))
         }
-        Some(b'-' | b'0'..=b'9') => Node::Number(r.number()?.to_owned()),
+        Some(b'-' | b'0'..=b'9') => Node::Number(String::from_utf8_lossy(r.number()?).into_owned()),
         _ => match r.literal()? {
             "true" => Node::Bool(true),
             "false" => Node::Bool(false),
@@ -509,6 +601,85 @@ mod tests {
         ] {
             assert!(Reader::new(bad.as_bytes()).skip_value(0).is_err(), "{bad}");
         }
+    }
+
+    /// The skipper agrees with the reader on every input: both accept or both refuse.
+    #[test]
+    fn skipping_accepts_what_reading_accepts() {
+        let deep = |open: &str, close: &str, n: usize| open.repeat(n) + &close.repeat(n);
+        let mixed = |n: usize| {
+            let open: String = (0..n)
+                .map(|i| if i % 3 == 0 { "[" } else { "{\"k\":" })
+                .collect();
+            let close: String = (0..n)
+                .rev()
+                .map(|i| if i % 3 == 0 { "]" } else { "}" })
+                .collect();
+            format!("{open}1{close}")
+        };
+        let long = format!("\"{}\"", "abcdefgh".repeat(9));
+        let mut cases = vec![
+            deep("[", "]", MAX_DEPTH),
+            deep("[", "]", MAX_DEPTH + 1),
+            deep("[", "]", MAX_DEPTH + 2),
+            mixed(MAX_DEPTH),
+            mixed(MAX_DEPTH + 1),
+            mixed(70),
+            r#"{"a": [], "b": {}, "c": [[], {}], "d": [1, "x", true, false, null]}"#.to_owned(),
+            r#"{"a": [1,]}"#.to_owned(),
+            r#"{"a": 1 "b": 2}"#.to_owned(),
+            r#"[1}"#.to_owned(),
+            r#"{"a"}"#.to_owned(),
+            "\"caf\u{e9} na\u{ef}ve \u{1f600}\"".to_owned(),
+            long.clone(),
+        ];
+        // A quote, escape, control character or non-ASCII byte at every offset of a word.
+        for at in 0..20 {
+            for special in ["\\\"", "\\n", "\u{1}", "\u{e9}", "\""] {
+                let mut text = "x".repeat(20);
+                text.insert_str(at, special);
+                cases.push(format!("\"{text}\""));
+            }
+        }
+        for case in &cases {
+            let read = parse(case).is_ok();
+            let mut r = Reader::new(case.as_bytes());
+            let skipped = r.skip_value(0).and_then(|_| r.end()).is_ok();
+            assert_eq!(read, skipped, "{case}");
+        }
+        // Numbers with digit runs of every length, and a bad byte after each.
+        for len in 1..20 {
+            let digits: String = (0..len).map(|i| char::from(b'1' + (i % 9) as u8)).collect();
+            for text in [
+                digits.clone(),
+                format!("-{digits}.{digits}e-{digits}"),
+                format!("0.{digits}E+1"),
+            ] {
+                let mut r = Reader::new(text.as_bytes());
+                assert_eq!(r.number().unwrap(), text.as_bytes());
+                for bad in [":", "\u{ff}", "a"] {
+                    let text = format!("[{text}{bad}]");
+                    let mut r = Reader::new(text.as_bytes());
+                    assert!(r.skip_value(0).is_err(), "{text}");
+                }
+            }
+        }
+        // Invalid UTF-8 inside a string is refused, wherever it is.
+        for at in 1..12 {
+            let mut bytes = b"\"abcdefghijkl\"".to_vec();
+            bytes[at] = 0xff;
+            assert!(Reader::new(&bytes).skip_value(0).is_err(), "0xff at {at}");
+            assert!(Reader::new(&bytes).string_into(&mut Vec::new()).is_err());
+        }
+        // A plain string is read in place, with or without its quotes.
+        let mut r = Reader::new(long.as_bytes());
+        assert_eq!(
+            r.plain_string().unwrap(),
+            Some(&long.as_bytes()[1..long.len() - 1])
+        );
+        let mut r = Reader::new(br#""a\nb""#);
+        assert_eq!(r.plain_string_quoted().unwrap(), None);
+        assert_eq!(r.pos, 0, "nothing consumed: the caller decodes the string");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - `value.rs`: the operators and how each matches one value.
 //! - `text.rs`: `wildcard` and `equals-ignore-case`; `number.rs`: which numbers compare;
 //!   `cidr.rs`: addresses and blocks.
+//! - `plan.rs`: the field names a set of patterns reads, as a tree the flattener follows.
 //! - `flat.rs`: events flattened into reusable buffers, and the matching walk.
 //!
 //! The rules users meet, all as event-ruler has them:
@@ -28,13 +29,15 @@ mod compile;
 mod flat;
 pub(crate) mod json;
 mod number;
+mod plan;
 mod text;
 mod value;
 
 #[cfg(test)]
 mod tests;
 
-pub use flat::{FlatEvent, MATCH_BUDGET, Steps};
+pub use flat::{FlatEvent, MATCH_BUDGET};
+pub use plan::PatternSet;
 
 use crate::event::EventShape;
 use crate::record::Record;
@@ -77,45 +80,21 @@ impl Pattern {
         let rules = compile::compile(&root).map_err(|e| PatternError::at(text, e))?;
         Ok(Pattern { rules })
     }
-
-    /// Whether the (already flattened) event matches.
-    pub fn matches(&self, event: &mut FlatEvent) -> bool {
-        event.matches_any(&self.rules)
-    }
-
-    /// Record the field names this pattern uses, so flattening can skip the rest.
-    pub fn add_steps(&self, steps: &mut Steps) {
-        for rule in &self.rules {
-            for key in &rule.keys {
-                steps.add_path(&key.name);
-            }
-        }
-    }
-}
-
-impl Steps {
-    /// The field names any of `patterns` looks at: flattening skips the rest.
-    pub fn of(patterns: &[Pattern]) -> Steps {
-        let mut steps = Steps::default();
-        for p in patterns {
-            p.add_steps(&mut steps);
-        }
-        steps
-    }
 }
 
 /// `sluice match`: test one pattern against one JSON event, like `TestEventPattern`.
 pub fn test_event_pattern(pattern: &str, event: &str) -> Result<bool, String> {
     let p = Pattern::parse(pattern).map_err(|e| format!("invalid pattern: {e}"))?;
+    let set = PatternSet::new(&[p]);
     let mut flat = FlatEvent::new();
-    flat.load(event.as_bytes(), None).map_err(|e| {
+    set.load(&mut flat, event.as_bytes()).map_err(|e| {
         let (line, column) = json::line_col(event, e.offset);
         format!(
             "invalid event: {} (event line {line}, column {column})",
             e.message
         )
     })?;
-    Ok(p.matches(&mut flat))
+    Ok(set.matches_any(&mut flat))
 }
 
 /// A pipe's `filter`: records go on when any pattern matches.
@@ -125,8 +104,7 @@ pub fn test_event_pattern(pattern: &str, event: &str) -> Result<bool, String> {
 /// plain string, so a pattern that looks into the body never matches a body that is not JSON.
 #[derive(Clone, Debug)]
 pub struct Filter {
-    patterns: Vec<Pattern>,
-    steps: Steps,
+    patterns: PatternSet,
     body_key: &'static str,
 }
 
@@ -134,8 +112,7 @@ impl Filter {
     /// A filter of `patterns` for records of `shape`.
     pub fn new(patterns: Vec<Pattern>, shape: &EventShape) -> Self {
         Filter {
-            steps: Steps::of(&patterns),
-            patterns,
+            patterns: PatternSet::new(&patterns),
             body_key: shape.body_key,
         }
     }
@@ -143,14 +120,12 @@ impl Filter {
     /// Whether `record` goes on. `scratch` is reused from record to record. A record whose
     /// event cannot be read (never expected: Sluice wrote it) goes on rather than being lost.
     pub fn accepts(&self, record: &Record, scratch: &mut FlatEvent) -> bool {
-        match scratch.load_record(
-            &record.event,
-            self.body_key,
-            &record.body,
-            Some(&self.steps),
-        ) {
+        match self
+            .patterns
+            .load_record(scratch, &record.event, self.body_key, &record.body)
+        {
             Ok(()) => {
-                let hit = self.patterns.iter().any(|p| p.matches(scratch));
+                let hit = self.patterns.matches_any(scratch);
                 if scratch.over_budget() {
                     tracing::warn!(
                         budget = MATCH_BUDGET,

@@ -6,120 +6,30 @@
 
 use std::fmt::Write;
 
-/// The double a JSON number literal stands for, if it stands for exactly one.
+/// The double a JSON number literal stands for, if it stands for exactly one: the literal is
+/// the double's shortest decimal form (or a longer way of writing those digits).
 pub(super) fn comparable(literal: &str) -> Option<f64> {
+    // More than 17 significant digits is never a double's shortest form.
+    let lit = Significant::of(literal.as_bytes())?;
     let value: f64 = literal.parse().ok()?;
     if !value.is_finite() {
         return None;
     }
-    let lit = Decimal::of(literal)?;
     // Fast path: up to 15 significant digits in the normal range always survive a round trip.
-    if lit.digits.len() <= 15 && (-300..=300).contains(&lit.exponent) {
+    if lit.len <= 15 && (-300..=300).contains(&lit.exponent) {
         return Some(normalize_zero(value));
     }
-    let mut buf = StackString::default();
-    write!(buf, "{value:e}").ok()?;
-    let shortest = Decimal::of(buf.as_str())?;
-    (shortest == lit).then(|| normalize_zero(value))
-}
-
-/// Java's BigDecimal has no negative zero: `-0` compares as `0`.
-fn normalize_zero(v: f64) -> f64 {
-    if v == 0.0 { 0.0 } else { v }
-}
-
-/// A decimal number reduced to sign, significant digits (no leading or trailing zeros) and the
-/// power of ten of the last digit; zero has no digits and no sign.
-#[derive(Debug, PartialEq, Eq)]
-struct Decimal<'a> {
-    negative: bool,
-    digits: DigitSeq<'a>,
-    exponent: i64,
-}
-
-/// The digits of a literal with the decimal point skipped, without copying.
-#[derive(Debug, Clone, Copy)]
-struct DigitSeq<'a> {
-    int: &'a [u8],
-    frac: &'a [u8],
-    /// Leading zeros to skip, trailing zeros to drop (counted over int ++ frac).
-    skip: usize,
-    len: usize,
-}
-
-impl DigitSeq<'_> {
-    fn len(&self) -> usize {
-        self.len
+    // A double can have two shortest forms, equally near it (889025980702.78125 is ...7812 and
+    // ...7813): ryu and the standard library settle that tie differently, and either is taken.
+    // ryu first: several times faster, and it agrees for all but ties and inexact literals.
+    let mut ryu = ryu::Buffer::new();
+    let shortest = |text: &str| Significant::of(text.as_bytes()).as_ref() == Some(&lit);
+    if shortest(ryu.format_finite(value)) {
+        return Some(normalize_zero(value));
     }
-    fn iter(&self) -> impl Iterator<Item = u8> + '_ {
-        self.int
-            .iter()
-            .chain(self.frac.iter())
-            .copied()
-            .skip(self.skip)
-            .take(self.len)
-    }
-}
-
-impl PartialEq for DigitSeq<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
-    }
-}
-impl Eq for DigitSeq<'_> {}
-
-impl<'a> Decimal<'a> {
-    fn of(text: &'a str) -> Option<Self> {
-        let b = text.as_bytes();
-        let (negative, b) = match b.first() {
-            Some(b'-') => (true, &b[1..]),
-            Some(b'+') => (false, &b[1..]),
-            _ => (false, b),
-        };
-        let (mantissa, exp) = match b.iter().position(|&c| c == b'e' || c == b'E') {
-            Some(i) => (
-                &b[..i],
-                std::str::from_utf8(&b[i + 1..]).ok()?.parse().ok()?,
-            ),
-            None => (b, 0i64),
-        };
-        let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
-            Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
-            None => (mantissa, &[][..]),
-        };
-        if !int.iter().chain(frac).all(u8::is_ascii_digit) {
-            return None;
-        }
-        let total = int.len() + frac.len();
-        let all = || int.iter().chain(frac.iter());
-        let skip = all().take_while(|&&c| c == b'0').count();
-        if skip == total {
-            return Some(Decimal {
-                negative: false,
-                digits: DigitSeq {
-                    int,
-                    frac,
-                    skip: 0,
-                    len: 0,
-                },
-                exponent: 0,
-            });
-        }
-        let trailing = all().rev().take_while(|&&c| c == b'0').count();
-        let len = total - skip - trailing;
-        // The last significant digit sits at 10^(exp - frac.len() + trailing).
-        let exponent = exp - frac.len() as i64 + trailing as i64;
-        Some(Decimal {
-            negative,
-            digits: DigitSeq {
-                int,
-                frac,
-                skip,
-                len,
-            },
-            exponent,
-        })
-    }
+    let mut std = StackString::default();
+    write!(std, "{value:e}").ok()?;
+    shortest(std.as_str()).then(|| normalize_zero(value))
 }
 
 /// Enough for any `{:e}` of an f64, without allocating.
@@ -147,9 +57,80 @@ impl Write for StackString {
     }
 }
 
+/// Java's BigDecimal has no negative zero: `-0` compares as `0`.
+fn normalize_zero(v: f64) -> f64 {
+    if v == 0.0 { 0.0 } else { v }
+}
+
+/// Most significant digits a double's shortest decimal form has.
+const MAX_DIGITS: usize = 17;
+
+/// A decimal number reduced to sign, significant digits (no leading or trailing zeros) and the
+/// power of ten of the last digit; zero has no digits and no sign.
+#[derive(Debug, PartialEq, Eq)]
+struct Significant {
+    negative: bool,
+    digits: [u8; MAX_DIGITS],
+    len: usize,
+    exponent: i64,
+}
+
+impl Significant {
+    /// `None` for more than [`MAX_DIGITS`] significant digits or text that is not a number.
+    fn of(text: &[u8]) -> Option<Self> {
+        let (negative, text) = match text.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            Some((b'+', rest)) => (false, rest),
+            _ => (false, text),
+        };
+        let (mantissa, exp) = match text.iter().position(|&c| c == b'e' || c == b'E') {
+            Some(i) => (
+                &text[..i],
+                std::str::from_utf8(&text[i + 1..]).ok()?.parse().ok()?,
+            ),
+            None => (text, 0i64),
+        };
+        let mut n = Significant {
+            negative,
+            digits: [0; MAX_DIGITS],
+            len: 0,
+            exponent: 0,
+        };
+        // Zeros seen since the last other digit: kept only if another digit follows.
+        let (mut zeros, mut fraction, mut point) = (0usize, 0i64, false);
+        for &c in mantissa {
+            match c {
+                b'.' if !point => point = true,
+                b'0' => {
+                    zeros += usize::from(n.len > 0);
+                    fraction += i64::from(point);
+                }
+                b'1'..=b'9' => {
+                    if n.len + zeros >= MAX_DIGITS {
+                        return None;
+                    }
+                    n.len += zeros;
+                    zeros = 0;
+                    n.digits[n.len] = c;
+                    n.len += 1;
+                    fraction += i64::from(point);
+                }
+                _ => return None,
+            }
+        }
+        if n.len == 0 {
+            n.negative = false;
+            return Some(n);
+        }
+        // The last significant digit sits at 10^(exp - fraction digits + trailing zeros).
+        n.exponent = exp.checked_sub(fraction)?.checked_add(zeros as i64)?;
+        Some(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::comparable;
+    use super::{Significant, comparable};
 
     #[test]
     fn exact_doubles_compare() {
@@ -173,5 +154,60 @@ mod tests {
         assert_eq!(comparable("0.3000000000000000444"), None);
         assert_eq!(comparable("1e400"), None);
         assert_eq!(comparable("-1e400"), None);
+        assert_eq!(comparable("1e-400"), None);
+        assert_eq!(comparable("1.00000000000000000000001"), None);
+    }
+
+    #[test]
+    fn both_shortest_forms_of_a_tie_compare() {
+        // 889025980702.78125 exactly: ...7812 and ...7813 are equally near, both 16 digits.
+        let exact = 889_025_980_702.0 + 0.781_25;
+        assert_eq!(comparable("8.890259807027813e11"), Some(exact));
+        assert_eq!(comparable("889025980702.7812"), Some(exact));
+    }
+
+    /// The shortest form, written any way JSON allows, is comparable; one digit more or less
+    /// is not. Checked against the standard library's own shortest formatting.
+    #[test]
+    fn agrees_with_the_shortest_form() {
+        let mut rng = fastrand::Rng::with_seed(17);
+        for _ in 0..20_000 {
+            let v = match rng.u8(0..3) {
+                0 => f64::from_bits(rng.u64(..)),
+                1 => (rng.f64() - 0.5) * 360.0,
+                _ => rng.i64(..) as f64 / 1e6,
+            };
+            if !v.is_finite() {
+                continue;
+            }
+            let v = if v == 0.0 { 0.0 } else { v };
+            let shortest = format!("{v:e}");
+            assert_eq!(comparable(&shortest), Some(v), "{shortest}");
+            assert_eq!(comparable(&format!("{v}")), Some(v), "{v}");
+            let (mantissa, exp) = shortest.split_once('e').unwrap();
+            let padded = format!(
+                "{mantissa}{}000E{exp}",
+                if mantissa.contains('.') { "" } else { "." }
+            );
+            assert_eq!(comparable(&padded), Some(v), "{padded}");
+            if mantissa.trim_start_matches('-').len() > 2 {
+                // Its last digit changed: a different decimal, not the double's shortest form
+                // unless it happens to be another double's.
+                let mut other = mantissa.as_bytes().to_vec();
+                let last = other.len() - 1;
+                other[last] = if other[last] == b'9' {
+                    b'8'
+                } else {
+                    other[last] + 1
+                };
+                let other = format!("{}e{exp}", String::from_utf8(other).unwrap());
+                let parsed: f64 = other.parse().unwrap();
+                let ryu = ryu::Buffer::new().format_finite(parsed).to_owned();
+                let same =
+                    |a: &str| Significant::of(a.as_bytes()) == Significant::of(other.as_bytes());
+                let expect = (same(&format!("{parsed:e}")) || same(&ryu)).then_some(parsed);
+                assert_eq!(comparable(&other), expect, "{other}");
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@
 /// surrogate units, which Java encodes as `?` each; Sluice keeps that quirk so that it answers
 /// as AWS does.
 #[derive(Clone, Debug)]
-pub struct IgnoreCase {
+pub(super) struct IgnoreCase {
     /// One entry per operand unit: its accepted byte sequences.
     units: Vec<Unit>,
     /// All units single-byte ASCII: compare with `eq_ignore_ascii_case`.
@@ -24,7 +24,7 @@ enum Unit {
 }
 
 impl IgnoreCase {
-    pub fn new(quoted: &str) -> Self {
+    pub(super) fn new(quoted: &str) -> Self {
         if quoted.is_ascii() {
             return IgnoreCase {
                 units: Vec::new(),
@@ -49,21 +49,21 @@ impl IgnoreCase {
         IgnoreCase { units, ascii: None }
     }
 
-    pub fn equals(&self, text: &[u8]) -> bool {
+    pub(super) fn equals(&self, text: &[u8]) -> bool {
         match &self.ascii {
             Some(a) => a.eq_ignore_ascii_case(text),
             None => self.ends_forward(text).contains(&text.len()),
         }
     }
 
-    pub fn prefix_of(&self, text: &[u8]) -> bool {
+    pub(super) fn prefix_of(&self, text: &[u8]) -> bool {
         match &self.ascii {
             Some(a) => text.len() >= a.len() && a.eq_ignore_ascii_case(&text[..a.len()]),
             None => !self.ends_forward(text).is_empty(),
         }
     }
 
-    pub fn suffix_of(&self, text: &[u8]) -> bool {
+    pub(super) fn suffix_of(&self, text: &[u8]) -> bool {
         match &self.ascii {
             Some(a) => {
                 text.len() >= a.len() && a.eq_ignore_ascii_case(&text[text.len() - a.len()..])
@@ -126,7 +126,7 @@ impl Unit {
 /// A `wildcard` operand: `*` matches any run of bytes (also empty); `\*` is a literal star and
 /// `\\` a literal backslash; any other escape, and two stars in a row, are errors.
 #[derive(Clone, Debug)]
-pub struct Wildcard {
+pub(super) struct Wildcard {
     /// Literal pieces between stars; the first is anchored at the start, the last at the end.
     pieces: Vec<Vec<u8>>,
 }
@@ -134,7 +134,7 @@ pub struct Wildcard {
 impl Wildcard {
     /// Parse the quoted operand (`"a*b"`). Error positions are byte offsets in it, as
     /// event-ruler reports them.
-    pub fn parse(quoted: &str) -> Result<Self, String> {
+    pub(super) fn parse(quoted: &str) -> Result<Self, String> {
         let b = quoted.as_bytes();
         let mut pieces = vec![Vec::new()];
         let mut i = 0;
@@ -166,7 +166,7 @@ impl Wildcard {
         Ok(Wildcard { pieces })
     }
 
-    pub fn matches(&self, text: &[u8]) -> bool {
+    pub(super) fn matches(&self, text: &[u8]) -> bool {
         let n = self.pieces.len();
         let first = &self.pieces[0];
         if n == 1 {

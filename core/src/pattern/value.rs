@@ -7,7 +7,7 @@ use super::text::{IgnoreCase, Wildcard};
 /// numbers as written, `true`/`false`/`null`) and, for a number a double holds exactly, its
 /// value.
 #[derive(Clone, Copy, Debug)]
-pub struct Value<'a> {
+pub(super) struct Value<'a> {
     pub text: &'a [u8],
     pub number: Option<f64>,
 }
@@ -20,7 +20,7 @@ impl Value<'_> {
 
 /// The compiled form of one entry of a pattern's value list.
 #[derive(Clone, Debug)]
-pub enum Matcher {
+pub(super) enum Matcher {
     /// A string (quoted) or a literal (`true`, `null`, a number as written).
     Exact(Box<[u8]>),
     /// A number in the exact list or `numeric: ["=", n]`.
@@ -44,7 +44,7 @@ pub enum Matcher {
 }
 
 #[derive(Clone, Debug)]
-pub enum Excluded {
+pub(super) enum Excluded {
     Strings(Vec<Box<[u8]>>),
     Numbers(Vec<f64>),
     IgnoreCase(Vec<IgnoreCase>),
@@ -54,7 +54,7 @@ pub enum Excluded {
 }
 
 impl Matcher {
-    pub fn matches(&self, v: &Value<'_>) -> bool {
+    pub(super) fn matches(&self, v: &Value<'_>) -> bool {
         match self {
             Matcher::Exact(t) => v.text == &t[..],
             Matcher::NumberEquals(n) => v.number == Some(*n),
