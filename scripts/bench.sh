@@ -9,7 +9,7 @@
 #   scripts/bench.sh --pipes 1000 [--broker B] [--busy 10] [--messages M]      # many pipes, one process
 #   scripts/bench.sh --latency [--rates 1000,10000] [--seconds S]               # publish-to-function time
 #   scripts/bench.sh --matcher                                                    # filter patterns
-#   scripts/bench.sh --filter [--events N]                                        # Sluice's matcher beside quamina
+#   scripts/bench.sh --filter [--events N] [--only GROUP] [--geometry-first]   # Sluice's matcher beside quamina
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${SLUICE_RABBITMQ_PORT:-5673}

@@ -9,27 +9,41 @@ use std::fmt::Write;
 /// The double a JSON number literal stands for, if it stands for exactly one: the literal is
 /// the double's shortest decimal form (or a longer way of writing those digits).
 pub(super) fn comparable(literal: &str) -> Option<f64> {
-    // More than 17 significant digits is never a double's shortest form.
-    let lit = Significant::of(literal.as_bytes())?;
     let value: f64 = literal.parse().ok()?;
     if !value.is_finite() {
         return None;
     }
-    // Fast path: up to 15 significant digits in the normal range always survive a round trip.
+    let text = literal.as_bytes();
+    // Up to 15 digits without an exponent: always the double's shortest form. Most numbers.
+    if text.len() <= 15 && !text.iter().any(|&c| c | 0x20 == b'e') {
+        return Some(normalize_zero(value));
+    }
+    // Written as ryu writes it (a coordinate such as -122.42916360922355 usually is).
+    let mut ryu = ryu::Buffer::new();
+    let shortest = ryu.format_finite(value);
+    if shortest.as_bytes() == text {
+        return Some(normalize_zero(value));
+    }
+    // More than 17 significant digits is never a double's shortest form.
+    let lit = Significant::of(text)?;
+    // Up to 15 significant digits in the normal range always survive a round trip.
     if lit.len <= 15 && (-300..=300).contains(&lit.exponent) {
         return Some(normalize_zero(value));
     }
     // A double can have two shortest forms, equally near it (889025980702.78125 is ...7812 and
     // ...7813): ryu and the standard library settle that tie differently, and either is taken.
-    // ryu first: several times faster, and it agrees for all but ties and inexact literals.
-    let mut ryu = ryu::Buffer::new();
-    let shortest = |text: &str| Significant::of(text.as_bytes()).as_ref() == Some(&lit);
-    if shortest(ryu.format_finite(value)) {
+    let same = |text: &str| Significant::of(text.as_bytes()).as_ref() == Some(&lit);
+    if same(shortest) {
         return Some(normalize_zero(value));
     }
     let mut std = StackString::default();
     write!(std, "{value:e}").ok()?;
-    shortest(std.as_str()).then(|| normalize_zero(value))
+    same(std.as_str()).then(|| normalize_zero(value))
+}
+
+/// Java's BigDecimal has no negative zero: `-0` compares as `0`.
+fn normalize_zero(v: f64) -> f64 {
+    if v == 0.0 { 0.0 } else { v }
 }
 
 /// Enough for any `{:e}` of an f64, without allocating.
@@ -55,11 +69,6 @@ impl Write for StackString {
         self.len = end;
         Ok(())
     }
-}
-
-/// Java's BigDecimal has no negative zero: `-0` compares as `0`.
-fn normalize_zero(v: f64) -> f64 {
-    if v == 0.0 { 0.0 } else { v }
 }
 
 /// Most significant digits a double's shortest decimal form has.

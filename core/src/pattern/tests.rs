@@ -378,6 +378,53 @@ fn or_at_any_level() {
 fn dotted_names_are_paths() {
     yes(r#"{"a.b": [1]}"#, &[r#"{"a": {"b": 1}}"#]);
     yes(r#"{"a": {"b": [1]}}"#, &[r#"{"a.b": 1}"#]);
+    // A dotted member name at any depth, in part or whole.
+    let abc = r#"{"a": {"b": {"c": [1]}}}"#;
+    yes(
+        abc,
+        &[
+            r#"{"a": {"b.c": 1}}"#,
+            r#"{"a.b": {"c": 1}}"#,
+            r#"{"a.b.c": 1}"#,
+        ],
+    );
+    no(
+        abc,
+        &[r#"{"a": {"b.d": 1}}"#, r#"{"a.b": 1}"#, r#"{"a.bc": 1}"#],
+    );
+}
+
+/// Patterns compiled together share the fields they read: one reading a path as a leaf and
+/// another reading inside it both see an event where it is both (an array of a number and an
+/// object), and each sees only its own rules.
+#[test]
+fn patterns_compiled_together_keep_their_own_answers() {
+    let set = PatternSet::new(&[
+        Pattern::parse(r#"{"a": [1]}"#).unwrap(),
+        Pattern::parse(r#"{"a": {"b": [2]}}"#).unwrap(),
+        Pattern::parse(r#"{"a": {"b": [3]}, "c": [{"exists": false}]}"#).unwrap(),
+    ]);
+    let mut flat = FlatEvent::new();
+    let answers = |flat: &mut FlatEvent, event: &str| -> Vec<bool> {
+        set.load(flat, event.as_bytes()).unwrap();
+        (0..set.len()).map(|i| set.matches(i, flat)).collect()
+    };
+    assert_eq!(
+        answers(&mut flat, r#"{"a": [1, {"b": 2}]}"#),
+        [true, true, false]
+    );
+    assert_eq!(
+        answers(&mut flat, r#"{"a": {"b": 3}}"#),
+        [false, false, true]
+    );
+    assert_eq!(
+        answers(&mut flat, r#"{"a": {"b": 3}, "c": 0}"#),
+        [false, false, false]
+    );
+    assert_eq!(
+        answers(&mut flat, r#"{"x": {"a": 1}}"#),
+        [false, false, false]
+    );
 }
 
 #[test]
