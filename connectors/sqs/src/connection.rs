@@ -2,6 +2,7 @@
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::config::Region;
@@ -50,6 +51,11 @@ pub(crate) async fn client(endpoint: &Endpoint) -> Client {
 ///
 /// Long polls wait up to 20 s, so the read timeout leaves room above that. The SDK's own
 /// retries are kept short: Sluice retries calls itself with its backoff.
+///
+/// The SDK's stalled-stream protection is off: it watches the throughput of every request in
+/// flight with a timer of its own, and a long poll is a request in flight for 20 s that sends
+/// nothing and then gets its whole answer at once. With 1,000 idle pipes those timers were most
+/// of the process's idle CPU. A peer that stops answering is caught by the read timeout.
 async fn build(endpoint: &Endpoint) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
@@ -58,6 +64,7 @@ async fn build(endpoint: &Endpoint) -> Client {
         .http_client(http)
         .region(Region::new(endpoint.region.clone()))
         .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(10))
