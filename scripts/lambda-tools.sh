@@ -12,9 +12,11 @@
 #                               (Node's runtime interface client)
 #   SLUICE_CARGO_LAMBDA         the cargo-lambda binary
 #
-# Node's runtime interface client (npm aws-lambda-ric) ships a prebuilt native client for
-# linux-x64; its install scripts would rebuild libcurl and aws-lambda-cpp from source (cmake,
-# autotools, minutes), so they are skipped. It declares node >= 22 and runs on the machine's 20.
+# Node's runtime interface client (npm aws-lambda-ric 4.0.2) has no prebuilt native client in
+# its package: its install scripts build libcurl and aws-lambda-cpp from the sources it carries,
+# then the addon with node-gyp, so Debian's cmake, autoconf, automake and libtool are installed
+# first (about a minute in all), and node-gyp uses the machine's node headers (/usr/include/node)
+# rather than downloading them. It declares node >= 22 and runs on the machine's 20.
 
 lambda_run_dir=${SLUICE_RUN_DIR:-/tmp/sluice-run}
 lambda_venv=$lambda_run_dir/lambda-venv
@@ -33,7 +35,9 @@ lambda_node_pins=(
   "zod@4.6.7"
 )
 
-lambda_node_ric="aws-lambda-ric@4.0.2"
+lambda_node_ric="aws-lambda-ric@4.0.2 (built)"
+
+lambda_as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 lambda_tools_install() {
   local stamp_py="$lambda_venv/.pins" stamp_node="$lambda_node/.pins"
@@ -49,7 +53,22 @@ lambda_tools_install() {
     mkdir -p "$lambda_node"
     [ -f "$lambda_node/package.json" ] || echo '{"private":true}' >"$lambda_node/package.json"
     (cd "$lambda_node" && npm install --silent --no-audit --no-fund "${lambda_node_pins[@]}")
-    (cd "$lambda_node" && npm install --silent --no-audit --no-fund --ignore-scripts "$lambda_node_ric")
+    if ! command -v cmake >/dev/null || ! command -v autoreconf >/dev/null \
+      || ! command -v libtoolize >/dev/null || ! command -v g++ >/dev/null; then
+      echo "lambda-tools: installing Debian's cmake, autoconf, automake, libtool, g++ (aws-lambda-ric's build)" >&2
+      lambda_as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive lambda_as_root apt-get install -y -qq --no-install-recommends \
+        cmake autoconf automake libtool g++ make >/dev/null
+    fi
+    # An earlier install without its native client is not reinstalled by npm: remove it.
+    rm -rf "$lambda_node/node_modules/aws-lambda-ric"
+    local nodedir=()
+    [ -f /usr/include/node/node.h ] && nodedir=(--nodedir=/usr)
+    (cd "$lambda_node" && npm install --silent --no-audit --no-fund "${nodedir[@]}" "${lambda_node_ric%% *}")
+    [ -f "$lambda_node/node_modules/aws-lambda-ric/rapid-client.node" ] || {
+      echo "lambda-tools: aws-lambda-ric's native client was not built" >&2
+      return 1
+    }
     echo "${lambda_node_pins[*]} $lambda_node_ric" >"$stamp_node"
   fi
 }

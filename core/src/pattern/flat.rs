@@ -191,7 +191,6 @@ impl FlatEvent {
     ) -> Result<(), JsonError> {
         let marks = (self.bytes.len(), self.fields.len(), self.members.len());
         let (arrays, depth_in) = (self.arrays, self.membership.len());
-        let paths = self.paths.len();
         let mut r = Reader::new(raw);
         if r.peek().is_some()
             && self
@@ -207,7 +206,7 @@ impl FlatEvent {
         self.members.truncate(marks.2);
         self.arrays = arrays;
         self.membership.truncate(depth_in);
-        self.unlink(marks.1, paths);
+        self.unlink(marks.1);
         if step.field == NONE {
             // Only paths inside the body are read: a body that is not JSON has none of them.
             Ok(())
@@ -224,9 +223,9 @@ impl FlatEvent {
     }
 
     /// Drop the links to fields from `kept` on, after those fields were removed.
-    fn unlink(&mut self, kept: usize, paths: usize) {
+    fn unlink(&mut self, kept: usize) {
         let kept = kept as u32;
-        for p in 0..paths {
+        for p in 0..self.paths.len() {
             let (first, _) = self.paths[p];
             if first == NONE || first >= kept {
                 self.paths[p] = (NONE, NONE);

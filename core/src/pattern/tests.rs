@@ -587,6 +587,13 @@ fn records_are_matched_with_their_decoded_body() {
     ));
     // A body that is not JSON never matches a pattern that looks into it...
     assert!(!f.accepts(&bare("RequestCode BBBB"), &mut scratch));
+    // ... even when it starts as JSON: what was read of it is dropped when its end is not.
+    let broken = r#"{"RecordNumber": 1, "RequestCode": "BBBB", oops"#;
+    assert!(!f.accepts(&bare(broken), &mut scratch));
+    assert!(
+        filter(&format!(r#"{{"body": [{}]}}"#, serde_json::json!(broken)))
+            .accepts(&bare(broken), &mut scratch)
+    );
     // ... but matches as a plain string, and patterns on other keys see it as any record.
     assert!(filter(r#"{"body": ["hello"]}"#).accepts(&bare("hello"), &mut scratch));
     assert!(!filter(r#"{"body": ["hello"]}"#).accepts(&bare(r#"{"a": 1}"#), &mut scratch));
