@@ -6,6 +6,8 @@
 //! errors need byte offsets, so `sluice validate` can point at the bad operand; and the event
 //! flattener writes fields straight into reusable buffers, with no tree per event.
 
+use super::scan::{digits_end, plain_end};
+
 /// A JSON syntax error at a byte offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsonError {
@@ -361,61 +363,6 @@ impl<'a> Reader<'a> {
     fn expected_comma_or(&self, close: u8) -> Result<bool, JsonError> {
         self.unexpected(&format!("`,` or `{}`", close as char))
     }
-}
-
-/// Where the run of plain string bytes from `i` ends: at the first `"`, `\\`, control
-/// character or non-ASCII byte, or the end of the input. Eight bytes at a time: strings are most of an event's
-/// bytes, and most of an event is only checked, not kept.
-fn plain_end(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = ONES << 7;
-    // A byte of `x` is zero (or, for `less`, below n): its high bit in the result. The lowest
-    // flagged byte is always a true one, which is all that is used.
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        let hits = zero(x ^ (ONES * u64::from(b'"')))
-            | zero(x ^ (ONES * u64::from(b'\\')))
-            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
-            | (x & HIGH);
-        if hits != 0 {
-            return i + (hits.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c) {
-            break;
-        }
-        i += 1;
-    }
-    i
-}
-
-/// Where the run of ASCII digits from `i` ends. Eight bytes at a time, as [`plain_end`]:
-/// coordinates and timestamps are long runs of digits.
-fn digits_end(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH_NIBBLES: u64 = ONES * 0xF0;
-    const THREES: u64 = ONES * 0x30;
-    const LOW7: u64 = ONES * 0x7F;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        // A digit is 0x30..=0x39: its high nibble is 3, and still 3 after adding 6. A carry out
-        // of a byte (only from 0xFA and above, not a digit) disturbs only the bytes after it.
-        let odd =
-            ((x & HIGH_NIBBLES) ^ THREES) | ((x.wrapping_add(ONES * 6) & HIGH_NIBBLES) ^ THREES);
-        // The high bit of each byte of `odd` that is not zero.
-        let flagged = (((odd & LOW7) + LOW7) | odd) & (ONES << 7);
-        if flagged != 0 {
-            return i + (flagged.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while let Some(b'0'..=b'9') = b.get(i) {
-        i += 1;
-    }
-    i
 }
 
 /// Where an unescaped character goes: kept (a `Vec`) or checked and dropped.

@@ -4,7 +4,8 @@
 //! Sluice follows AWS's open-source matcher, event-ruler (its `JsonRuleCompiler` and
 //! array-consistent `rulesForJSONEvent`), read for its semantics; the code is our own:
 //!
-//! - `json.rs`: a strict JSON reader that keeps number literals, key order and byte offsets.
+//! - `json.rs`: a strict JSON reader that keeps number literals, key order and byte offsets;
+//!   `scan.rs`: the runs of string bytes and digits it passes over, eight bytes at a time.
 //! - `compile.rs`: pattern → rules (`$or` forks), every validation rule and its message.
 //! - `value.rs`: the operators and how each matches one value.
 //! - `text.rs`: `wildcard` and `equals-ignore-case`; `number.rs`: which numbers compare;
@@ -30,6 +31,7 @@ mod flat;
 pub(crate) mod json;
 mod number;
 mod plan;
+mod scan;
 mod text;
 mod value;
 
