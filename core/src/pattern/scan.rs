@@ -66,31 +66,39 @@ pub(super) fn digits_end(b: &[u8], mut i: usize) -> usize {
 mod tests {
     use super::*;
 
+    type Scan = fn(&[u8], usize) -> usize;
+
+    fn one_plain(b: &[u8], i: usize) -> usize {
+        i + b[i..].iter().take_while(|&&c| !ends_plain(c)).count()
+    }
+
+    fn one_digits(b: &[u8], i: usize) -> usize {
+        i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count()
+    }
+
+    /// The scan and its byte-at-a-time definition agree on `bytes` from `start`.
+    fn agree(scan: Scan, one: Scan, bytes: &[u8], start: usize) {
+        assert_eq!(
+            scan(bytes, start),
+            one(bytes, start),
+            "{bytes:?} from {start}"
+        );
+    }
+
     /// Both agree with a byte-at-a-time loop on random bytes, from every start, with the
     /// ending byte at every offset and every byte value as the one that ends the run.
     #[test]
     fn eight_at_a_time_agrees_with_one_at_a_time() {
-        let one_plain =
-            |b: &[u8], i: usize| i + b[i..].iter().take_while(|&&c| !ends_plain(c)).count();
-        let one_digits =
-            |b: &[u8], i: usize| i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        for end in 0..=255u8 {
-            for at in 0..20 {
-                let mut plain = vec![b'a'; 24];
-                let mut digits = vec![b'7'; 24];
-                plain[at] = end;
-                digits[at] = end;
-                for start in 0..=at {
-                    assert_eq!(
-                        plain_end(&plain, start),
-                        one_plain(&plain, start),
-                        "{end:#x} at {at}"
-                    );
-                    assert_eq!(
-                        digits_end(&digits, start),
-                        one_digits(&digits, start),
-                        "{end:#x} at {at}"
-                    );
+        let scans: [(Scan, Scan, u8); 2] =
+            [(plain_end, one_plain, b'a'), (digits_end, one_digits, b'7')];
+        for (scan, one, filler) in scans {
+            for end in 0..=255u8 {
+                for at in 0..20 {
+                    let mut bytes = vec![filler; 24];
+                    bytes[at] = end;
+                    for start in 0..=at {
+                        agree(scan, one, &bytes, start);
+                    }
                 }
             }
         }
@@ -106,16 +114,9 @@ mod tests {
                 })
                 .collect();
             for start in 0..=len {
-                assert_eq!(
-                    plain_end(&bytes, start),
-                    one_plain(&bytes, start),
-                    "{bytes:?}"
-                );
-                assert_eq!(
-                    digits_end(&bytes, start),
-                    one_digits(&bytes, start),
-                    "{bytes:?}"
-                );
+                for (scan, one, _) in scans {
+                    agree(scan, one, &bytes, start);
+                }
             }
         }
     }
